@@ -1,0 +1,142 @@
+"""Console scripts: ``basicsr`` (BasicSR's train/test pipelines, plugin loaded) and ``hinas``.
+
+``basicsr train -opt X.yml`` runs BasicSR's own ``train_pipeline`` with experiments/, results/ and
+tb_logger/ under the current directory, after checking the options so that a bad file, an unknown
+``type:`` or an impossible ``num_gpu`` ends in one line and a non-zero exit, with nothing written.
+
+For a distributed run on this CPU (gloo) or on GPUs (NCCL)::
+
+    torchrun --nproc_per_node 2 -m hinas_basicsr.cli train -opt X.yml --launcher pytorch
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+from collections.abc import Callable, Sequence
+
+import hinas_basicsr  # noqa: F401  (repairs and registers before BasicSR is used)
+from hinas_basicsr import commands
+from hinas_basicsr.options_check import check_options, prepare_options
+
+# Exceptions that mean "the user's input is wrong": printed as one line, never as a traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, KeyError)
+
+
+def _add_basicsr_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of BasicSR's own train.py / test.py (``basicsr.utils.options.parse_options``)."""
+    parser.add_argument('-opt', required=True, help='Path to option YAML file.')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    parser.add_argument('--auto_resume', action='store_true', help='resume from the latest training state')
+    parser.add_argument('--debug', action='store_true', help='debug mode (name prefixed with debug_)')
+    parser.add_argument('--local_rank', type=int, default=0)
+    parser.add_argument('--force_yml', nargs='+', default=None, help='e.g. train:ema_decay=0.999')
+
+
+def _basicsr_argv(args: argparse.Namespace) -> list[str]:
+    argv = ['basicsr', '-opt', args.opt, '--launcher', args.launcher, '--local_rank', str(args.local_rank)]
+    argv += ['--auto_resume'] * args.auto_resume + ['--debug'] * args.debug
+    if args.force_yml:
+        argv += ['--force_yml', *args.force_yml]
+    return argv
+
+
+def _dump_rank_state(models: list) -> None:
+    """Test hook: with HINAS_RANK_STATE_DIR set, every rank saves the net_g it holds at the end."""
+    out_dir = os.environ.get('HINAS_RANK_STATE_DIR')
+    if not out_dir or not models:
+        return
+    import torch
+    from basicsr.utils.dist_util import get_dist_info
+
+    from hinas_basicsr.compat import atomic_torch_save
+
+    model = models[-1]
+    rank, _ = get_dist_info()
+    os.makedirs(out_dir, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.get_bare_model(model.net_g).state_dict().items()}
+    atomic_torch_save(state, os.path.join(out_dir, f'rank{rank}.pth'))
+    torch.distributed.barrier() if torch.distributed.is_initialized() else None
+
+
+def run_pipeline(args: argparse.Namespace) -> int:
+    """Check the options, then run BasicSR's train or test pipeline from the current directory."""
+    is_train = args.command == 'train'
+    check_options(args.opt, is_train=is_train, launcher=args.launcher)
+    prepare_options(args.opt)
+    import basicsr.test
+    import basicsr.train
+
+    built: list = []
+    build_model = basicsr.train.build_model
+
+    def _recording_build_model(opt: dict):
+        built.append(build_model(opt))
+        return built[-1]
+
+    basicsr.train.build_model = _recording_build_model
+    sys.argv = _basicsr_argv(args)
+    try:
+        if is_train:
+            basicsr.train.train_pipeline(os.getcwd())
+        else:
+            basicsr.test.test_pipeline(os.getcwd())
+        _dump_rank_state(built)
+    finally:
+        basicsr.train.build_model = build_model
+    return 0
+
+
+def _guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    try:
+        return func(args)
+    except USER_ERRORS as err:
+        if os.environ.get('HINAS_DEBUG'):
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f'{prog}: error: {message}', file=sys.stderr)
+        return 2
+
+
+def basicsr_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``basicsr`` console script."""
+    parser = argparse.ArgumentParser(prog='basicsr', description='BasicSR train/test with the HiNAS plugin loaded.')
+    sub = parser.add_subparsers(dest='command', required=True, metavar='{train,test}')
+    for name, help_text in (('train', 'train a model (BasicSR train.py)'), ('test', 'test a model (BasicSR test.py)')):
+        _add_basicsr_flags(sub.add_parser(name, help=help_text))
+    args = parser.parse_args(argv)
+    return _guarded('basicsr', run_pipeline, args)
+
+
+def _discover_commands() -> dict[str, object]:
+    """``hinas`` subcommands: every module in :mod:`hinas_basicsr.commands` (``export_onnx`` -> ``export-onnx``).
+
+    A command module has a docstring (its help), ``add_arguments(parser)`` and ``run(args) -> int``.
+    """
+    found = {}
+    for info in pkgutil.iter_modules(commands.__path__):
+        if not info.name.startswith('_'):
+            found[info.name.replace('_', '-')] = importlib.import_module(f'{commands.__name__}.{info.name}')
+    return found
+
+
+def hinas_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hinas`` console script."""
+    parser = argparse.ArgumentParser(prog='hinas', description='HiNAS jobs: demo, compare, export, ...')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    for name, module in sorted(_discover_commands().items()):
+        help_text = (module.__doc__ or name).strip().splitlines()[0]
+        cmd = sub.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(cmd)
+        cmd.set_defaults(func=module.run)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return _guarded('hinas', args.func, args)
+
+
+if __name__ == '__main__':
+    sys.exit(basicsr_main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``hinas`` console script, one module each (see ``hinas_basicsr.cli``)."""

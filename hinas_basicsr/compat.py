@@ -1,0 +1,157 @@
+"""Make BasicSR 1.4.2 work on current torch / torchvision, without editing site-packages.
+
+BasicSR 1.4.2 (the PyPI release) breaks in four places on torch >= 2.6 and torchvision >= 0.17:
+
+* ``basicsr.data.degradations`` imports ``torchvision.transforms.functional_tensor``, which is gone;
+* resuming maps the saved state to CUDA and loads it with ``weights_only=True`` (the new default),
+  which rejects the ``Counter`` inside a MultiStepLR state;
+* distributed launch hard-codes NCCL and ``torch.cuda.set_device``; DDP is built with CUDA device ids;
+* the optimizer factory only knows Adam.
+
+``install()`` repairs each of them at run time, once, before anything imports ``basicsr``.
+It also makes checkpoint writes atomic (temporary file, then rename), so that a run killed while
+saving never leaves a truncated ``.pth`` or ``.state`` that ``--auto_resume`` would pick up.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import types
+from typing import Any
+
+import torch
+
+_installed = False
+
+
+def _alias_functional_tensor() -> None:
+    try:
+        import torchvision.transforms.functional_tensor  # noqa: F401
+    except ImportError:
+        from torchvision.transforms import functional
+
+        module = types.ModuleType('torchvision.transforms.functional_tensor')
+        module.rgb_to_grayscale = functional.rgb_to_grayscale
+        sys.modules['torchvision.transforms.functional_tensor'] = module
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
+    tmp = f'{path}.tmp{os.getpid()}'
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def init_dist(launcher: str, backend: str | None = None, **kwargs: Any) -> None:
+    """BasicSR's ``init_dist``, choosing NCCL with CUDA and gloo without it."""
+    import torch.distributed as dist
+
+    if launcher not in ('pytorch', 'slurm'):
+        raise ValueError(f'--launcher: unknown launcher {launcher!r}; use none, pytorch or slurm')
+    if launcher == 'slurm':
+        from basicsr.utils import dist_util
+
+        dist_util._init_dist_slurm(backend or 'nccl', **kwargs)
+        return
+    if backend is None:
+        backend = 'nccl' if torch.cuda.is_available() else 'gloo'
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', os.environ['RANK'])) % torch.cuda.device_count())
+    dist.init_process_group(backend=backend, **kwargs)
+
+
+def load_resume_state(opt: dict) -> dict | None:
+    """BasicSR's ``load_resume_state``, loading onto the options' device (CPU included)."""
+    from basicsr.train import check_resume, scandir
+
+    resume_state_path = None
+    if opt['auto_resume']:
+        state_path = os.path.join('experiments', opt['name'], 'training_states')
+        if os.path.isdir(state_path):
+            states = [int(v.split('.state')[0]) for v in scandir(state_path, suffix='state', recursive=False)]
+            if states:
+                resume_state_path = os.path.join(state_path, f'{max(states)}.state')
+                opt['path']['resume_state'] = resume_state_path
+    elif opt['path'].get('resume_state'):
+        resume_state_path = opt['path']['resume_state']
+    if resume_state_path is None:
+        return None
+    if not os.path.isfile(resume_state_path):
+        raise FileNotFoundError(f'path.resume_state: {resume_state_path} does not exist')
+    device = torch.device('cuda', torch.cuda.current_device()) if opt['num_gpu'] != 0 else torch.device('cpu')
+    # The state holds optimizer and scheduler states (a MultiStepLR keeps a Counter), written by
+    # this very training: it is trusted, so the full unpickler is used.
+    resume_state = torch.load(resume_state_path, map_location=device, weights_only=False)
+    check_resume(opt, resume_state['iter'])
+    return resume_state
+
+
+def _model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
+    from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+    net = net.to(self.device)
+    if self.opt['dist']:
+        find_unused = self.opt.get('find_unused_parameters', False)
+        device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
+        net = DistributedDataParallel(net, device_ids=device_ids, find_unused_parameters=find_unused)
+    elif self.opt['num_gpu'] > 1:
+        net = DataParallel(net)
+    return net
+
+
+def _get_optimizer(self, optim_type: str, params, lr: float, **kwargs: Any) -> torch.optim.Optimizer:
+    optimizer_cls = getattr(torch.optim, optim_type, None)
+    if not (isinstance(optimizer_cls, type) and issubclass(optimizer_cls, torch.optim.Optimizer)):
+        raise ValueError(f'train.optim type: {optim_type!r} is not an optimizer in torch.optim')
+    return optimizer_cls(params, lr, **kwargs)
+
+
+def _save_network(self, net, net_label: str, current_iter, param_key='params') -> None:
+    if current_iter == -1:
+        current_iter = 'latest'
+    nets = net if isinstance(net, list) else [net]
+    keys = param_key if isinstance(param_key, list) else [param_key]
+    if len(nets) != len(keys):
+        raise ValueError('save_network: the lengths of net and param_key differ')
+    save_dict = {}
+    for net_, key_ in zip(nets, keys):
+        state_dict = self.get_bare_model(net_).state_dict()
+        save_dict[key_] = {k.removeprefix('module.'): v.cpu() for k, v in state_dict.items()}
+    atomic_torch_save(save_dict, os.path.join(self.opt['path']['models'], f'{net_label}_{current_iter}.pth'))
+
+
+def _save_training_state(self, epoch: int, current_iter: int) -> None:
+    if current_iter == -1:
+        return
+    state = {'epoch': epoch, 'iter': current_iter,
+             'optimizers': [o.state_dict() for o in self.optimizers],
+             'schedulers': [s.state_dict() for s in self.schedulers]}
+    state.update(self.extra_training_state() if hasattr(self, 'extra_training_state') else {})
+    atomic_torch_save(state, os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+
+
+def install() -> None:
+    """Apply the repairs; idempotent. Must run before the first ``import basicsr``."""
+    global _installed
+    if _installed:
+        return
+    _alias_functional_tensor()
+
+    import basicsr.train
+    import basicsr.utils.dist_util
+    import basicsr.utils.options
+    from basicsr.models.base_model import BaseModel
+    from basicsr.utils.dist_util import master_only
+
+    basicsr.utils.dist_util.init_dist = init_dist
+    basicsr.utils.options.init_dist = init_dist
+    basicsr.train.load_resume_state = load_resume_state
+    BaseModel.model_to_device = _model_to_device
+    BaseModel.get_optimizer = _get_optimizer
+    BaseModel.save_network = master_only(_save_network)
+    BaseModel.save_training_state = master_only(_save_training_state)
+    _installed = True
