@@ -1,0 +1,247 @@
+"""The HiNAS genotype: the searched cells and width path, as a small typed value with JSON in and out.
+
+The JSON file is the interface between search and training::
+
+    {"format": "hinas-genotype", "version": 1, "task": "sr", "scale": 2, "num_in_ch": 3,
+     "num_nodes": 3, "width_factors": [1, 1.5, 2], "ops": [...],
+     "cells": [[["conv_3x3", 1], ["sep_conv_5x5", 0], ...2*num_nodes pairs], ...one per layer],
+     "widths": [1, 2],
+     "search": {"alpha_softmax": [layer][edge][op], "transitions": [l][level] = [p_down, p_same, p_up] | null,
+                "iteration": 1000, "val_psnr": 30.1, "val_ssim": 0.9}}
+
+Input index 0 is the input from two layers back, 1 the previous layer's, 2 + j node j.
+``widths[l]`` is the level of layer l + 1's cell; the path starts at level 0 in the stem.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hinas_basicsr.archs.hinas_ops import PRIMITIVES, num_edges
+
+FORMAT = 'hinas-genotype'
+VERSION = 1
+TASK_SCALES = {'sr': (2, 3, 4, 8), 'denoise': (1,)}
+MOVES = (-1, 0, 1)  # down, same, up: the order of a transitions entry
+
+Cell = tuple[tuple[str, int], ...]
+
+
+def decode_cell(alpha_softmax: Sequence[Sequence[float]], ops: Sequence[str], num_nodes: int) -> Cell:
+    """Top-2 decoding of one layer's cell from its ``[edge][op]`` probabilities.
+
+    For each node, its incoming edges are ranked by their strongest weight among the ops other than
+    ``none``; the two best are kept (strongest first), each with its strongest non-``none`` op.
+    """
+    if len(alpha_softmax) != num_edges(num_nodes):
+        raise ValueError(f'alpha_softmax: {len(alpha_softmax)} edges, expected {num_edges(num_nodes)}')
+    candidates = [k for k, name in enumerate(ops) if name != 'none']
+    pairs: list[tuple[str, int]] = []
+    start = 0
+    for node in range(num_nodes):
+        edges = alpha_softmax[start:start + node + 2]
+        best_op = [max(candidates, key=lambda k, e=e: e[k]) for e in edges]
+        ranked = sorted(range(node + 2), key=lambda i: -edges[i][best_op[i]])
+        pairs += [(ops[best_op[i]], i) for i in ranked[:2]]
+        start += node + 2
+    return tuple(pairs)
+
+
+def viterbi_path(transitions: Sequence[Sequence[Sequence[float] | None]]) -> tuple[int, ...]:
+    """The width path of highest probability product, starting at level 0 in the stem.
+
+    ``transitions[l][level]`` holds ``[p_down, p_same, p_up]`` for leaving that grid position
+    (l = 0 is the stem), or None where the level is absent. Returns one level per layer.
+    """
+    num_levels = len(transitions[0])
+    best = {0: (0.0, ())}  # level -> (log-probability, path so far)
+    for row in transitions:
+        nxt: dict[int, tuple[float, tuple[int, ...]]] = {}
+        for level, (logp, path) in sorted(best.items()):
+            probs = row[level]
+            if probs is None:
+                raise ValueError(f'transitions: the path reaches level {level} where no probabilities are given')
+            for move, p in zip(MOVES, probs):
+                target = level + move
+                if 0 <= target < num_levels and p > 0:
+                    cand = (logp + math.log(p), path + (target,))
+                    if target not in nxt or cand[0] > nxt[target][0]:
+                        nxt[target] = cand
+        best = nxt
+    return max(best.values(), key=lambda v: v[0])[1]
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """A searched HiNAS architecture: one cell per layer and one width level per layer.
+
+    Args:
+        task (str): ``sr`` or ``denoise``.
+        scale (int): Upscale factor (2, 3, 4 or 8 for sr; 1 for denoise).
+        num_in_ch (int): Image channels (3 for RGB, 1 for gray).
+        num_nodes (int): Nodes per cell (the paper's B).
+        width_factors (tuple[float]): Width factor of each level.
+        ops (tuple[str]): The candidate operations the search used, in alpha's order.
+        cells (tuple[Cell]): Per layer, 2 * num_nodes (op, input index) pairs.
+        widths (tuple[int]): Per layer, the width level of its cell.
+        search (dict | None): What the search saw (alpha_softmax, transitions, iteration, val_psnr,
+            val_ssim); absent in a hand-written genotype.
+    """
+
+    task: str
+    scale: int
+    num_in_ch: int
+    num_nodes: int
+    width_factors: tuple[float, ...]
+    ops: tuple[str, ...]
+    cells: tuple[Cell, ...]
+    widths: tuple[int, ...]
+    search: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.cells)
+
+    def validate(self) -> None:
+        """Raise ValueError, naming the key, for anything a derived net could not be built from."""
+        if self.task not in TASK_SCALES:
+            raise ValueError(f'genotype task: {self.task!r} is not one of {", ".join(TASK_SCALES)}')
+        if self.scale not in TASK_SCALES[self.task]:
+            raise ValueError(f'genotype scale: {self.scale} is not valid for task {self.task} '
+                             f'(expected one of {TASK_SCALES[self.task]})')
+        if self.num_in_ch < 1 or self.num_nodes < 1:
+            raise ValueError(f'genotype num_in_ch/num_nodes: must be >= 1, got {self.num_in_ch}/{self.num_nodes}')
+        if not self.width_factors or any(f <= 0 for f in self.width_factors):
+            raise ValueError(f'genotype width_factors: must be positive, got {list(self.width_factors)}')
+        unknown = [op for op in self.ops if op not in PRIMITIVES]
+        if unknown:
+            raise ValueError(f'genotype ops: unknown operation {unknown[0]!r}; known: {", ".join(PRIMITIVES)}')
+        if not self.cells or len(self.widths) != len(self.cells):
+            raise ValueError(f'genotype: {len(self.cells)} cells but {len(self.widths)} widths; '
+                             'need one of each per layer (at least one layer)')
+        for layer, cell in enumerate(self.cells):
+            if len(cell) != 2 * self.num_nodes:
+                raise ValueError(f'genotype cells[{layer}]: {len(cell)} pairs, expected 2 * num_nodes = '
+                                 f'{2 * self.num_nodes}')
+            for k, (op, index) in enumerate(cell):
+                if op not in self.ops or op == 'none':
+                    raise ValueError(f'genotype cells[{layer}][{k}]: operation {op!r} is not a chosen op of {self.ops}')
+                if not 0 <= index < k // 2 + 2:
+                    raise ValueError(f'genotype cells[{layer}][{k}]: input index {index} out of range for node '
+                                     f'{k // 2} (0..{k // 2 + 1})')
+        level = 0
+        for layer, w in enumerate(self.widths):
+            if not 0 <= w < len(self.width_factors) or abs(w - level) > 1:
+                raise ValueError(f'genotype widths[{layer}]: impossible step from level {level} to {w} '
+                                 f'({len(self.width_factors)} levels, one step at a time)')
+            level = w
+        if self.search is not None:
+            self._check_search()
+
+    def _check_search(self) -> None:
+        alpha, transitions = self.search.get('alpha_softmax'), self.search.get('transitions')
+        if alpha is None or transitions is None:
+            raise ValueError('genotype search: needs alpha_softmax and transitions')
+        if len(alpha) != self.num_layers or len(transitions) != self.num_layers:
+            raise ValueError(f'genotype search: alpha_softmax/transitions must have {self.num_layers} layers')
+        decoded = tuple(decode_cell(a, self.ops, self.num_nodes) for a in alpha)
+        if decoded != self.cells:
+            raise ValueError('genotype cells: differ from the top-2 decoding of search.alpha_softmax')
+        if viterbi_path(transitions) != self.widths:
+            raise ValueError('genotype widths: differ from the Viterbi path over search.transitions')
+
+    def check_compatible(self, task: str | None = None, scale: int | None = None, source: str = 'genotype') -> None:
+        """Refuse a genotype searched for another task or scale, naming both values."""
+        if task is not None and task != self.task:
+            raise ValueError(f'{source}: searched for task {self.task!r}, but {task!r} was asked for')
+        if scale is not None and scale != self.scale:
+            raise ValueError(f'{source}: searched for scale {self.scale}, but the options say scale {scale}')
+
+    @classmethod
+    def from_search(cls, *, task: str, scale: int, num_in_ch: int, num_nodes: int,
+                    width_factors: Sequence[float], ops: Sequence[str],
+                    alpha_softmax: Sequence[Sequence[Sequence[float]]],
+                    transitions: Sequence[Sequence[Sequence[float] | None]], **search_info: Any) -> Genotype:
+        """Decode a genotype from the search's probabilities (plain nested lists of floats)."""
+        alpha = [[[float(p) for p in edge] for edge in layer] for layer in alpha_softmax]
+        trans = [[None if t is None else [float(p) for p in t] for t in row] for row in transitions]
+        return cls(task=task, scale=int(scale), num_in_ch=int(num_in_ch), num_nodes=int(num_nodes),
+                   width_factors=tuple(width_factors), ops=tuple(ops),
+                   cells=tuple(decode_cell(a, ops, num_nodes) for a in alpha), widths=viterbi_path(trans),
+                   search={'alpha_softmax': alpha, 'transitions': trans, **search_info})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {'format': FORMAT, 'version': VERSION, 'task': self.task, 'scale': self.scale,
+                'num_in_ch': self.num_in_ch, 'num_nodes': self.num_nodes,
+                'width_factors': list(self.width_factors), 'ops': list(self.ops),
+                'cells': [[[op, index] for op, index in cell] for cell in self.cells],
+                'widths': list(self.widths)}
+        if self.search is not None:
+            data['search'] = dict(self.search)
+        return data
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = 'genotype') -> Genotype:
+        if not isinstance(data, Mapping):
+            raise ValueError(f'{source}: expected a JSON object, got {type(data).__name__}')
+        if data.get('format') != FORMAT or data.get('version') != VERSION:
+            raise ValueError(f'{source}: not a {FORMAT} version {VERSION} file '
+                             f'(format={data.get("format")!r}, version={data.get("version")!r})')
+        missing = [k for k in ('task', 'scale', 'num_in_ch', 'num_nodes', 'width_factors', 'ops', 'cells', 'widths')
+                   if k not in data]
+        if missing:
+            raise ValueError(f'{source}: missing key {missing[0]!r}')
+        try:
+            cells = tuple(tuple((str(op), int(index)) for op, index in cell) for cell in data['cells'])
+            return cls(task=data['task'], scale=int(data['scale']), num_in_ch=int(data['num_in_ch']),
+                       num_nodes=int(data['num_nodes']), width_factors=tuple(float(f) for f in data['width_factors']),
+                       ops=tuple(data['ops']), cells=cells, widths=tuple(int(w) for w in data['widths']),
+                       search=data.get('search'))
+        except ValueError as err:
+            raise ValueError(f'{source}: {err}') from None
+        except (TypeError, AttributeError) as err:
+            raise ValueError(f'{source}: malformed genotype ({err})') from None
+
+    @classmethod
+    def from_json(cls, text: str, source: str = 'genotype') -> Genotype:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f'{source}: not valid JSON ({err})') from None
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def load(cls, spec: str | os.PathLike | Mapping[str, Any]) -> Genotype:
+        """A genotype from a JSON file path, or from the JSON object itself (inline in options)."""
+        if isinstance(spec, Mapping):
+            return cls.from_dict(spec, 'genotype (inline)')
+        path = os.fspath(spec)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'genotype: {path} does not exist')
+        with open(path, encoding='utf-8') as f:
+            return cls.from_json(f.read(), source=path)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the JSON atomically (temporary file, then rename)."""
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.genotype', suffix='.tmp')
+        try:
+            with os.fdopen(fd, 'w', encoding='utf-8') as f:
+                f.write(self.to_json(indent=1))
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
