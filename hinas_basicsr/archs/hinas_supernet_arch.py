@@ -1,0 +1,229 @@
+"""The HiNAS supernet: a trellis of L layers by W width levels of mixed-op cells (the search space).
+
+Zhang et al., "Memory-Efficient Hierarchical Neural Architecture Search for Image Restoration",
+IJCV 2022 (arXiv 2012.13212). See docs/HINAS.md for the method; this module holds no optimizer.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from basicsr.utils.registry import ARCH_REGISTRY
+from torch import nn
+
+from hinas_basicsr.archs.hinas_ops import PRIMITIVES, ActConvBN, make_act, make_norm, make_op, num_edges
+from hinas_basicsr.genotype import MOVES, TASK_SCALES, Genotype
+
+STEM_FEAT = 64
+MOVE_NAMES = ('down', 'same', 'up')
+
+
+class MixedOp(nn.Module):
+    """One cell edge: ``sum_k w_k * op_k(x)`` over the candidate operations."""
+
+    def __init__(self, channels: int, ops: Sequence[str]) -> None:
+        super().__init__()
+        self.ops = nn.ModuleList(make_op(name, channels, affine=False) for name in ops)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return sum(w * op(x) for w, op in zip(weights, self.ops))
+
+
+class Cell(nn.Module):
+    """A searchable cell: node j sums a MixedOp over every earlier state; the output concatenates the nodes.
+
+    States are indexed as in the genotype: 0 = ``s_prev_prev``, 1 = ``s_prev``, 2 + j = node j.
+    """
+
+    def __init__(self, channels: int, num_nodes: int, ops: Sequence[str]) -> None:
+        super().__init__()
+        self.num_nodes = num_nodes
+        self.edges = nn.ModuleList(MixedOp(channels, ops) for _ in range(num_edges(num_nodes)))
+
+    def forward(self, s_prev_prev: torch.Tensor, s_prev: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        states = [s_prev_prev, s_prev]
+        edge = 0
+        for _ in range(self.num_nodes):
+            states.append(sum(self.edges[edge + i](s, weights[edge + i]) for i, s in enumerate(states)))
+            edge += len(states) - 1
+        return torch.cat(states[2:], dim=1)
+
+
+class SearchHead(nn.Module):
+    """Per level: an atrous separable conv branch and a 1x1 branch, concatenated and projected."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.atrous = nn.Sequential(
+            make_act(), nn.Conv2d(c_in, c_in, 3, padding=2, dilation=2, groups=c_in, bias=False),
+            nn.Conv2d(c_in, c_out, 1, bias=False), make_norm(c_out, affine=True))
+        self.pointwise = ActConvBN(c_in, c_out, 1, affine=True)
+        self.project = ActConvBN(2 * c_out, c_out, 1, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(torch.cat([self.atrous(x), self.pointwise(x)], dim=1))
+
+
+@ARCH_REGISTRY.register()
+class HiNASSupernet(nn.Module):
+    """HiNAS supernet for super-resolution and denoising (Zhang et al., IJCV 2022).
+
+    Grid position (depth d, level w) exists for ``w <= min(d, W - 1)``; depth 0 is the stem (level 0).
+    Every projection (routing, missing ``s_prev_prev``) is act, 1x1 conv, BN, as the operations are.
+    With ``cell_sharing`` the beta-weighted projections arriving at a position are summed and one cell
+    is computed; without it (Auto-DeepLab style) the cell runs once per incoming path on the unweighted
+    projection and the outputs are beta-weighted and summed. In both modes a level's ``s_prev_prev`` is
+    the beta-weighted sum of projections that arrived at that level one layer earlier (for layer 1,
+    level 0: the stem's second branch; a level's first cell: 1x1 projection of the level below's).
+    SR output: PixelShuffle(upscale) (one step, x8 included) plus the bicubic-upsampled input.
+    Denoise output: input minus the predicted noise.
+
+    Args:
+        task (str): ``sr`` or ``denoise``. Default: 'sr'.
+        upscale (int): 2, 3, 4 or 8 for sr; 1 for denoise. Default: 2.
+        num_in_ch (int): Input image channels. Default: 3.
+        num_out_ch (int): Output image channels (must equal num_in_ch: residual learning). Default: 3.
+        num_layers (int): Layers L. Default: 2.
+        num_nodes (int): Nodes per cell B. Default: 3.
+        num_feat (int): Channels of one node at width factor 1 (F). Default: 8.
+        width_factors (list[float]): Width factor per level. Default: [1, 1.5, 2].
+        ops (list[str]): Candidate operations (names from ``hinas_ops.OPS``). Default: all seven.
+        cell_sharing (bool): One cell per grid position (True) or one per incoming path. Default: True.
+        layerwise_cells (bool): One alpha per layer (LWAS, True) or one tied across layers. Default: True.
+    """
+
+    def __init__(self, task: str = 'sr', upscale: int = 2, num_in_ch: int = 3, num_out_ch: int = 3,
+                 num_layers: int = 2, num_nodes: int = 3, num_feat: int = 8,
+                 width_factors: Sequence[float] = (1, 1.5, 2), ops: Sequence[str] = PRIMITIVES,
+                 cell_sharing: bool = True, layerwise_cells: bool = True) -> None:
+        super().__init__()
+        _check_options(task, upscale, num_in_ch, num_out_ch, num_layers, num_nodes, num_feat, width_factors, ops)
+        self.task, self.upscale, self.num_in_ch = task, upscale, num_in_ch
+        self.num_layers, self.num_nodes, self.num_feat = num_layers, num_nodes, num_feat
+        self.width_factors, self.op_names = tuple(width_factors), tuple(ops)
+        self.cell_sharing, self.layerwise_cells = cell_sharing, layerwise_cells
+        self.channels = [int(num_feat * f) for f in width_factors]
+        num_levels = len(self.channels)
+        chans, nodes = self.channels, num_nodes
+        self.cell_evaluations = 0
+
+        self.alpha = nn.Parameter(1e-3 * torch.randn(num_layers if layerwise_cells else 1, num_edges(nodes), len(ops)))
+        self.beta = nn.Parameter(1e-3 * torch.randn(num_layers, num_levels, len(MOVES)))
+        levels = torch.arange(num_levels).unsqueeze(1) + torch.tensor(MOVES)
+        self.register_buffer('move_mask', (levels >= 0) & (levels < num_levels), persistent=False)
+
+        self.conv_first = nn.Sequential(nn.Conv2d(num_in_ch, STEM_FEAT, 3, padding=1, bias=False),
+                                        make_norm(STEM_FEAT, affine=True), make_act())
+        self.stem_out = nn.Sequential(nn.Conv2d(STEM_FEAT, nodes * chans[0], 3, padding=1, bias=False),
+                                      make_norm(nodes * chans[0], affine=True))
+        self.stem_prev = nn.Sequential(nn.Conv2d(STEM_FEAT, chans[0], 3, padding=1, bias=False),
+                                       make_norm(chans[0], affine=True))
+        self.routes, self.expand, self.cells = nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
+        for d in range(num_layers):
+            for w in self.levels_at(d):
+                for move, name in zip(MOVES, MOVE_NAMES):
+                    if 0 <= w + move < num_levels:
+                        self.routes[f'd{d}_w{w}_{name}'] = ActConvBN(nodes * chans[w], chans[w + move], 1, affine=False)
+            for w in self.levels_at(d + 1):
+                self.cells[f'l{d + 1}_w{w}'] = Cell(chans[w], nodes, ops)
+                if w not in self.levels_at(d):
+                    self.expand[f'l{d + 1}_w{w}'] = ActConvBN(chans[w - 1], chans[w], 1, affine=False)
+        last_levels = self.levels_at(num_layers)
+        head_feat = nodes * chans[0]
+        self.heads = nn.ModuleList(SearchHead(nodes * chans[w], head_feat) for w in last_levels)
+        self.conv_after_body = nn.Sequential(
+            nn.Conv2d(len(last_levels) * head_feat, STEM_FEAT, 3, padding=1, bias=False),
+            make_norm(STEM_FEAT, affine=True), make_act())
+        self.conv_last = nn.Conv2d(STEM_FEAT, num_out_ch * upscale ** 2, 3, padding=1)
+        self.upsample = nn.PixelShuffle(upscale) if task == 'sr' else nn.Identity()
+
+    def levels_at(self, depth: int) -> range:
+        """Levels present at ``depth`` (0 = the stem): ``0..min(depth, W - 1)``."""
+        return range(min(depth, len(self.channels) - 1) + 1)
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """alpha and beta: the parameters of the architecture optimizer."""
+        return [self.alpha, self.beta]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """Every other trainable tensor: the parameters of the weight optimizer."""
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in arch]
+
+    def transition_probs(self) -> torch.Tensor:
+        """softmax(beta) over [down, same, up], moves off the grid masked: shape (L, W, 3)."""
+        return F.softmax(self.beta.masked_fill(~self.move_mask, float('-inf')), dim=-1)
+
+    def cell_weights(self) -> torch.Tensor:
+        """softmax(alpha) with one entry per layer (the tied alpha repeated): shape (L, E, n_ops)."""
+        weights = F.softmax(self.alpha, dim=-1)
+        return weights if self.layerwise_cells else weights.expand(self.num_layers, -1, -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.cell_evaluations = 0
+        alphas, probs = self.cell_weights(), self.transition_probs()
+        feat = self.conv_first(x)
+        hidden = {0: self.stem_out(feat)}  # level -> cell output at the current depth
+        routed = {0: self.stem_prev(feat)}  # level -> s_prev_prev of the next layer
+        for d in range(self.num_layers):
+            arrivals: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+            for w, h in hidden.items():
+                for m, (move, name) in enumerate(zip(MOVES, MOVE_NAMES)):
+                    if f'd{d}_w{w}_{name}' in self.routes:
+                        arrivals.setdefault(w + move, []).append((probs[d, w, m], self.routes[f'd{d}_w{w}_{name}'](h)))
+            hidden, prev_routed, routed = {}, routed, {}
+            s_pp = prev_routed[0]
+            for t in self.levels_at(d + 1):
+                key = f'l{d + 1}_w{t}'
+                # a level's first cell takes its s_prev_prev from the level below's (the previous t)
+                s_pp = prev_routed[t] if t in prev_routed else self.expand[key](s_pp)
+                routed[t] = sum(p * proj for p, proj in arrivals[t])
+                cell = self.cells[key]
+                if self.cell_sharing:
+                    hidden[t] = cell(s_pp, routed[t], alphas[d])
+                    self.cell_evaluations += 1
+                else:
+                    hidden[t] = sum(p * cell(s_pp, proj, alphas[d]) for p, proj in arrivals[t])
+                    self.cell_evaluations += len(arrivals[t])
+        body = torch.cat([head(hidden[w]) for w, head in zip(self.levels_at(self.num_layers), self.heads)], dim=1)
+        out = self.upsample(self.conv_last(self.conv_after_body(body)))
+        if self.task == 'sr':
+            return out + F.interpolate(x, scale_factor=self.upscale, mode='bicubic', align_corners=False)
+        return x - out
+
+    @torch.no_grad()
+    def search_state(self) -> dict[str, Any]:
+        """alpha_softmax ([layer][edge][op]) and transitions ([depth][level] = [down, same, up] or None)."""
+        probs = self.transition_probs().cpu().tolist()
+        transitions = [[probs[d][w] if w in self.levels_at(d) else None for w in range(len(self.channels))]
+                       for d in range(self.num_layers)]
+        return {'alpha_softmax': self.cell_weights().cpu().tolist(), 'transitions': transitions}
+
+    def genotype(self, **search_info: Any) -> Genotype:
+        """The decoded genotype (top-2 cells per layer, Viterbi width path); ``search_info`` is kept in it."""
+        return Genotype.from_search(task=self.task, scale=self.upscale, num_in_ch=self.num_in_ch,
+                                    num_nodes=self.num_nodes, width_factors=self.width_factors, ops=self.op_names,
+                                    **self.search_state(), **search_info)
+
+
+def _check_options(task: str, upscale: int, num_in_ch: int, num_out_ch: int, num_layers: int, num_nodes: int,
+                   num_feat: int, width_factors: Sequence[float], ops: Sequence[str]) -> None:
+    if task not in TASK_SCALES:
+        raise ValueError(f'network_g.task: {task!r} is not one of {", ".join(TASK_SCALES)}')
+    if upscale not in TASK_SCALES[task]:
+        raise ValueError(f'network_g.upscale: {upscale} is not valid for task {task} (use one of {TASK_SCALES[task]})')
+    if num_in_ch != num_out_ch:
+        raise ValueError(f'network_g.num_out_ch: {num_out_ch} must equal num_in_ch {num_in_ch} (residual output)')
+    for name, value in (('num_in_ch', num_in_ch), ('num_layers', num_layers), ('num_nodes', num_nodes)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f'network_g.{name}: {value!r} must be an integer >= 1')
+    if not width_factors or any(int(num_feat * f) < 1 for f in width_factors):
+        raise ValueError(f'network_g.width_factors: {list(width_factors)} with num_feat {num_feat} gives a level '
+                         'with no channels')
+    for name in ops:
+        if name not in PRIMITIVES:
+            raise ValueError(f'network_g.ops: unknown operation {name!r}; known: {", ".join(PRIMITIVES)}')
+    if len(set(ops)) != len(ops) or all(name == 'none' for name in ops):
+        raise ValueError(f'network_g.ops: {list(ops)} must be distinct and hold an operation other than none')
