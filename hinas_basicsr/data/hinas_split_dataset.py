@@ -1,0 +1,107 @@
+"""Deterministic, disjoint splits of one training set: held-out val, W (weights) and A (architecture)."""
+from __future__ import annotations
+
+import os
+import random
+import re
+from copy import deepcopy
+from typing import Any
+
+from basicsr.data import build_dataset
+from basicsr.utils.registry import DATASET_REGISTRY
+from torch.utils import data
+
+SPLITS = ('w', 'a', 'val')
+_SUB_IMAGE = re.compile(r'^(.+)_s\d+$')
+
+
+def sample_keys(dataset: data.Dataset) -> list[str]:
+    """One name per sample, read from the dataset's ``paths`` (BasicSR's convention) without loading images.
+
+    A ``paths`` entry is a path/key string or a dict of them (``gt_path`` first). A dataset without
+    ``paths`` gets one name per index, so every sample is its own group.
+    """
+    paths = getattr(dataset, 'paths', None)
+    if paths is None or len(paths) != len(dataset):
+        return [str(i) for i in range(len(dataset))]
+    keys = []
+    for entry in paths:
+        if isinstance(entry, dict):
+            entry = entry.get('gt_path', next(iter(entry.values())))
+        keys.append(os.path.splitext(os.path.basename(str(entry)))[0])
+    return keys
+
+
+def image_of(key: str) -> str:
+    """The source image of a sample: ``0001_s001`` (a sub-image from BasicSR's extract_subimages) -> ``0001``."""
+    match = _SUB_IMAGE.match(key)
+    return match.group(1) if match else key
+
+
+def split_indices(keys: list[str], val_ratio: float, seed: int) -> dict[str, list[int]]:
+    """Split sample indices by source image: ``val_ratio`` of the images held out, the rest halved into W and A.
+
+    The images are sorted by name and shuffled with ``random.Random(seed)``; val takes
+    ``max(1, round(val_ratio * n))`` images (none when val_ratio is 0), W the first half of the rest
+    (rounded up) and A the remainder. Returns sorted sample indices for ``w``, ``a`` and ``val``.
+    """
+    images = sorted({image_of(k) for k in keys})
+    num_val = 0 if val_ratio <= 0 else max(1, round(val_ratio * len(images)))
+    if len(images) - num_val < 2:
+        raise ValueError(f'HiNASSplitDataset: {len(images)} source image(s) cannot give val ({num_val}), W and A '
+                         'splits; the dataset needs more images')
+    random.Random(seed).shuffle(images)
+    rest = images[num_val:]
+    num_w = (len(rest) + 1) // 2
+    owner = {img: 'val' for img in images[:num_val]}
+    owner.update({img: 'w' for img in rest[:num_w]})
+    owner.update({img: 'a' for img in rest[num_w:]})
+    out: dict[str, list[int]] = {s: [] for s in SPLITS}
+    for index, key in enumerate(keys):
+        out[owner[image_of(key)]].append(index)
+    return out
+
+
+@DATASET_REGISTRY.register()
+class HiNASSplitDataset(data.Dataset):
+    """One split of a training set, for HiNAS's bilevel search (Zhang et al., IJCV 2022).
+
+    The inner dataset is built from ``dataset`` (any registered dataset; it inherits this entry's
+    ``phase`` and ``scale`` unless it sets them). Samples are split by source image: keys like
+    ``0001_s001`` (sub-images of one image) are grouped, so the held-out val split never shares an
+    image with W or A. The same ``split_seed`` and ``val_ratio`` always give the same split.
+
+    Args:
+        opt (dict): Config. It contains the following keys:
+            split (str): ``w`` (weight steps), ``a`` (architecture steps) or ``val`` (held-out).
+            dataset (dict): Options of the inner dataset, with its ``type``.
+            val_ratio (float): Fraction of source images held out for val. Default: 0.05.
+            split_seed (int): Seed of the split. Default: 0.
+    """
+
+    def __init__(self, opt: dict[str, Any]) -> None:
+        super().__init__()
+        self.opt = opt
+        split = opt.get('split')
+        if split not in SPLITS:
+            raise ValueError(f'datasets.{opt.get("phase", "?")}.split: {split!r} is not one of {", ".join(SPLITS)}')
+        if not isinstance(opt.get('dataset'), dict) or 'type' not in opt['dataset']:
+            raise ValueError('HiNASSplitDataset.dataset: needs the inner dataset options, with a type')
+        inner_opt = deepcopy(opt['dataset'])
+        inner_opt.setdefault('name', f'{opt.get("name", "split")}_inner')
+        for key in ('phase', 'scale'):
+            if key in opt:
+                inner_opt.setdefault(key, opt[key])
+        self.dataset = build_dataset(inner_opt)
+        self.split = split
+        self.splits = split_indices(sample_keys(self.dataset), float(opt.get('val_ratio', 0.05)),
+                                    int(opt.get('split_seed', 0)))
+        self.indices = self.splits[split]
+        if not self.indices:
+            raise ValueError(f'HiNASSplitDataset: split {split!r} is empty (val_ratio {opt.get("val_ratio", 0.05)})')
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[self.indices[index]]
+
+    def __len__(self) -> int:
+        return len(self.indices)

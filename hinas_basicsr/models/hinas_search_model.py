@@ -1,0 +1,224 @@
+"""The HiNAS search: first-order bilevel optimisation of a HiNASSupernet, as a BasicSR model."""
+from __future__ import annotations
+
+import math
+import os
+import random
+from collections import OrderedDict
+from copy import deepcopy
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from basicsr.data import build_dataset
+from basicsr.data import worker_init_fn as basicsr_worker_init_fn
+from basicsr.losses import build_loss
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import MODEL_REGISTRY
+from torch.utils.data import DataLoader
+
+from hinas_basicsr.archs.hinas_supernet_arch import MOVE_NAMES
+from hinas_basicsr.genotype_plot import save_genotype_png
+
+DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 1e-3}
+
+
+def rng_state() -> dict[str, Any]:
+    """The python, numpy and torch (CPU and CUDA) random states."""
+    state = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned (tensors may come back on any device)."""
+    random.setstate(state['python'])
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'].cpu())
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
+
+
+@MODEL_REGISTRY.register()
+class HiNASSearchModel(SRModel):
+    """The HiNAS architecture search (Zhang et al., IJCV 2022) on a ``HiNASSupernet``.
+
+    ``datasets.train`` must be a ``HiNASSplitDataset`` with ``split: w``; the model builds the A-split
+    loader from the same options with ``split: a``. After the warm-up, each iteration takes one
+    architecture step (alpha, beta) on an A batch, then one weight step on the pipeline's W batch.
+    Each validation exports the current genotype (``genotypes/iter_{N}.json`` + ``.png``) and the best
+    by ``ssim + psnr / 100`` (``genotypes/best.json`` + ``.png``; an absent metric counts 0).
+
+    Args (``train:`` options, besides SRModel's ``optim_g``, ``scheduler``, ``total_iter``, ``pixel_opt``):
+        optim_arch (dict): Optimizer of alpha and beta (any torch.optim name). Default: Adam, lr 1e-3,
+            weight_decay 1e-3. It is not in ``self.optimizers``, so the scheduler leaves its lr alone.
+        arch_warmup_ratio (float): Fraction of ``total_iter`` with weight steps only. Default: 0.2.
+        arch_warmup_iter (int): Warm-up length in iterations; overrides arch_warmup_ratio. Default: None.
+        ssim_opt (dict): Structural loss added to the pixel loss (e.g. LogSSIMLoss). Default: None.
+    """
+
+    def init_training_settings(self) -> None:
+        train_opt = self.opt['train']
+        super().init_training_settings()
+        self.cri_ssim = build_loss(train_opt['ssim_opt']).to(self.device) if train_opt.get('ssim_opt') else None
+        if train_opt.get('arch_warmup_iter') is not None:
+            self.arch_warmup_iter = int(train_opt['arch_warmup_iter'])
+        else:
+            self.arch_warmup_iter = round(float(train_opt.get('arch_warmup_ratio', 0.2)) * int(train_opt['total_iter']))
+        self.best_score: float | None = None
+        self._build_arch_set()
+
+    def setup_optimizers(self) -> None:
+        net = self.get_bare_model(self.net_g)
+        if not hasattr(net, 'arch_parameters'):
+            raise ValueError(f'network_g.type: {type(net).__name__} has no arch_parameters(); use HiNASSupernet')
+        train_opt = self.opt['train']
+        optim_opt = deepcopy(train_opt['optim_g'])
+        self.optimizer_g = self.get_optimizer(optim_opt.pop('type'), net.weight_parameters(), **optim_opt)
+        self.optimizers.append(self.optimizer_g)
+        arch_opt = deepcopy(train_opt.get('optim_arch') or DEFAULT_OPTIM_ARCH)
+        self.optimizer_arch = self.get_optimizer(arch_opt.pop('type'), net.arch_parameters(), **arch_opt)
+
+    # --- the A split -------------------------------------------------------------------------------
+    def _build_arch_set(self) -> None:
+        train_set_opt = self.opt['datasets']['train']
+        if train_set_opt.get('type') != 'HiNASSplitDataset' or train_set_opt.get('split') != 'w':
+            raise ValueError(f'datasets.train: HiNASSearchModel needs type HiNASSplitDataset with split: w, '
+                             f'got type {train_set_opt.get("type")!r} split {train_set_opt.get("split")!r}')
+        arch_opt = deepcopy(train_set_opt)
+        arch_opt['split'] = 'a'
+        arch_opt['name'] = f'{train_set_opt.get("name", "train")}_A'
+        self.arch_set = build_dataset(arch_opt)
+        batch = train_set_opt['batch_size_per_gpu']
+        world = self.opt.get('world_size', 1)
+        num_w = len(self.arch_set.splits['w']) * train_set_opt.get('dataset_enlarge_ratio', 1)
+        self.iters_per_epoch = math.ceil(num_w / (batch * world))  # as BasicSR's train pipeline counts
+        self.arch_pass, self.arch_batch, self._arch_iter = 0, 0, None
+
+    def _arch_loader(self) -> DataLoader:
+        """Pass ``arch_pass`` over this rank's shard of the A split, from batch ``arch_batch`` on."""
+        set_opt = self.opt['datasets']['train']
+        batch, workers = set_opt['batch_size_per_gpu'], set_opt.get('num_worker_per_gpu', 0)
+        rank, world = self.opt.get('rank', 0), self.opt.get('world_size', 1)
+        seed = int(self.opt.get('manual_seed') or 0) * 1000 + self.arch_pass
+        order = torch.randperm(len(self.arch_set), generator=torch.Generator().manual_seed(seed)).tolist()
+        shard = order[:len(order) // world * world][rank::world] or order
+        drop_last = len(shard) >= batch
+        return DataLoader(self.arch_set, batch_size=batch, sampler=shard[self.arch_batch * batch:],
+                          drop_last=drop_last, num_workers=workers, generator=torch.Generator().manual_seed(seed),
+                          pin_memory=set_opt.get('pin_memory', False),
+                          worker_init_fn=partial(basicsr_worker_init_fn, num_workers=workers, rank=rank, seed=seed))
+
+    def _next_arch_batch(self) -> dict[str, Any]:
+        for _ in range(2):
+            if self._arch_iter is None:
+                self._arch_iter = iter(self._arch_loader())
+            try:
+                batch = next(self._arch_iter)
+                self.arch_batch += 1
+                return batch
+            except StopIteration:
+                self.arch_pass, self.arch_batch, self._arch_iter = self.arch_pass + 1, 0, None
+        raise ValueError('datasets.train: the A split yields no batch')
+
+    # --- the bilevel step ----------------------------------------------------------------------------
+    def _losses(self, output: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, OrderedDict]:
+        parts = OrderedDict()
+        if self.cri_pix:
+            parts['l_pix'] = self.cri_pix(output, gt)
+        if self.cri_ssim:
+            parts['l_ssim'] = self.cri_ssim(output, gt)
+        return sum(parts.values()), parts
+
+    def optimize_parameters(self, current_iter: int) -> None:
+        loss_dict = OrderedDict()
+        if current_iter > self.arch_warmup_iter:
+            arch_data = self._next_arch_batch()
+            self.optimizer_arch.zero_grad()
+            l_arch, _ = self._losses(self.net_g(arch_data['lq'].to(self.device)), arch_data['gt'].to(self.device))
+            l_arch.backward()
+            self.optimizer_arch.step()
+            loss_dict['l_arch'] = l_arch.detach()
+        self.optimizer_g.zero_grad()
+        self.output = self.net_g(self.lq)
+        l_total, parts = self._losses(self.output, self.gt)
+        l_total.backward()
+        self.optimizer_g.step()
+        loss_dict.update(parts)
+        self.log_dict = self.reduce_loss_dict(loss_dict)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    # --- validation and export -----------------------------------------------------------------------
+    def nondist_validation(self, dataloader, current_iter: int, tb_logger, save_img: bool) -> None:
+        state = rng_state()  # validation must not shift the training's random streams (resume equality)
+        super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
+        set_rng_state(state)
+        if self.opt['is_train']:
+            self.export_genotypes(current_iter, tb_logger)
+
+    def export_genotypes(self, current_iter: int, tb_logger=None) -> None:
+        """Write ``genotypes/iter_{N}.json/.png``, and ``best.json/.png`` when ssim + psnr/100 improves."""
+        # BasicSR's pipeline validates once more after the loop, with current_iter one past total_iter
+        current_iter = min(int(current_iter), int(self.opt['train']['total_iter']))
+        metrics = getattr(self, 'metric_results', {})
+        psnr, ssim = metrics.get('psnr'), metrics.get('ssim')
+        net = self.get_bare_model(self.net_g)
+        genotype = net.genotype(iteration=current_iter, val_psnr=None if psnr is None else float(psnr),
+                                val_ssim=None if ssim is None else float(ssim))
+        out_dir = os.path.join(self.opt['path']['experiments_root'], 'genotypes')
+        names = [f'iter_{current_iter}']
+        score = float(ssim or 0) + float(psnr or 0) / 100
+        if self.best_score is None or score > self.best_score:
+            self.best_score = score
+            names.append('best')
+        for name in names:
+            genotype.save(os.path.join(out_dir, f'{name}.json'))
+            save_genotype_png(genotype, os.path.join(out_dir, f'{name}.png'))
+        get_root_logger().info(f'Genotype at iter {current_iter}: widths {list(genotype.widths)}, cells '
+                               f'{[list(c) for c in genotype.cells]}' + (' (best)' if 'best' in names else ''))
+        if tb_logger:
+            for tag, value in self.arch_scalars().items():
+                tb_logger.add_scalar(tag, value, current_iter)
+
+    @torch.no_grad()
+    def arch_scalars(self) -> dict[str, float]:
+        """``alpha_entropy/layer{l}`` (mean over edges, nats) and ``beta/l{d}_w{w}_{move}`` probabilities."""
+        net = self.get_bare_model(self.net_g)
+        alpha = net.cell_weights()
+        entropy = -(alpha * alpha.clamp_min(1e-12).log()).sum(-1).mean(-1)
+        scalars = {f'alpha_entropy/layer{layer + 1}': float(e) for layer, e in enumerate(entropy)}
+        for d, row in enumerate(net.search_state()['transitions']):
+            for w, probs in enumerate(row):
+                for name, p, ok in zip(MOVE_NAMES, probs or (), net.move_mask[w].tolist()):
+                    if ok:
+                        scalars[f'beta/l{d}_w{w}_{name}'] = float(p)
+        return scalars
+
+    # --- resume ----------------------------------------------------------------------------------------
+    def extra_training_state(self) -> dict[str, Any]:
+        """Saved with BasicSR's training state: arch optimizer, A-loader position, best score, RNG states."""
+        return {'hinas': {'optimizer_arch': self.optimizer_arch.state_dict(), 'arch_pass': self.arch_pass,
+                          'arch_batch': self.arch_batch, 'best_score': self.best_score, 'rng': rng_state()}}
+
+    def resume_training(self, resume_state: dict[str, Any]) -> None:
+        super().resume_training(resume_state)
+        state = resume_state.get('hinas')
+        if state is None:
+            raise ValueError('path.resume_state: the state has no HiNAS search state (not written by HiNASSearchModel)')
+        self.optimizer_arch.load_state_dict(state['optimizer_arch'])
+        self.arch_pass, self.arch_batch, self._arch_iter = state['arch_pass'], state['arch_batch'], None
+        self.best_score = state['best_score']
+        set_rng_state(state['rng'])
+        # BasicSR saves the epoch of the last iteration and replays that epoch; after a checkpoint at an
+        # epoch boundary the next batch belongs to the following epoch.
+        current_iter = resume_state['iter']
+        resume_state['epoch'] = current_iter // self.iters_per_epoch
+        if current_iter % self.iters_per_epoch:
+            get_root_logger().warning(
+                f'Resuming at iter {current_iter}, inside an epoch of {self.iters_per_epoch} iterations: BasicSR '
+                'replays this epoch from its start, so the search will not repeat an uninterrupted run exactly. '
+                'Save checkpoints at epoch boundaries for exact resumption.')
