@@ -59,6 +59,8 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
             _check_type(path, key, spec, ARCH_REGISTRY)
     for phase, spec in (opt.get('datasets') or {}).items():
         _check_type(path, f'datasets.{phase}', spec, DATASET_REGISTRY)
+        if isinstance(spec, dict):  # a wrapper's inner dataset (HiNASSplitDataset)
+            _check_type(path, f'datasets.{phase}.dataset', spec.get('dataset'), DATASET_REGISTRY)
     for key, spec in (opt.get('train') or {}).items():
         if key.endswith('_opt'):
             _check_type(path, f'train.{key}', spec, LOSS_REGISTRY)
@@ -76,10 +78,14 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
 
 def _check_dataroots(path: str, opt: dict[str, Any]) -> None:
     for phase, spec in opt['datasets'].items():
-        for key in ('dataroot_gt', 'dataroot_lq'):
-            root = spec.get(key) if isinstance(spec, dict) else None
-            if root and not os.path.exists(os.path.expanduser(root)):
-                raise FileNotFoundError(f'{path}: datasets.{phase}.{key}: {root} does not exist')
+        specs = [(f'datasets.{phase}', spec)]
+        if isinstance(spec, dict) and isinstance(spec.get('dataset'), dict):  # a wrapper's inner dataset
+            specs.append((f'datasets.{phase}.dataset', spec['dataset']))
+        for where, spec_ in specs:
+            for key in ('dataroot_gt', 'dataroot_lq'):
+                root = spec_.get(key) if isinstance(spec_, dict) else None
+                if root and not os.path.exists(os.path.expanduser(root)):
+                    raise FileNotFoundError(f'{path}: {where}.{key}: {root} does not exist')
 
 
 def prepare_options(path: str) -> None:
