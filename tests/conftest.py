@@ -6,9 +6,12 @@ import os
 import cv2
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import hinas_basicsr  # noqa: F401  (before basicsr)
+
+torch.set_num_threads(1)  # tiny tensors: threads only contend on a shared CPU
 
 
 def make_paired_folders(root: str, num_images: int = 6, subs: int = 2, size: int = 24,

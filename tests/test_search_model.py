@@ -1,0 +1,157 @@
+"""HiNASSearchModel and HiNASSplitDataset: splits, optimizer isolation, a CLI search, exact resumption."""
+from __future__ import annotations
+
+import json
+import os
+from copy import deepcopy
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_paired_folders, search_options, write_options
+
+from hinas_basicsr.cli import basicsr_main
+from hinas_basicsr.data.hinas_split_dataset import HiNASSplitDataset, image_of, split_indices
+from hinas_basicsr.genotype import Genotype
+from hinas_basicsr.models.hinas_search_model import HiNASSearchModel
+
+
+def test_split_is_disjoint_covering_and_grouped_by_image():
+    keys = [f'{i:04d}_s{s:03d}' for i in range(1, 41) for s in range(1, 4)] + ['lonely']
+    splits = split_indices(keys, val_ratio=0.05, seed=3)
+    sets = {name: set(idx) for name, idx in splits.items()}
+    assert sets['w'].isdisjoint(sets['a']) and sets['w'].isdisjoint(sets['val']) and sets['a'].isdisjoint(sets['val'])
+    assert sets['w'] | sets['a'] | sets['val'] == set(range(len(keys)))
+    images = {name: {image_of(keys[i]) for i in idx} for name, idx in splits.items()}
+    assert len(images['val']) == 2  # round(0.05 * 41 images)
+    assert (len(images['w']), len(images['a'])) == (20, 19)  # the other 39 images halved, W rounded up
+    assert images['w'].isdisjoint(images['a']) and images['val'].isdisjoint(images['w'] | images['a'])
+    assert split_indices(keys, 0.05, 3) == splits
+    assert split_indices(keys, 0.05, 4) != splits
+
+
+def test_split_dataset_wraps_a_basicsr_dataset(tmp_path):
+    gt, lq = make_paired_folders(str(tmp_path), num_images=5, subs=2, size=16)
+    opt = search_options(gt, lq)['datasets']['train']
+    sizes = {}
+    for split in ('w', 'a', 'val'):
+        dataset = HiNASSplitDataset({**deepcopy(opt), 'split': split, 'phase': 'train', 'scale': 2})
+        sizes[split] = len(dataset)
+        item = dataset[0]
+        assert item['gt'].shape == (3, 16, 16) and item['lq'].shape == (3, 8, 8)
+        names = {f'{i:04d}_s{s:03d}' for i in range(1, 6) for s in (1, 2)}
+        assert os.path.splitext(os.path.basename(item['gt_path']))[0] in names
+    assert sizes == {'w': 4, 'a': 4, 'val': 2}
+    with pytest.raises(ValueError, match="split: 'x' is not one of w, a, val"):
+        HiNASSplitDataset({**deepcopy(opt), 'split': 'x', 'phase': 'train'})
+
+
+def _model(opt: dict, root: str) -> HiNASSearchModel:
+    opt = deepcopy(opt)
+    opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
+    for phase, dataset in opt['datasets'].items():
+        dataset.update(phase=phase, scale=opt['scale'])
+    opt['path']['experiments_root'] = root
+    return HiNASSearchModel(opt)
+
+
+def test_optimizers_touch_only_their_parameters(tmp_path):
+    gt, lq = make_paired_folders(str(tmp_path), num_images=5, subs=2, size=16)
+    model = _model(search_options(gt, lq), str(tmp_path / 'exp'))
+    net = model.net_g
+    arch_ids = {id(p) for p in net.arch_parameters()}
+    assert {id(p) for g in model.optimizer_arch.param_groups for p in g['params']} == arch_ids
+    assert not arch_ids & {id(p) for g in model.optimizer_g.param_groups for p in g['params']}
+    assert model.optimizer_arch not in model.optimizers
+    batch = {'lq': torch.rand(2, 3, 8, 8), 'gt': torch.rand(2, 3, 16, 16)}
+
+    def snapshot():
+        return ([p.detach().clone() for p in net.arch_parameters()],
+                [p.detach().clone() for p in net.weight_parameters()])
+
+    def changed(before, params):
+        return [not torch.equal(b, p) for b, p in zip(before, params)]
+
+    def backward():
+        for p in net.parameters():
+            p.grad = None
+        model._losses(net(batch['lq']), batch['gt'])[0].backward()  # gradients on every parameter
+
+    backward()
+    arch0, weights0 = snapshot()
+    model.optimizer_arch.step()
+    assert all(changed(arch0, net.arch_parameters()))
+    assert not any(changed(weights0, net.weight_parameters()))
+    backward()
+    arch1, weights1 = snapshot()
+    model.optimizer_g.step()
+    assert not any(changed(arch1, net.arch_parameters()))
+    assert sum(changed(weights1, net.weight_parameters())) > 0.9 * len(weights1)
+    # a warm-up iteration (weights only) leaves alpha and beta alone, a later one moves them
+    model.feed_data(batch)
+    arch2, _ = snapshot()
+    model.optimize_parameters(current_iter=model.arch_warmup_iter)
+    assert not any(changed(arch2, net.arch_parameters()))
+    model.optimize_parameters(current_iter=model.arch_warmup_iter + 1)
+    assert all(changed(arch2, net.arch_parameters()))
+    assert set(model.log_dict) == {'l_arch', 'l_pix', 'l_ssim'}
+
+
+def _train(root, opt: dict, *extra: str) -> None:
+    path = write_options(str(root / f'{opt["name"]}.yml'), opt)
+    assert basicsr_main(['train', '-opt', path, *extra]) == 0
+
+
+@pytest.fixture(scope='module')
+def searches(tmp_path_factory):
+    """An uninterrupted 6-iteration search, and the same search stopped at iter 3 and auto-resumed."""
+    root = tmp_path_factory.mktemp('search')
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        gt, lq = make_paired_folders(str(root / 'data'))
+        # 12 sub-images of 6 images: val 1 image; W 3 images = 6 samples = 3 batches = one epoch
+        _train(root, search_options(gt, lq, name='full'))
+        _train(root, search_options(gt, lq, name='resumed'), '--force_yml', 'train:total_iter=3')
+        first_part = sorted(os.listdir(root / 'experiments' / 'resumed' / 'genotypes'))
+        _train(root, search_options(gt, lq, name='resumed'), '--auto_resume')
+    finally:
+        os.chdir(old)
+    return root / 'experiments', first_part
+
+
+def test_search_writes_genotypes(searches):
+    experiments, _ = searches
+    out = experiments / 'full' / 'genotypes'
+    assert sorted(os.listdir(out)) == ['best.json', 'best.png', 'iter_3.json', 'iter_3.png', 'iter_6.json',
+                                       'iter_6.png']
+    for name in ('iter_3', 'iter_6', 'best'):
+        genotype = Genotype.load(out / f'{name}.json')
+        assert (genotype.task, genotype.scale, genotype.num_layers, genotype.num_nodes) == ('sr', 2, 2, 2)
+        assert set(genotype.search) == {'alpha_softmax', 'transitions', 'iteration', 'val_psnr', 'val_ssim'}
+        assert genotype.search['val_psnr'] > 10 and 0 < genotype.search['val_ssim'] <= 1
+        with open(out / f'{name}.png', 'rb') as f:
+            assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    best = Genotype.load(out / 'best.json').search
+    scores = [Genotype.load(out / f'iter_{i}.json').search for i in (3, 6)]
+    assert best['val_ssim'] + best['val_psnr'] / 100 == max(s['val_ssim'] + s['val_psnr'] / 100 for s in scores)
+    state = torch.load(experiments / 'full' / 'training_states' / '6.state', weights_only=False)
+    assert state['hinas']['optimizer_arch']['state']  # the arch optimizer took steps and was saved
+    assert (state['hinas']['arch_pass'], state['hinas']['arch_batch']) == (1, 2)  # 4 A steps, 2 batches a pass
+
+
+def test_resumed_search_ends_with_the_same_genotype(searches):
+    experiments, first_part = searches
+    assert 'iter_6.json' not in first_part and 'iter_3.json' in first_part
+    full = json.loads((experiments / 'full' / 'genotypes' / 'iter_6.json').read_text())
+    resumed = json.loads((experiments / 'resumed' / 'genotypes' / 'iter_6.json').read_text())
+    assert resumed['cells'] == full['cells'] and resumed['widths'] == full['widths']
+    np.testing.assert_allclose(resumed['search']['alpha_softmax'], full['search']['alpha_softmax'], atol=1e-6)
+    for row_full, row_resumed in zip(full['search']['transitions'], resumed['search']['transitions']):
+        for p_full, p_resumed in zip(row_full, row_resumed):
+            assert (p_full is None) == (p_resumed is None)
+            if p_full is not None:
+                np.testing.assert_allclose(p_resumed, p_full, atol=1e-6)
+    assert resumed['search']['val_psnr'] == pytest.approx(full['search']['val_psnr'], abs=1e-6)
+    # the search moved alpha: a check that resumed an untouched alpha would prove nothing
+    assert np.abs(np.array(full['search']['alpha_softmax']) - 1 / 7).max() > 1e-5
