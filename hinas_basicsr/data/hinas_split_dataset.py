@@ -1,6 +1,7 @@
 """Deterministic, disjoint splits of one training set: held-out val, W (weights) and A (architecture)."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -8,11 +9,12 @@ from copy import deepcopy
 from typing import Any
 
 from basicsr.data import build_dataset
+from basicsr.utils import FileClient
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
 SPLITS = ('w', 'a', 'val')
-_SUB_IMAGE = re.compile(r'^(.+)_s\d+$')
+GROUP_BY = r'^(.+)_s\d+$'  # BasicSR's extract_subimages names: 0001_s001 is a part of image 0001
 
 
 def sample_keys(dataset: data.Dataset) -> list[str]:
@@ -32,20 +34,21 @@ def sample_keys(dataset: data.Dataset) -> list[str]:
     return keys
 
 
-def image_of(key: str) -> str:
-    """The source image of a sample: ``0001_s001`` (a sub-image from BasicSR's extract_subimages) -> ``0001``."""
-    match = _SUB_IMAGE.match(key)
+def image_of(key: str, group_by: str = GROUP_BY) -> str:
+    """The source image of a sample: group 1 of the regex ``group_by`` if it matches (``0001_s001`` -> ``0001``),
+    else the key itself."""
+    match = re.match(group_by, key)
     return match.group(1) if match else key
 
 
-def split_indices(keys: list[str], val_ratio: float, seed: int) -> dict[str, list[int]]:
+def split_indices(keys: list[str], val_ratio: float, seed: int, group_by: str = GROUP_BY) -> dict[str, list[int]]:
     """Split sample indices by source image: ``val_ratio`` of the images held out, the rest halved into W and A.
 
     The images are sorted by name and shuffled with ``random.Random(seed)``; val takes
     ``max(1, round(val_ratio * n))`` images (none when val_ratio is 0), W the first half of the rest
     (rounded up) and A the remainder. Returns sorted sample indices for ``w``, ``a`` and ``val``.
     """
-    images = sorted({image_of(k) for k in keys})
+    images = sorted({image_of(k, group_by) for k in keys})
     num_val = 0 if val_ratio <= 0 else max(1, round(val_ratio * len(images)))
     if len(images) - num_val < 2:
         raise ValueError(f'HiNASSplitDataset: {len(images)} source image(s) cannot give val ({num_val}), W and A '
@@ -58,13 +61,41 @@ def split_indices(keys: list[str], val_ratio: float, seed: int) -> dict[str, lis
     owner.update({img: 'a' for img in rest[num_w:]})
     out: dict[str, list[int]] = {s: [] for s in SPLITS}
     for index, key in enumerate(keys):
-        out[owner[image_of(key)]].append(index)
+        out[owner[image_of(key, group_by)]].append(index)
     return out
+
+
+class SharedFileClient:
+    """A BasicSR ``FileClient`` shared, per process, by every dataset reading the same LMDBs.
+
+    LMDB refuses to open one environment twice in a process, and the W, A and val splits are three
+    datasets over the same files. The client is opened on first use in each process (so DataLoader
+    workers open their own, as BasicSR's datasets do).
+    """
+
+    _clients: dict[tuple[int, str], FileClient] = {}
+
+    def __init__(self, io_backend_opt: dict[str, Any]) -> None:
+        self.opt = deepcopy(io_backend_opt)
+        self.key = json.dumps(self.opt, sort_keys=True, default=str)
+
+    def _client(self) -> FileClient:
+        key = (os.getpid(), self.key)
+        if key not in self._clients:
+            opt = deepcopy(self.opt)
+            self._clients[key] = FileClient(opt.pop('type'), **opt)
+        return self._clients[key]
+
+    def get(self, filepath: str, client_key: str = 'default') -> bytes:
+        return self._client().get(filepath, client_key)
+
+    def get_text(self, filepath: str) -> str:
+        return self._client().get_text(filepath)
 
 
 @DATASET_REGISTRY.register()
 class HiNASSplitDataset(data.Dataset):
-    """One split of a training set, for HiNAS's bilevel search (Zhang et al., IJCV 2022).
+    r"""One split of a training set, for HiNAS's bilevel search (Zhang et al., IJCV 2022).
 
     The inner dataset is built from ``dataset`` (any registered dataset; it inherits this entry's
     ``phase`` and ``scale`` unless it sets them). Samples are split by source image: keys like
@@ -77,6 +108,8 @@ class HiNASSplitDataset(data.Dataset):
             dataset (dict): Options of the inner dataset, with its ``type``.
             val_ratio (float): Fraction of source images held out for val. Default: 0.05.
             split_seed (int): Seed of the split. Default: 0.
+            group_by (str): Regex whose group 1 names the source image of a sample key (path stem);
+                keys that do not match are their own image. Default: ``^(.+)_s\d+$``.
     """
 
     def __init__(self, opt: dict[str, Any]) -> None:
@@ -93,9 +126,13 @@ class HiNASSplitDataset(data.Dataset):
             if key in opt:
                 inner_opt.setdefault(key, opt[key])
         self.dataset = build_dataset(inner_opt)
+        backend = getattr(self.dataset, 'io_backend_opt', None)
+        lmdb = isinstance(backend, dict) and backend.get('type') == 'lmdb'
+        if lmdb and getattr(self.dataset, 'file_client', 0) is None:
+            self.dataset.file_client = SharedFileClient(backend)
         self.split = split
         self.splits = split_indices(sample_keys(self.dataset), float(opt.get('val_ratio', 0.05)),
-                                    int(opt.get('split_seed', 0)))
+                                    int(opt.get('split_seed', 0)), opt.get('group_by', GROUP_BY))
         self.indices = self.splits[split]
         if not self.indices:
             raise ValueError(f'HiNASSplitDataset: split {split!r} is empty (val_ratio {opt.get("val_ratio", 0.05)})')

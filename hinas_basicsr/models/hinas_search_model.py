@@ -94,8 +94,9 @@ class HiNASSearchModel(SRModel):
         self.arch_set = build_dataset(arch_opt)
         batch = train_set_opt['batch_size_per_gpu']
         world = self.opt.get('world_size', 1)
-        num_w = len(self.arch_set.splits['w']) * train_set_opt.get('dataset_enlarge_ratio', 1)
-        self.iters_per_epoch = math.ceil(num_w / (batch * world))  # as BasicSR's train pipeline counts
+        # batches per epoch as BasicSR's loader yields them (EnlargedSampler per rank, drop_last)
+        per_rank = math.ceil(len(self.arch_set.splits['w']) * train_set_opt.get('dataset_enlarge_ratio', 1) / world)
+        self.iters_per_epoch = max(1, per_rank // batch)
         self.arch_pass, self.arch_batch, self._arch_iter = 0, 0, None
 
     def _arch_loader(self) -> DataLoader:
