@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import make_paired_folders, search_options, write_options
 
+from hinas_basicsr.archs.hinas_ops import num_edges
 from hinas_basicsr.cli import basicsr_main
 from hinas_basicsr.data.hinas_split_dataset import HiNASSplitDataset, image_of, split_indices
 from hinas_basicsr.genotype import Genotype
@@ -30,20 +31,84 @@ def test_split_is_disjoint_covering_and_grouped_by_image():
     assert split_indices(keys, 0.05, 4) != splits
 
 
-def test_split_dataset_wraps_a_basicsr_dataset(tmp_path):
+def _to_lmdb(folder: str) -> str:
+    from basicsr.utils.lmdb_util import make_lmdb_from_imgs
+
+    names = sorted(os.listdir(folder))
+    make_lmdb_from_imgs(folder, f'{folder}.lmdb', names, [os.path.splitext(n)[0] for n in names])
+    return f'{folder}.lmdb'
+
+
+@pytest.mark.parametrize('backend', ['disk', 'lmdb'])
+def test_split_dataset_wraps_a_basicsr_dataset(tmp_path, backend):
     gt, lq = make_paired_folders(str(tmp_path), num_images=5, subs=2, size=16)
     opt = search_options(gt, lq)['datasets']['train']
-    sizes = {}
-    for split in ('w', 'a', 'val'):
+    if backend == 'lmdb':
+        opt['dataset'].update(dataroot_gt=_to_lmdb(gt), dataroot_lq=_to_lmdb(lq), io_backend={'type': 'lmdb'})
+    names = {f'{i:04d}_s{s:03d}' for i in range(1, 6) for s in (1, 2)}
+    seen = {}
+    for split in ('w', 'a', 'val'):  # three datasets over the same files, read in one process
         dataset = HiNASSplitDataset({**deepcopy(opt), 'split': split, 'phase': 'train', 'scale': 2})
-        sizes[split] = len(dataset)
-        item = dataset[0]
-        assert item['gt'].shape == (3, 16, 16) and item['lq'].shape == (3, 8, 8)
-        names = {f'{i:04d}_s{s:03d}' for i in range(1, 6) for s in (1, 2)}
-        assert os.path.splitext(os.path.basename(item['gt_path']))[0] in names
-    assert sizes == {'w': 4, 'a': 4, 'val': 2}
+        items = [dataset[i] for i in range(len(dataset))]
+        assert all(it['gt'].shape == (3, 16, 16) and it['lq'].shape == (3, 8, 8) for it in items)
+        seen[split] = {os.path.splitext(os.path.basename(it['gt_path']))[0] for it in items}
+    assert {k: len(v) for k, v in seen.items()} == {'w': 4, 'a': 4, 'val': 2}
+    assert seen['w'] | seen['a'] | seen['val'] == names
+    assert len({image_of(k) for k in seen['val']}) == 1  # both sub-images of the held-out image
     with pytest.raises(ValueError, match="split: 'x' is not one of w, a, val"):
         HiNASSplitDataset({**deepcopy(opt), 'split': 'x', 'phase': 'train'})
+
+
+def test_split_group_by_option():
+    keys = [f'photo{i}_{k}' for i in range(5) for k in range(8)]
+    assert len(set(map(image_of, keys))) == 40  # the default groups only BasicSR's _s001 sub-images
+    splits = split_indices(keys, 0.2, 0, group_by=r'^(.+)_\d+$')
+    assert sorted(len(v) for v in splits.values()) == [8, 16, 16]
+    assert all(len({image_of(keys[i], r'^(.+)_\d+$') for i in idx}) == len(idx) // 8 for idx in splits.values())
+
+
+OPTION_FILES = ['search_sr_x2.yml', 'search_sr_x3.yml', 'search_sr_x4.yml', 'search_denoise.yml',
+                'demo/search_sr_x2.yml', 'demo/search_denoise.yml']
+
+
+@pytest.mark.parametrize('name', OPTION_FILES)
+def test_search_option_files(name):
+    from basicsr.archs import build_network
+
+    from hinas_basicsr.options_check import load_yaml
+
+    opt = load_yaml(os.path.join(os.path.dirname(__file__), '..', 'options', name))
+    assert opt['model_type'] == 'HiNASSearchModel' and opt['num_gpu'] == 'auto'
+    train_set, val_set = opt['datasets']['train'], opt['datasets']['val']
+    assert (train_set['type'], train_set['split'], val_set['type'], val_set['split']) == (
+        'HiNASSplitDataset', 'w', 'HiNASSplitDataset', 'val')
+    assert train_set['dataset'] == val_set['dataset'] and train_set['prefetch_mode'] is None
+    assert train_set['val_ratio'] == val_set['val_ratio'] and train_set['split_seed'] == val_set['split_seed']
+    train = opt['train']
+    assert train['scheduler']['periods'] == [train['total_iter']] and train['optim_g']['type'] == 'SGD'
+    assert (train['optim_arch']['type'], train['optim_arch']['lr'], train['arch_warmup_ratio']) == ('Adam', 1e-3, 0.2)
+    assert set(opt['val']['metrics']) == {'psnr', 'ssim'}
+    net_opt = opt['network_g']
+    net = build_network(deepcopy(net_opt))
+    assert net.alpha.shape == (net_opt['num_layers'], num_edges(net_opt['num_nodes']), 7)
+    inner = train_set['dataset']
+    if net_opt['task'] == 'sr':
+        scale = opt['scale']
+        assert net_opt['upscale'] == scale and inner['type'] == 'PairedImageDataset'
+        assert inner['dataroot_lq'].endswith(f'DIV2K_train_LR_bicubic_X{scale}_sub.lmdb')
+        assert train['pixel_opt']['type'] == 'L1Loss' and train['ssim_opt']['loss_weight'] == 0.6
+    else:
+        assert (net_opt['num_in_ch'], net_opt['upscale'], inner['gray'], inner['sigma']) == (1, 1, True, [30, 50, 70])
+        assert train['pixel_opt']['type'] == 'MSELoss' and train['ssim_opt']['loss_weight'] == 0.5
+    if not name.startswith('demo/'):  # the reference settings
+        sr = net_opt['task'] == 'sr'
+        assert (net_opt['num_layers'], net_opt['num_nodes'], net_opt['num_feat']) == ((2, 3, 8) if sr else (3, 4, 10))
+        assert train_set['batch_size_per_gpu'] == (24 if sr else 6)
+        assert inner['gt_size'] == (64 * opt['scale'] if sr else 64)
+        assert train_set['val_ratio'] == (0.05 if sr else 0.02)
+        assert opt['logger']['save_checkpoint_freq'] == opt['val']['val_freq']
+    else:
+        assert opt['sample_data'] == 'datasets/sample' and inner['dataroot_gt'].startswith('datasets/sample/')
 
 
 def _model(opt: dict, root: str) -> HiNASSearchModel:
