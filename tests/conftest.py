@@ -1,0 +1,64 @@
+"""Shared fixtures: small paired SR folders made from skimage photos, and option files pointing at them."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+import hinas_basicsr  # noqa: F401  (before basicsr)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_paired_folders(root: Path, scale: int = 2, size: int = 96, count: int = 4) -> tuple[Path, Path]:
+    """HR crops of an skimage photo and their MATLAB-bicubic LR, as PNG folders with equal names."""
+    from basicsr.utils.matlab_functions import imresize
+    from skimage import data
+
+    photo = data.astronaut()[..., ::-1]  # RGB -> BGR, as cv2 writes
+    gt_dir, lq_dir = root / 'GT', root / f'LRx{scale}'
+    gt_dir.mkdir(parents=True)
+    lq_dir.mkdir(parents=True)
+    for i in range(count):
+        hr = np.ascontiguousarray(photo[i * 100:i * 100 + size, i * 80:i * 80 + size])
+        lr = np.clip(np.round(imresize(hr.astype(np.float64) / 255., 1 / scale) * 255.), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(gt_dir / f'{i:04d}.png'), hr)
+        cv2.imwrite(str(lq_dir / f'{i:04d}.png'), lr)
+    return gt_dir, lq_dir
+
+
+def edsr_options(data_root: Path, **train_overrides) -> dict:
+    """The repository's EDSR example, pointed at generated folders, with no validation."""
+    opt = yaml.safe_load((REPO / 'options' / 'train_edsr_example_x2.yml').read_text())
+    gt_dir, lq_dir = make_paired_folders(data_root)
+    opt.pop('sample_data')
+    opt.pop('val')
+    opt['datasets'].pop('val')
+    train = opt['datasets']['train']
+    train.update(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir), io_backend={'type': 'disk'}, batch_size_per_gpu=2)
+    opt['train'].update(train_overrides)
+    opt['logger'].update(print_freq=1, use_tb_logger=False)
+    return opt
+
+
+def write_options(path: Path, opt: dict) -> Path:
+    path.write_text(yaml.safe_dump(opt, sort_keys=False))
+    return path
+
+
+def run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a console script's module in a subprocess from ``cwd``."""
+    full_env = {**os.environ, 'PYTHONPATH': str(REPO), **(env or {})}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
