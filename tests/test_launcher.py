@@ -44,10 +44,10 @@ def test_train_kill_and_auto_resume_on_cpu(tmp_path):
     last = saved[-1]
     models = tmp_path / 'experiments' / opt['name'] / 'models'
 
-    # Resume with the iteration budget already spent: no step is taken, so the latest weights must be
-    # exactly the ones saved at `last`.
-    out = run_cli(BASICSR + ['train', '-opt', str(opt_path), '--auto_resume', '--force_yml',
-                             f'train:total_iter={last}'], cwd=tmp_path)
+    # Resume through path.resume_state with the iteration budget already spent: no step is taken, so
+    # the latest weights must be exactly the ones saved at `last`.
+    out = run_cli(BASICSR + ['train', '-opt', str(opt_path), '--force_yml', f'train:total_iter={last}',
+                             f'path:resume_state={states / f"{last}.state"}'], cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     restored, saved_params = _load_params(models / 'net_g_latest.pth'), _load_params(models / f'net_g_{last}.pth')
     assert restored.keys() == saved_params.keys()
