@@ -120,6 +120,9 @@ class Decoder(nn.Module):
         self.fuse = nn.Sequential(SeparableConvBNAct(DECODER_CHANNELS + LOW_LEVEL_CHANNELS, DECODER_CHANNELS),
                                   SeparableConvBNAct(DECODER_CHANNELS, DECODER_CHANNELS))
         self.conv_last = nn.Conv2d(DECODER_CHANNELS, c_out, 3, padding=1)
+        # Zero-initialised: an untrained net returns exactly its residual base (bicubic / the input).
+        nn.init.zeros_(self.conv_last.weight)
+        nn.init.zeros_(self.conv_last.bias)
 
     def forward(self, x: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
         x = torch.cat([self.aspp(self.act(x)), self.low_level(low)], dim=1)
@@ -145,7 +148,7 @@ class HiNASNet(nn.Module):
     width, then a DeepLabv3+-style decoder whose low-level feature is the stem's ``h_pp``.
     Super-resolution adds the bicubic-upsampled input to a PixelShuffle output; denoising
     predicts the noise and returns ``input - prediction``. Task, scale and channels come from
-    the genotype.
+    the genotype. The last conv starts at zero, so training starts from the residual base.
 
     Args:
         genotype (str | dict | Genotype): Path of a genotype JSON file, or the JSON object inline.
