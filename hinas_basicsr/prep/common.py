@@ -140,6 +140,14 @@ def save_bicubic_lr(path: str, lr_dir: str, scale: int, lr_suffix: str = '', gt_
 
 
 # ----------------------------------------------------------------------------- parallel map
+def _single_threaded_torch() -> None:
+    """Pool initializer: one torch thread per worker. (A forked child that enters the OpenMP pool its parent
+    already used hangs; with one thread torch never enters it, and the workers are the parallelism.)"""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def parallel_map(func: Callable[[Any], Any], items: Sequence[Any], workers: int, desc: str) -> list[Any]:
     """``[func(x) for x in items]`` with a progress bar, in a ``multiprocessing.Pool`` when ``workers > 1``.
 
@@ -154,7 +162,8 @@ def parallel_map(func: Callable[[Any], Any], items: Sequence[Any], workers: int,
             return results
         import multiprocessing
 
-        with multiprocessing.get_context('fork' if sys.platform != 'win32' else 'spawn').Pool(workers) as pool:
+        context = multiprocessing.get_context('fork' if sys.platform != 'win32' else 'spawn')
+        with context.Pool(workers, initializer=_single_threaded_torch) as pool:
             for result in pool.imap(func, items):
                 results.append(result)
                 pbar.update(1)
