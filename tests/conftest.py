@@ -1,4 +1,8 @@
-"""Shared fixtures: small paired SR folders made from skimage photos, and option files pointing at them."""
+"""Shared fixtures: small paired SR folders made from skimage photos, and option files pointing at them.
+
+It also imports the plugin before any test module imports BasicSR (the plugin installs BasicSR's
+torchvision compat shim), and puts tests/ on sys.path for the helper modules here.
+"""
 from __future__ import annotations
 
 import os
@@ -6,12 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 import cv2
 import numpy as np
 import pytest
 import yaml
 
-import hinas_basicsr  # noqa: F401  (before basicsr)
+import hinas_basicsr  # noqa: E402,F401  (before basicsr)
 
 REPO = Path(__file__).resolve().parents[1]
 
