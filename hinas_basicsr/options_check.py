@@ -39,6 +39,8 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
     """Validate the option file at ``path`` for ``basicsr train``/``test``; return the parsed options."""
     from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
+    from hinas_basicsr.archs.hinas_net_arch import check_hinas_networks
+
     opt = load_yaml(path)
     for key in ('name', 'model_type', 'num_gpu', 'datasets', 'path'):
         if key not in opt:
@@ -57,6 +59,7 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
     for key, spec in opt.items():
         if key.startswith('network_'):
             _check_type(path, key, spec, ARCH_REGISTRY)
+    check_hinas_networks(opt, path)
     for phase, spec in (opt.get('datasets') or {}).items():
         _check_type(path, f'datasets.{phase}', spec, DATASET_REGISTRY)
         if isinstance(spec, dict):  # a wrapper's inner dataset (HiNASSplitDataset)

@@ -1,73 +1,73 @@
-"""Shared fixtures: tiny generated image sets and HiNAS search options for CPU tests."""
+"""Shared fixtures: small paired SR folders made from skimage photos, and option files pointing at them.
+
+It also imports the plugin before any test module imports BasicSR (the plugin installs BasicSR's
+torchvision compat shim), and puts tests/ on sys.path for the helper modules here.
+"""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cv2
 import numpy as np
 import pytest
-import torch
+import torch  # noqa: E402
 import yaml
 
-import hinas_basicsr  # noqa: F401  (before basicsr)
+import hinas_basicsr  # noqa: E402,F401  (before basicsr)
 
-torch.set_num_threads(1)  # tiny tensors: threads only contend on a shared CPU
+torch.set_num_threads(1)  # tiny tensors: on a shared CPU, extra threads only wait for each other
+
+REPO = Path(__file__).resolve().parents[1]
 
 
-def make_paired_folders(root: str, num_images: int = 6, subs: int = 2, size: int = 24,
-                        scale: int = 2) -> tuple[str, str]:
-    """HR/LR PNG folders with sub-image names ``0001_s001`` (smooth random images, LR by bicubic)."""
-    gt_dir, lq_dir = os.path.join(root, 'HR'), os.path.join(root, f'LRx{scale}')
-    os.makedirs(gt_dir, exist_ok=True)
-    os.makedirs(lq_dir, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(num_images):
-        for s in range(subs):
-            small = rng.integers(0, 256, (size // 4, size // 4, 3)).astype(np.uint8)
-            hr = cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
-            lr = cv2.resize(hr, (size // scale, size // scale), interpolation=cv2.INTER_CUBIC)
-            name = f'{i + 1:04d}_s{s + 1:03d}.png'
-            cv2.imwrite(os.path.join(gt_dir, name), hr)
-            cv2.imwrite(os.path.join(lq_dir, name), lr)
+def make_paired_folders(root: Path, scale: int = 2, size: int = 96, count: int = 4) -> tuple[Path, Path]:
+    """HR crops of an skimage photo and their MATLAB-bicubic LR, as PNG folders with equal names."""
+    from basicsr.utils.matlab_functions import imresize
+    from skimage import data
+
+    photo = data.astronaut()[..., ::-1]  # RGB -> BGR, as cv2 writes
+    gt_dir, lq_dir = root / 'GT', root / f'LRx{scale}'
+    gt_dir.mkdir(parents=True)
+    lq_dir.mkdir(parents=True)
+    for i in range(count):
+        hr = np.ascontiguousarray(photo[i * 100:i * 100 + size, i * 80:i * 80 + size])
+        lr = np.clip(np.round(imresize(hr.astype(np.float64) / 255., 1 / scale) * 255.), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(gt_dir / f'{i:04d}.png'), hr)
+        cv2.imwrite(str(lq_dir / f'{i:04d}.png'), lr)
     return gt_dir, lq_dir
 
 
-def search_options(gt_dir: str, lq_dir: str, name: str = 'search_test', total_iter: int = 6,
-                   batch: int = 2, gt_size: int = 16, val_freq: int = 3, ckpt_freq: int = 3) -> dict:
-    """A tiny x2 search: L=2, B=2, F=4, paired PNG folders split into val/W/A."""
-    inner = {'type': 'PairedImageDataset', 'dataroot_gt': gt_dir, 'dataroot_lq': lq_dir, 'filename_tmpl': '{}',
-             'io_backend': {'type': 'disk'}, 'gt_size': gt_size, 'use_hflip': True, 'use_rot': True}
-    split = {'type': 'HiNASSplitDataset', 'val_ratio': 0.2, 'split_seed': 0, 'dataset': inner}
-    return {
-        'name': name, 'model_type': 'HiNASSearchModel', 'scale': 2, 'num_gpu': 0, 'manual_seed': 0,
-        'datasets': {
-            'train': {'name': 'TinyW', **split, 'split': 'w', 'num_worker_per_gpu': 0, 'batch_size_per_gpu': batch,
-                      'dataset_enlarge_ratio': 1, 'prefetch_mode': None},
-            'val': {'name': 'TinyVal', **split, 'split': 'val'}},
-        'network_g': {'type': 'HiNASSupernet', 'task': 'sr', 'upscale': 2, 'num_in_ch': 3, 'num_out_ch': 3,
-                      'num_layers': 2, 'num_nodes': 2, 'num_feat': 4},
-        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
-        'train': {'ema_decay': 0, 'total_iter': total_iter, 'warmup_iter': -1, 'arch_warmup_iter': 2,
-                  'optim_g': {'type': 'SGD', 'lr': 0.025, 'momentum': 0.9, 'weight_decay': 3e-4},
-                  'scheduler': {'type': 'CosineAnnealingRestartLR', 'periods': [total_iter], 'restart_weights': [1],
-                                'eta_min': 0.001},
-                  'optim_arch': {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 1e-3},
-                  'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'},
-                  'ssim_opt': {'type': 'LogSSIMLoss', 'loss_weight': 0.6}},
-        'val': {'val_freq': val_freq, 'save_img': False,
-                'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 2, 'test_y_channel': True},
-                            'ssim': {'type': 'calculate_ssim', 'crop_border': 2, 'test_y_channel': True}}},
-        'logger': {'print_freq': 1, 'save_checkpoint_freq': ckpt_freq, 'use_tb_logger': True},
-        'dist_params': {'backend': 'gloo', 'port': 29500},
-    }
+def edsr_options(data_root: Path, **train_overrides) -> dict:
+    """The repository's EDSR example, pointed at generated folders, with no validation."""
+    opt = yaml.safe_load((REPO / 'options' / 'train_edsr_example_x2.yml').read_text())
+    gt_dir, lq_dir = make_paired_folders(data_root)
+    opt.pop('sample_data')
+    opt.pop('val')
+    opt['datasets'].pop('val')
+    train = opt['datasets']['train']
+    train.update(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir), io_backend={'type': 'disk'}, batch_size_per_gpu=2)
+    opt['train'].update(train_overrides)
+    opt['logger'].update(print_freq=1, use_tb_logger=False)
+    return opt
 
 
-def write_options(path: str, opt: dict) -> str:
-    with open(path, 'w') as f:
-        yaml.safe_dump(opt, f, sort_keys=False)
+def write_options(path: Path, opt: dict) -> Path:
+    path.write_text(yaml.safe_dump(opt, sort_keys=False))
     return path
 
 
+def run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a console script's module in a subprocess from ``cwd``."""
+    full_env = {**os.environ, 'PYTHONPATH': str(REPO), **(env or {})}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
 @pytest.fixture
-def tiny_sr_data(tmp_path):
-    return make_paired_folders(str(tmp_path / 'data'))
+def repo() -> Path:
+    return REPO

@@ -8,7 +8,7 @@ from copy import deepcopy
 import numpy as np
 import pytest
 import torch
-from conftest import make_paired_folders, search_options, write_options
+from search_helpers import make_subimage_folders, search_options, write_search_options
 
 from hinas_basicsr.archs.hinas_ops import num_edges
 from hinas_basicsr.cli import basicsr_main
@@ -41,7 +41,7 @@ def _to_lmdb(folder: str) -> str:
 
 @pytest.mark.parametrize('backend', ['disk', 'lmdb'])
 def test_split_dataset_wraps_a_basicsr_dataset(tmp_path, backend):
-    gt, lq = make_paired_folders(str(tmp_path), num_images=5, subs=2, size=16)
+    gt, lq = make_subimage_folders(str(tmp_path), num_images=5, subs=2, size=16)
     opt = search_options(gt, lq)['datasets']['train']
     if backend == 'lmdb':
         opt['dataset'].update(dataroot_gt=_to_lmdb(gt), dataroot_lq=_to_lmdb(lq), io_backend={'type': 'lmdb'})
@@ -121,7 +121,7 @@ def _model(opt: dict, root: str) -> HiNASSearchModel:
 
 
 def test_optimizers_touch_only_their_parameters(tmp_path):
-    gt, lq = make_paired_folders(str(tmp_path), num_images=5, subs=2, size=16)
+    gt, lq = make_subimage_folders(str(tmp_path), num_images=5, subs=2, size=16)
     model = _model(search_options(gt, lq), str(tmp_path / 'exp'))
     net = model.net_g
     arch_ids = {id(p) for p in net.arch_parameters()}
@@ -163,7 +163,7 @@ def test_optimizers_touch_only_their_parameters(tmp_path):
 
 
 def _train(root, opt: dict, *extra: str) -> None:
-    path = write_options(str(root / f'{opt["name"]}.yml'), opt)
+    path = write_search_options(str(root / f'{opt["name"]}.yml'), opt)
     assert basicsr_main(['train', '-opt', path, *extra]) == 0
 
 
@@ -174,7 +174,7 @@ def searches(tmp_path_factory):
     old = os.getcwd()
     os.chdir(root)
     try:
-        gt, lq = make_paired_folders(str(root / 'data'))
+        gt, lq = make_subimage_folders(str(root / 'data'))
         # 12 sub-images of 6 images: val 1 image; W 3 images = 6 samples = 3 batches = one epoch
         _train(root, search_options(gt, lq, name='full'))
         _train(root, search_options(gt, lq, name='resumed'), '--force_yml', 'train:total_iter=3')

@@ -1,0 +1,45 @@
+"""Compare trained networks (and bicubic or the noisy input) on the same test sets: PSNR/SSIM, params, FLOPs, latency.
+
+Each --model is NAME=OPTION_YML[:CHECKPOINT]: the network is BasicSR's build_network(network_g) of
+that option file, with the weights of CHECKPOINT (a BasicSR .pth; params_ema if saved, else
+params), or of the file's path.pretrain_network_g when CHECKPOINT is left out.
+The test sets are the datasets: section of --test-opt (SR: dataroot_gt + dataroot_lq with the same
+file names; denoising: dataroot_gt + one sigma and noise_seed). SR is scored on the Y channel with
+scale pixels cropped, against MATLAB-bicubic; denoising on gray images, against the noisy input.
+FLOPs are FlopCounterMode's count (2 per multiply-add of convs and matmuls) for one input of
+--flops-size; latency is the median of --latency-runs forward passes on the current device.
+Writes OUT/compare.csv (model,set,psnr,ssim,params,flops,latency_s,flops_input,device),
+OUT/compare.md and OUT/psnr_vs_flops.png.
+
+  hinas compare --test-opt options/test_edsr_x2.yml \\
+      --model edsr=options/test_edsr_x2.yml --model hinas=options/test_hinas_sr_x2.yml:net_g_latest.pth
+"""
+from __future__ import annotations
+
+import argparse
+
+from hinas_basicsr.compare import compare, parse_model_spec
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument('--model', action='append', default=[], metavar='NAME=OPTION_YML[:CHECKPOINT]',
+                        help='a network to compare (repeat for several)')
+    parser.add_argument('--test-opt', required=True, metavar='YML',
+                        help='option file whose datasets: are the test sets')
+    parser.add_argument('--task', choices=['sr', 'denoise'], default=None,
+                        help='default: sr if the test sets have dataroot_lq, else denoise')
+    parser.add_argument('--scale', type=int, default=None, help="SR scale (default: the test options' scale)")
+    parser.add_argument('--flops-size', type=int, nargs=2, default=(128, 128), metavar=('H', 'W'),
+                        help='network input size for FLOPs and latency (default: 128 128)')
+    parser.add_argument('--latency-runs', type=int, default=5, metavar='N', help='timed forward passes (default: 5)')
+    parser.add_argument('--out', default='results/compare', metavar='DIR', help='output folder (default: %(default)s)')
+
+
+def run(args: argparse.Namespace) -> int:
+    compare([parse_model_spec(m) for m in args.model], args.test_opt, args.out, task=args.task,
+            scale=args.scale, flops_size=tuple(args.flops_size), latency_runs=args.latency_runs)
+    with open(f'{args.out}/compare.md', encoding='utf-8') as f:
+        print(f.read(), end='')
+    print(f'Wrote {args.out}/compare.csv, {args.out}/compare.md and {args.out}/psnr_vs_flops.png')
+    return 0

@@ -1,0 +1,62 @@
+"""Export a trained network: TorchScript, deploy form (BatchNorm folded) and ONNX, each checked.
+
+    hinas export -opt options/train_hinas_sr_x2.yml --checkpoint net_g_latest.pth --deploy \\
+        --out results/export/hinas_x2_deploy.pt --onnx results/export/hinas_x2.onnx
+
+The deploy form must reproduce the trained network to --tolerance (default 1e-4) on a random
+input, and the ONNX file must do the same under onnxruntime; otherwise nothing is written.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import torch
+from torch import nn
+
+from hinas_basicsr import deploy
+
+TOLERANCE = 1e-4
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('-opt', required=True, help='option file whose network_g is exported')
+    parser.add_argument('--checkpoint', help='BasicSR .pth (default: path.pretrain_network_g of the options)')
+    parser.add_argument('--deploy', action='store_true', help='fold BatchNorm into the preceding convolutions')
+    parser.add_argument('--out', help='TorchScript file (default: results/export/<options>[_deploy].pt)')
+    parser.add_argument('--onnx', help='also write an ONNX file here, checked with onnxruntime')
+    parser.add_argument('--input-size', type=int, nargs=2, default=[64, 64], metavar=('H', 'W'),
+                        help='size of the input used to trace and check (default: 64 64)')
+    parser.add_argument('--tolerance', type=float, default=TOLERANCE, help='largest allowed output difference')
+
+
+def input_channels(net: nn.Module) -> int:
+    """Channels of the network's input: those of its first convolution."""
+    return next(m for m in net.modules() if isinstance(m, nn.Conv2d)).in_channels
+
+
+def run(args: argparse.Namespace) -> int:
+    from hinas_basicsr.compare import load_network
+
+    net = load_network(args.opt, args.checkpoint, device=torch.device('cpu'))
+    example = torch.rand(1, input_channels(net), *args.input_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        reference = net(example)
+    exported = deploy.fold_batchnorm(net) if args.deploy else net
+    with torch.no_grad():
+        diff = deploy.max_abs_diff(exported(example), reference)
+    if diff > args.tolerance:
+        raise ValueError(f'{args.opt}: the deploy form differs from the network by {diff:.2e} > {args.tolerance}')
+    stem = os.path.splitext(os.path.basename(args.opt))[0] + ('_deploy' if args.deploy else '')
+    out = args.out or os.path.join('results', 'export', f'{stem}.pt')
+    deploy.save_torchscript(exported, example, out)
+    print(f'TorchScript: {out} (max |diff| {diff:.2e}; BatchNorms left: '
+          f'{sum(isinstance(m, nn.BatchNorm2d) for m in exported.modules())})')
+    if args.onnx:
+        deploy.export_onnx(exported, example, args.onnx)
+        onnx_diff = deploy.max_abs_diff(deploy.run_onnx(args.onnx, example), reference)
+        if onnx_diff > args.tolerance:
+            os.remove(args.onnx)
+            raise ValueError(f'{args.onnx}: onnxruntime output differs by {onnx_diff:.2e} > {args.tolerance}')
+        print(f'ONNX: {args.onnx} (onnxruntime max |diff| {onnx_diff:.2e})')
+    return 0

@@ -1,0 +1,69 @@
+"""Deploy forms of a trained network: BatchNorm folded into convolutions, TorchScript and ONNX files.
+
+Folding uses torch.fx's own Conv-BN fusion (``torch.fx.experimental.optimization.fuse``): in eval
+mode a BatchNorm after a convolution is an affine map per channel, so it folds into the
+convolution's weight and bias and costs nothing at inference.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+
+import numpy as np
+import torch
+from torch import nn
+from torch.fx.experimental.optimization import fuse
+
+
+def fold_batchnorm(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` in eval mode with every Conv -> BatchNorm pair folded into one Conv."""
+    return fuse(copy.deepcopy(net).eval(), inplace=True)
+
+
+def max_abs_diff(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
+    a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
+    b = b.detach().cpu().numpy() if isinstance(b, torch.Tensor) else b
+    return float(np.abs(a - b).max())
+
+
+def _atomic_target(path: str) -> tuple[str, str]:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.export', suffix=os.path.splitext(path)[1])
+    os.close(fd)
+    return tmp, path
+
+
+def save_torchscript(net: nn.Module, example: torch.Tensor, path: str) -> None:
+    """Trace ``net`` on ``example`` and save the TorchScript file atomically."""
+    tmp, path = _atomic_target(path)
+    try:
+        with torch.no_grad():
+            torch.jit.trace(net.eval(), example).save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def export_onnx(net: nn.Module, example: torch.Tensor, path: str, opset: int = 17) -> None:
+    """Export ``net`` to ONNX (input ``lq``, output ``out``, dynamic batch and spatial size), atomically."""
+    tmp, path = _atomic_target(path)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(net.eval(), (example,), tmp, dynamo=False, opset_version=opset, input_names=['lq'],
+                              output_names=['out'],
+                              dynamic_axes={'lq': {0: 'n', 2: 'h', 3: 'w'}, 'out': {0: 'n', 2: 'H', 3: 'W'}})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def run_onnx(path: str, x: torch.Tensor) -> np.ndarray:
+    """Run an exported file with onnxruntime on the CPU."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=['CPUExecutionProvider'])
+    return session.run(None, {'lq': x.detach().cpu().numpy()})[0]

@@ -1,0 +1,286 @@
+"""Shared pieces of the dataset preparation: image I/O, bicubic LR, sub-image cutting, LMDB packing,
+parallel map with progress bars, and the output guard that makes every output appear atomically.
+
+Everything that writes goes through :class:`Outputs`: an output (a folder of PNGs or an ``.lmdb``) is
+built in a hidden staging folder inside the destination and renamed into place once complete, then
+recorded in the destination's manifest. A rerun skips recorded outputs; an existing output that the
+manifest does not know is refused unless ``force`` is given (BasicSR's scripts refuse too).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm')
+SCALES = (2, 3, 4)
+MANIFEST = '.hinas_prep.json'
+STAGING_PREFIX = '.partial-'
+PNG_COMPRESSION = 3  # BasicSR's extract_subimages.py default
+
+
+# ----------------------------------------------------------------------------- images
+def list_images(folder: str) -> list[str]:
+    """Sorted full paths of the images directly inside ``folder``."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f'{folder}: folder does not exist')
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMG_EXTENSIONS) and not n.startswith('.'))
+    if not names:
+        raise ValueError(f'{folder}: no images found')
+    return [os.path.join(folder, n) for n in names]
+
+
+def image_size(path: str) -> tuple[int, int]:
+    """``(height, width)`` from the image header, without decoding; a file that is no image is refused."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.verify()
+            w, h = img.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f'{path}: not a readable image ({err.__class__.__name__})') from None
+    return h, w
+
+
+def read_image(path: str, gray: bool = False) -> np.ndarray:
+    """Read an image as uint8 BGR (H, W, 3), or (H, W) with ``gray``; refuse a corrupt file."""
+    img = cv2.imread(path, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f'{path}: not a readable image (corrupt or unsupported)')
+    return img
+
+
+def write_png(path: str, img: np.ndarray) -> None:
+    """Write ``img`` as PNG at ``path`` (a folder that exists)."""
+    if not cv2.imwrite(path, np.ascontiguousarray(img), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]):
+        raise OSError(f'{path}: could not write the image')
+
+
+def mod_crop(img: np.ndarray, mod: int) -> np.ndarray:
+    """Crop the bottom/right border so that height and width are multiples of ``mod``."""
+    h, w = img.shape[:2]
+    return img[:h - h % mod, :w - w % mod, ...]
+
+
+def bicubic_downscale(img: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB-style bicubic (``basicsr.utils.matlab_functions.imresize``) of a uint8 image by ``1/scale``.
+
+    The image is first mod-cropped to a multiple of ``scale``, as MATLAB's ``generate_LR`` does.
+    """
+    from basicsr.utils.matlab_functions import imresize
+
+    img = mod_crop(img, scale).astype(np.float32) / 255.
+    out = imresize(img, 1 / scale)
+    return np.clip(np.round(out * 255.), 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- sub-images
+def crop_positions(length: int, crop_size: int, step: int, thresh_size: int = 0) -> list[int]:
+    """Start positions along one axis, as BasicSR's ``extract_subimages.py`` (the last one flush with the edge)."""
+    if length < crop_size:
+        return []
+    space = list(range(0, length - crop_size + 1, step))
+    if length - (space[-1] + crop_size) > thresh_size:
+        space.append(length - crop_size)
+    return space
+
+
+def cut_subimages(img: np.ndarray, crop_size: int, step: int) -> list[np.ndarray]:
+    """Sub-images in row-major order (``_s001`` first); positions from :func:`crop_positions`."""
+    hs = crop_positions(img.shape[0], crop_size, step)
+    ws = crop_positions(img.shape[1], crop_size, step)
+    return [img[x:x + crop_size, y:y + crop_size, ...] for x in hs for y in ws]
+
+
+def subimage_name(stem: str, index: int) -> str:
+    """``0001`` and 1 -> ``0001_s001`` (index counts from 1)."""
+    return f'{stem}_s{index:03d}'
+
+
+def save_subimages(task: tuple[str, str, int, int], out_dir: str, crop_size: int, step: int) -> int:
+    """Worker: read ``path``, keep its top-left ``height x width``, write its sub-images as ``{stem}_sNNN.png``.
+
+    Args:
+        task (tuple): ``(path, stem, height, width)``; the crop makes HR and LR grids line up.
+        out_dir (str): Folder for the sub-images.
+        crop_size (int): Sub-image size.
+        step (int): Step between sub-images.
+
+    Returns:
+        int: Number of sub-images written.
+    """
+    path, stem, height, width = task
+    img = read_image(path)
+    if img.shape[0] < height or img.shape[1] < width:
+        raise ValueError(f'{path}: decoded size {img.shape[0]}x{img.shape[1]}, expected at least {height}x{width}')
+    subs = cut_subimages(img[:height, :width], crop_size, step)
+    for index, sub in enumerate(subs, 1):
+        write_png(os.path.join(out_dir, f'{subimage_name(stem, index)}.png'), sub)
+    return len(subs)
+
+
+def save_bicubic_lr(path: str, lr_dir: str, scale: int, lr_suffix: str = '', gt_dir: str | None = None) -> None:
+    """Worker: write ``lr_dir/{stem}{lr_suffix}.png``, the bicubic LR of ``path`` (and its mod-crop to ``gt_dir``)."""
+    img = read_image(path)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if gt_dir is not None:
+        write_png(os.path.join(gt_dir, f'{stem}.png'), mod_crop(img, scale))
+    write_png(os.path.join(lr_dir, f'{stem}{lr_suffix}.png'), bicubic_downscale(img, scale))
+
+
+# ----------------------------------------------------------------------------- parallel map
+def _single_threaded_torch() -> None:
+    """Pool initializer: one torch thread per worker. (A forked child that enters the OpenMP pool its parent
+    already used hangs; with one thread torch never enters it, and the workers are the parallelism.)"""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def parallel_map(func: Callable[[Any], Any], items: Sequence[Any], workers: int, desc: str) -> list[Any]:
+    """``[func(x) for x in items]`` with a progress bar, in a ``multiprocessing.Pool`` when ``workers > 1``.
+
+    The bar is shown on a terminal only (``tqdm(disable=None)``), so errors stay one line in logs.
+    """
+    results: list[Any] = []
+    with tqdm(total=len(items), desc=desc, unit='img', disable=None) as pbar:
+        if workers <= 1 or len(items) <= 1:
+            for item in items:
+                results.append(func(item))
+                pbar.update(1)
+            return results
+        import multiprocessing
+
+        context = multiprocessing.get_context('fork' if sys.platform != 'win32' else 'spawn')
+        with context.Pool(workers, initializer=_single_threaded_torch) as pool:
+            for result in pool.imap(func, items):
+                results.append(result)
+                pbar.update(1)
+    return results
+
+
+# ----------------------------------------------------------------------------- lmdb
+def pack_lmdb(img_folder: str, lmdb_path: str, workers: int = 1) -> int:
+    """Pack every PNG of ``img_folder`` into ``lmdb_path`` with ``basicsr.utils.lmdb_util.make_lmdb_from_imgs``.
+
+    Keys are the file names without extension (they must hold no dot); ``meta_info.txt`` is written by
+    BasicSR. Returns the number of images packed.
+    """
+    from basicsr.utils.lmdb_util import make_lmdb_from_imgs
+
+    names = sorted(n for n in os.listdir(img_folder) if n.endswith('.png'))
+    if not names:
+        raise ValueError(f'{img_folder}: no PNG images to pack')
+    keys = [os.path.splitext(n)[0] for n in names]
+    bad = [k for k in keys if '.' in k]
+    if bad:
+        raise ValueError(f'{os.path.join(img_folder, bad[0])}.png: LMDB keys may not contain dots')
+    total = sum(os.path.getsize(os.path.join(img_folder, n)) for n in names)
+    make_lmdb_from_imgs(img_folder, lmdb_path, names, keys, multiprocessing_read=workers > 1,
+                        n_thread=max(workers, 1), map_size=max(10 * total, 1 << 24))
+    return len(names)
+
+
+# ----------------------------------------------------------------------------- outputs
+class Outputs:
+    """The outputs of one preparation run under ``dst``: refusal, skipping and atomic creation.
+
+    Args:
+        dst (str): Destination folder (created if absent).
+        src (str): Source it is made from, recorded in the manifest; an output made from another
+            source is never silently reused.
+        force (bool): Rebuild outputs that exist (recorded or not). Default: False.
+        params (dict | None): Settings the outputs depend on (e.g. ``gray``), recorded with the source.
+            Default: None.
+    """
+
+    def __init__(self, dst: str, src: str, force: bool = False, params: dict[str, Any] | None = None) -> None:
+        if os.path.exists(dst) and not os.path.isdir(dst):
+            raise FileExistsError(f'{dst}: destination exists and is not a folder')
+        self.dst = dst
+        self.force = force
+        self.entry = {'src': self._portable(src), **(params or {})}
+        self._manifest_path = os.path.join(dst, MANIFEST)
+        self._manifest = self._load_manifest()
+
+    def _portable(self, path: str) -> str:
+        path, dst = os.path.abspath(path), os.path.abspath(self.dst)
+        return os.path.relpath(path, dst) if (path + os.sep).startswith(dst + os.sep) else path
+
+    def _load_manifest(self) -> dict[str, dict]:
+        try:
+            with open(self._manifest_path) as f:
+                return json.load(f)
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def path(self, name: str) -> str:
+        """The final path of output ``name`` (relative to ``dst``)."""
+        return os.path.join(self.dst, name)
+
+    def is_done(self, name: str) -> bool:
+        """Whether ``name`` is finished by an earlier run from the same source (so it is skipped)."""
+        return (not self.force and os.path.exists(self.path(name))
+                and self._manifest.get(name) == self.entry)
+
+    def check(self, names: Iterable[str]) -> None:
+        """Refuse, before anything is written, outputs that exist but were not made by this tool from ``src``."""
+        for name in names:
+            if os.path.exists(self.path(name)) and not self.force and not self.is_done(name):
+                made = name in self._manifest
+                why = 'was made from another source or with other settings' if made else 'already exists'
+                raise FileExistsError(f'{self.path(name)}: {why}; use --force to overwrite')
+
+    def clean_stale(self) -> None:
+        """Remove staging folders left by interrupted runs."""
+        if os.path.isdir(self.dst):
+            for entry in os.listdir(self.dst):
+                if entry.startswith(STAGING_PREFIX):
+                    shutil.rmtree(os.path.join(self.dst, entry), ignore_errors=True)
+
+    @contextlib.contextmanager
+    def build(self, name: str) -> Iterator[str]:
+        """Yield a staging path for output ``name``; on success it replaces ``dst/name`` and is recorded."""
+        os.makedirs(self.dst, exist_ok=True)
+        stage = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.dst)
+        try:
+            tmp = os.path.join(stage, os.path.basename(name))
+            yield tmp
+            final = self.path(name)
+            if os.path.lexists(final):
+                shutil.rmtree(final) if os.path.isdir(final) else os.remove(final)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)
+            self._record(name)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+    def _record(self, name: str) -> None:
+        self._manifest[name] = self.entry
+        tmp = f'{self._manifest_path}.tmp{os.getpid()}'
+        with open(tmp, 'w') as f:
+            json.dump(self._manifest, f, indent=1, sort_keys=True)
+        os.replace(tmp, self._manifest_path)
+
+
+def lcm(values: Iterable[int]) -> int:
+    """Least common multiple (1 for no values)."""
+    return math.lcm(*values)
+
+
+def check_scales(scales: Sequence[int]) -> tuple[int, ...]:
+    """Validate ``--scales`` (a subset of 2, 3, 4) and return them sorted and unique."""
+    if not scales or any(s not in SCALES for s in scales):
+        raise ValueError(f'--scales: expected values among {list(SCALES)}, got {list(scales)}')
+    return tuple(sorted(set(scales)))

@@ -1,0 +1,151 @@
+"""The embedded sample data: real photographs shipped inside scikit-image, prepared by the same code as
+DIV2K, the SR benchmarks and BSD500, so that every example runs offline in a minute.
+
+Layout under ``dst`` (built in a staging folder beside it and renamed into place when complete)::
+
+    DIV2K/DIV2K_train_HR/0001.png ... 0005.png           5 colour photos, 504..720 px
+    DIV2K/DIV2K_train_LR_bicubic/X{2,3,4}/0001x{s}.png   (generated, as by prepare_div2k)
+    DIV2K/DIV2K_train_HR_sub/, DIV2K_train_LR_bicubic/X{s}_sub/    22 sub-images each
+    DIV2K/DIV2K_train_HR_sub.lmdb, DIV2K_train_LR_bicubic_X{s}_sub.lmdb
+    benchmark/SampleTest/HR/, GTmod{s}/, LRbicx{s}/      3 held-out photos, 240x240 GT
+    BSD500/BSD500_train.lmdb                             40 gray patches, 96..180 px
+    BSD500/BSD500_test/                                  4 gray held-out photos
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+
+import numpy as np
+
+from hinas_basicsr.prep.benchmarks import prepare_sr_benchmarks
+from hinas_basicsr.prep.bsd500 import prepare_bsd500
+from hinas_basicsr.prep.common import bicubic_downscale, write_png
+from hinas_basicsr.prep.div2k import prepare_div2k
+
+SAMPLE_VERSION = '1'
+COMPLETE_MARKER = '.sample_complete'
+
+
+def _center_crop(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    top, left = (img.shape[0] - height) // 2, (img.shape[1] - width) // 2
+    return img[top:top + height, left:left + width]
+
+
+def _photos() -> tuple[dict[str, Callable[[], np.ndarray]], dict[str, Callable[[], np.ndarray]]]:
+    """Training and held-out photos (RGB uint8), each as a loader; no photo is in both."""
+    from skimage import data
+
+    def retina() -> np.ndarray:
+        return _center_crop(bicubic_downscale(data.retina()[:1408, :1408], 2), 600, 600)
+
+    train = {
+        'astronaut': data.astronaut,
+        'motorcycle': lambda: data.stereo_motorcycle()[0],
+        'hubble': lambda: _center_crop(data.hubble_deep_field(), 600, 720),
+        'ihc': data.immunohistochemistry,
+        'retina': retina,
+    }
+    test = {
+        'coffee': lambda: _center_crop(data.coffee(), 240, 240),
+        'chelsea': lambda: _center_crop(data.chelsea(), 240, 240),
+        'rocket': lambda: _center_crop(data.rocket(), 240, 240),
+    }
+    return train, test
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def _write_sources(root: str) -> None:
+    """Write the photos in the source layouts of DIV2K, the SR benchmarks and BSR (under ``root``)."""
+    train, test = _photos()
+    rng = np.random.default_rng(0)
+    div2k_hr = os.path.join(root, 'DIV2K', 'DIV2K_train_HR')
+    bench_hr = os.path.join(root, 'benchmark', 'SampleTest', 'HR')
+    bsr = os.path.join(root, 'BSR', 'BSDS500', 'data', 'images')
+    for folder in (div2k_hr, bench_hr, *(os.path.join(bsr, s) for s in ('train', 'val', 'test'))):
+        os.makedirs(folder)
+    for index, (name, load) in enumerate(train.items(), 1):
+        rgb = load()
+        write_png(os.path.join(div2k_hr, f'{index:04d}.png'), rgb[..., ::-1])
+        gray = _gray(rgb)
+        for j in range(8):  # BSD-like gray patches of 96..180 px, half "train", half "val"
+            h, w = rng.integers(96, 181, size=2)
+            top, left = rng.integers(0, gray.shape[0] - h + 1), rng.integers(0, gray.shape[1] - w + 1)
+            split = 'train' if j < 4 else 'val'
+            write_png(os.path.join(bsr, split, f'{name}_{j}.png'), gray[top:top + h, left:left + w])
+    for name, load in test.items():
+        rgb = load()
+        write_png(os.path.join(bench_hr, f'{name}.png'), rgb[..., ::-1])
+        write_png(os.path.join(bsr, 'test', f'{name}.png'), _gray(rgb))
+    from skimage import data
+
+    write_png(os.path.join(bsr, 'test', 'camera.png'), bicubic_downscale(data.camera(), 2))
+
+
+def make_sample_data(dst: str, force: bool = False) -> bool:
+    """Build the sample data at ``dst`` (see the module docstring); deterministic, a few seconds.
+
+    Args:
+        dst (str): Destination folder. Complete sample data there is kept (a no-op); anything else
+            there is refused unless ``force``, which replaces it.
+        force (bool): Rebuild even if ``dst`` exists. Default: False.
+
+    Returns:
+        bool: Whether it was built (False when complete sample data was already there).
+    """
+    dst = os.path.normpath(dst)
+    if not force and is_sample_complete(dst):
+        return False
+    if os.path.exists(dst) and not force:
+        raise FileExistsError(f'{dst}: exists but is not complete sample data; use --force to rebuild')
+    parent = os.path.dirname(os.path.abspath(dst))
+    os.makedirs(parent, exist_ok=True)
+    stage = tempfile.mkdtemp(prefix=f'.{os.path.basename(dst)}.partial-', dir=parent)
+    try:
+        _write_sources(stage)
+        prepare_div2k(os.path.join(stage, 'DIV2K'), os.path.join(stage, 'DIV2K'), scales=(2, 3, 4))
+        bench = os.path.join(stage, 'benchmark')
+        prepare_sr_benchmarks(bench, bench, scales=(2, 3, 4), sets=('SampleTest',))
+        prepare_bsd500(os.path.join(stage, 'BSR'), os.path.join(stage, 'BSD500'), gray=True)
+        shutil.rmtree(os.path.join(stage, 'BSR'))
+        with open(os.path.join(stage, COMPLETE_MARKER), 'w') as f:
+            f.write(f'hinas-basicsr sample data v{SAMPLE_VERSION}\n')
+        if os.path.exists(dst):
+            shutil.rmtree(dst)
+        try:
+            os.rename(stage, dst)
+        except OSError:
+            if not is_sample_complete(dst):  # another process finished first: keep its copy
+                raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return True
+
+
+def is_sample_complete(dst: str) -> bool:
+    """Whether ``dst`` holds complete sample data of the current version."""
+    try:
+        with open(os.path.join(dst, COMPLETE_MARKER)) as f:
+            return f.read().strip().endswith(f'v{SAMPLE_VERSION}')
+    except FileNotFoundError:
+        return False
+
+
+def ensure_sample_data(dst: str) -> None:
+    """Build the sample data at ``dst`` if it is absent; a no-op when it is complete.
+
+    An existing ``dst`` that is not complete sample data is refused (``FileExistsError``), never deleted.
+    """
+    if is_sample_complete(dst):
+        return
+    if os.path.exists(dst):
+        raise FileExistsError(f'sample_data: {dst} exists but is not complete sample data; remove it to rebuild')
+    print(f'Building the sample data in {dst} ...')
+    make_sample_data(dst)

@@ -1,0 +1,128 @@
+"""The ``basicsr`` launcher: CPU training and resume, 2-process gloo, and bad input."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import REPO, edsr_options, run_cli, write_options
+
+BASICSR = ['-m', 'hinas_basicsr.cli']
+
+
+def _load_params(path):
+    return torch.load(path, map_location='cpu')['params']
+
+
+def test_help_of_both_console_scripts(tmp_path):
+    out = run_cli(BASICSR + ['--help'], cwd=tmp_path)
+    assert out.returncode == 0 and 'train' in out.stdout and 'test' in out.stdout
+    out = run_cli(['-c', 'import sys; from hinas_basicsr.cli import hinas_main; sys.exit(hinas_main([]))'], tmp_path)
+    assert out.returncode == 0 and out.stdout.startswith('usage: hinas')
+
+
+def test_train_kill_and_auto_resume_on_cpu(tmp_path):
+    opt = edsr_options(tmp_path / 'data', total_iter=30)
+    opt['logger']['save_checkpoint_freq'] = 5
+    opt_path = write_options(tmp_path / 'edsr.yml', opt)
+    states = tmp_path / 'experiments' / opt['name'] / 'training_states'
+    env = {**os.environ, 'PYTHONPATH': str(REPO)}
+    proc = subprocess.Popen([sys.executable, *BASICSR, 'train', '-opt', str(opt_path)], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (states / '10.state').exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = sorted(int(p.stem) for p in states.glob('*.state'))
+    assert saved and saved[-1] >= 10 and saved[-1] < 30, saved
+    last = saved[-1]
+    models = tmp_path / 'experiments' / opt['name'] / 'models'
+
+    # Resume through path.resume_state with the iteration budget already spent: no step is taken, so
+    # the latest weights must be exactly the ones saved at `last`.
+    out = run_cli(BASICSR + ['train', '-opt', str(opt_path), '--force_yml', f'train:total_iter={last}',
+                             f'path:resume_state={states / f"{last}.state"}'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    restored, saved_params = _load_params(models / 'net_g_latest.pth'), _load_params(models / f'net_g_{last}.pth')
+    assert restored.keys() == saved_params.keys()
+    assert all(torch.equal(restored[k], saved_params[k]) for k in saved_params)
+
+    # Resume to the end: the counter continues from `last`, and so does Adam's step count.
+    out = run_cli(BASICSR + ['train', '-opt', str(opt_path), '--auto_resume'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = max((tmp_path / 'experiments' / opt['name']).glob('train_*.log'), key=os.path.getmtime).read_text()
+    assert 'Resuming training from epoch' in log and f'iter: {last}.' in log
+    assert f'iter:{last + 1:8,d}' in log and f'iter:{last:8,d}' not in log
+    final = torch.load(states / '30.state', map_location='cpu', weights_only=False)
+    assert final['iter'] == 30
+    adam_steps = {int(s['step']) for s in final['optimizers'][0]['state'].values()}
+    assert adam_steps == {30}
+    assert not any(torch.equal(v, saved_params[k]) for k, v in _load_params(models / 'net_g_30.pth').items()
+                   if v.dtype.is_floating_point)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_gloo_launch(tmp_path):
+    opt = edsr_options(tmp_path / 'data', total_iter=6)
+    opt['name'] = 'dist_edsr'
+    opt_path = write_options(tmp_path / 'edsr.yml', opt)
+    rank_dir = tmp_path / 'ranks'
+    out = run_cli(['-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
+                   '--master_port', str(_free_port()), *BASICSR, 'train', '-opt', str(opt_path), '--launcher',
+                   'pytorch'], cwd=tmp_path, env={'HINAS_RANK_STATE_DIR': str(rank_dir), 'OMP_NUM_THREADS': '1'})
+    assert out.returncode == 0, out.stderr[-3000:]
+    rank0, rank1 = torch.load(rank_dir / 'rank0.pth'), torch.load(rank_dir / 'rank1.pth')
+    saved = _load_params(tmp_path / 'experiments' / 'dist_edsr' / 'models' / 'net_g_latest.pth')
+    assert rank0.keys() == rank1.keys() == saved.keys()
+    assert all(torch.equal(rank0[k], saved[k]) and torch.equal(rank1[k], saved[k]) for k in saved)
+    log = next((tmp_path / 'experiments' / 'dist_edsr').glob('train_*.log')).read_text()
+    assert 'World size (gpu number): 2' in log
+    # 4 images, 2 per batch per rank, 2 ranks: one iteration per epoch.
+    assert 'Require iter number per epoch: 1' in log
+
+
+def _one_line_error(out: subprocess.CompletedProcess, *needles: str) -> None:
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert all(n in lines[0] for n in needles), lines[0]
+
+
+def test_missing_option_file(tmp_path):
+    out = run_cli(BASICSR + ['train', '-opt', 'missing.yml'], cwd=tmp_path)
+    _one_line_error(out, 'missing.yml', 'does not exist')
+    assert not (tmp_path / 'experiments').exists()
+
+
+def test_unknown_type(tmp_path):
+    opt = edsr_options(tmp_path / 'data')
+    opt['network_g']['type'] = 'NoSuchNet'
+    out = run_cli(BASICSR + ['train', '-opt', str(write_options(tmp_path / 'bad.yml', opt))], cwd=tmp_path)
+    _one_line_error(out, 'bad.yml', 'network_g.type', 'NoSuchNet')
+    assert not (tmp_path / 'experiments').exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a machine without CUDA')
+def test_num_gpu_without_cuda(tmp_path):
+    opt = edsr_options(tmp_path / 'data')
+    opt['num_gpu'] = 1
+    out = run_cli(BASICSR + ['train', '-opt', str(write_options(tmp_path / 'gpu.yml', opt))], cwd=tmp_path)
+    _one_line_error(out, 'gpu.yml', 'num_gpu: 1', 'CUDA')
+    assert not (tmp_path / 'experiments').exists()
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / 'README.md').read_text()
+    command = (REPO / '.ci' / 'run').read_text().strip().splitlines()[-1]
+    assert command in readme
