@@ -15,12 +15,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cv2
 import numpy as np
 import pytest
-import torch  # noqa: E402
 import yaml
 
 import hinas_basicsr  # noqa: E402,F401  (before basicsr)
-
-torch.set_num_threads(1)  # tiny tensors: on a shared CPU, extra threads only wait for each other
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,6 +17,15 @@ from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.models.hinas_search_model import HiNASSearchModel
 
 
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """Tiny tensors: on a shared CPU, a second intra-op thread only makes each op wait (up to 100x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_split_is_disjoint_covering_and_grouped_by_image():
     keys = [f'{i:04d}_s{s:03d}' for i in range(1, 41) for s in range(1, 4)] + ['lonely']
     splits = split_indices(keys, val_ratio=0.05, seed=3)
