@@ -168,6 +168,9 @@ class HiNASSearchModel(SRModel):
         metrics = getattr(self, 'metric_results', {})
         psnr, ssim = metrics.get('psnr'), metrics.get('ssim')
         net = self.get_bare_model(self.net_g)
+        if not all(torch.isfinite(p).all() for p in net.arch_parameters()):
+            raise ValueError(f'the search diverged: alpha/beta are not finite at iter {current_iter}; lower '
+                             'train.optim_g.lr or train.ssim_opt.loss_weight')
         genotype = net.genotype(iteration=current_iter, val_psnr=None if psnr is None else float(psnr),
                                 val_ssim=None if ssim is None else float(ssim))
         out_dir = os.path.join(self.opt['path']['experiments_root'], 'genotypes')
