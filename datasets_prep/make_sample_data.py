@@ -11,7 +11,7 @@ import time
 import _bootstrap  # noqa: F401
 
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
-from hinas_basicsr.cli import _guarded  # noqa: E402
+from hinas_basicsr.cli import run_guarded  # noqa: E402
 from hinas_basicsr.prep.sample import make_sample_data  # noqa: E402
 
 
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
             print(f'make_sample_data: {a.dst} is already complete (use --force to rebuild)')
         return 0
 
-    return _guarded('make_sample_data', run, args)
+    return run_guarded('make_sample_data', run, args)
 
 
 if __name__ == '__main__':

@@ -10,7 +10,7 @@ import sys
 import _bootstrap  # noqa: F401
 
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
-from hinas_basicsr.cli import _guarded  # noqa: E402
+from hinas_basicsr.cli import run_guarded  # noqa: E402
 from hinas_basicsr.prep.bsd500 import prepare_bsd500  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def main(argv=None) -> int:
         print(f'prepare_bsd500: built {len(built)} output(s) in {a.dst}' + ('' if built else ' (all up to date)'))
         return 0
 
-    return _guarded('prepare_bsd500', run, args)
+    return run_guarded('prepare_bsd500', run, args)
 
 
 if __name__ == '__main__':

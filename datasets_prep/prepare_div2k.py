@@ -10,7 +10,7 @@ import sys
 import _bootstrap  # noqa: F401
 
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
-from hinas_basicsr.cli import _guarded  # noqa: E402
+from hinas_basicsr.cli import run_guarded  # noqa: E402
 from hinas_basicsr.prep.div2k import prepare_div2k  # noqa: E402
 
 
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
         print(f'prepare_div2k: built {len(built)} output(s) in {a.dst}' + ('' if built else ' (all up to date)'))
         return 0
 
-    return _guarded('prepare_div2k', run, args)
+    return run_guarded('prepare_div2k', run, args)
 
 
 if __name__ == '__main__':

@@ -89,7 +89,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+def run_guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return func(args)
     except USER_ERRORS as err:
@@ -107,7 +107,7 @@ def basicsr_main(argv: Sequence[str] | None = None) -> int:
     for name, help_text in (('train', 'train a model (BasicSR train.py)'), ('test', 'test a model (BasicSR test.py)')):
         _add_basicsr_flags(sub.add_parser(name, help=help_text))
     args = parser.parse_args(argv)
-    return _guarded('basicsr', run_pipeline, args)
+    return run_guarded('basicsr', run_pipeline, args)
 
 
 def _discover_commands() -> dict[str, object]:
@@ -135,7 +135,7 @@ def hinas_main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return _guarded('hinas', args.func, args)
+    return run_guarded('hinas', args.func, args)
 
 
 if __name__ == '__main__':
