@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +29,7 @@ SEARCH_OPT = 'options/demo/search_sr_x2.yml'
 HINAS_OPT = 'options/demo/train_hinas_sr_x2.yml'
 EDSR_OPT = 'options/demo/train_edsr_x2.yml'
 TEST_OPT = 'options/demo/test_sr_x2.yml'
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,16 @@ class TrainResult:
     seconds: float
 
 
-def search_genotype(search_opt: str = SEARCH_OPT) -> str:
-    """Run the search options through ``basicsr train``; return the path of its best genotype."""
-    from hinas_basicsr.cli import basicsr_main
+def search_genotype(search_opt: str = SEARCH_OPT, threads: int | None = None) -> str:
+    """Run the search options through ``basicsr train``; return the path of its best genotype.
 
-    if basicsr_main(['train', '-opt', search_opt]) != 0:
+    The search runs in a child process: its LMDB environments stay open for the process's lifetime
+    (shared by the W, A and val splits), and LMDB refuses to open them again for the trainings.
+    """
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_REPO, os.environ.get('PYTHONPATH')])))
+    if threads is not None:
+        env['OMP_NUM_THREADS'] = str(threads)
+    if subprocess.run([sys.executable, '-m', 'hinas_basicsr.cli', 'train', '-opt', search_opt], env=env).returncode:
         raise ValueError(f'{search_opt}: the search failed')
     best = os.path.join('experiments', load_yaml(search_opt)['name'], 'genotypes', 'best.json')
     if not os.path.isfile(best):
@@ -147,7 +155,7 @@ def run_demo(out_dir: str = 'results/demo', budget_s: float = 240., genotype: st
     ensure_sample_data(SAMPLE_ROOT)
     if genotype is None:
         print(f'[2/5] short x2 search: basicsr train -opt {search_opt}', flush=True)
-        genotype = search_genotype(search_opt)
+        genotype = search_genotype(search_opt, threads)
     else:
         print(f'[2/5] search skipped: genotype {genotype}', flush=True)
     print(f'[3/5] training the found net and an EDSR-baseline, {budget_s:.0f} s each', flush=True)
