@@ -3,9 +3,10 @@ import csv
 import math
 
 import torch
+import yaml
 
 from hinas_basicsr.compare import count_flops, count_params, load_network
-from hinas_basicsr.demo import budget_cosine, run_demo
+from hinas_basicsr.demo import SEARCH_OPT, budget_cosine, run_demo
 
 REQUIRED = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s')
 
@@ -44,3 +45,23 @@ def test_budget_cosine():
     assert budget_cosine(1e-3, 0.) == 1e-3
     assert math.isclose(budget_cosine(1e-3, 0.5), 5e-4)
     assert budget_cosine(1e-3, 1.) == budget_cosine(1e-3, 2.) == 0.
+
+
+def test_demo_trains_after_searching_in_the_same_run(tmp_path, monkeypatch, repo, capsys):
+    """A 4-iteration search, then the trainings (which must open the LMDBs the search used), then compare."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'options').symlink_to(repo / 'options')
+    opt = yaml.safe_load((repo / SEARCH_OPT).read_text())
+    opt['name'] = 'tiny_search'
+    opt['train'].update(total_iter=4, arch_warmup_ratio=0.5)
+    opt['train']['scheduler']['periods'] = [4]
+    opt['val']['val_freq'] = 4
+    opt['logger'].update(use_tb_logger=False, save_checkpoint_freq=4)
+    (tmp_path / 'tiny.yml').write_text(yaml.safe_dump(opt))
+    threads = torch.get_num_threads()
+    try:
+        rows = run_demo('out', budget_s=1., search_opt='tiny.yml', latency_runs=1, threads=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert [r['model'] for r in rows] == ['bicubic', 'hinas', 'edsr_baseline']
+    assert 'experiments/tiny_search/genotypes/best.json' in capsys.readouterr().out

@@ -4,7 +4,7 @@ Builds datasets/sample from skimage.data photos, searches an x2 cell and width p
 (options/demo/search_sr_x2.yml), trains the found net and an EDSR-baseline for the same wall-clock
 budget each, and compares both with bicubic on held-out photos (PSNR/SSIM on Y, crop 2; params,
 FLOPs, latency). Writes DIR/compare.csv, DIR/compare.md, DIR/psnr_vs_flops.png and the checkpoints
-under DIR/train/; the search writes to experiments/. About 11 minutes on an otherwise idle 2-core CPU.
+under DIR/train/; the search writes to experiments/. About 10 minutes on a 2-core CPU.
 """
 from __future__ import annotations
 
