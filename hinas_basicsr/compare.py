@@ -5,8 +5,9 @@ Used by ``hinas compare`` and ``hinas demo``. Conventions (they are printed with
 * SR: PSNR/SSIM on the Y channel with ``scale`` pixels cropped from the border; the bicubic row
   upsamples the LR with BasicSR's MATLAB-compatible ``imresize`` (the kernel that made the LR).
 * Denoising: gray images, no crop; the ``noisy`` row is the noisy input itself. The noise is
-  Gaussian with the test set's one ``sigma`` (0-255 scale), drawn from ``noise_seed`` + image index,
-  so every model sees the same noisy images.
+  Gaussian with the test set's one ``sigma`` (0-255 scale), drawn exactly as HiNASNoisyImageDataset
+  draws its val/test noise (from ``noise_seed`` and the image's file name stem), so every model, here
+  and in ``basicsr test``, sees the same noisy images.
 * params: the number of elements of the network's parameters (buffers excluded).
 * FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` on one input of the stated size; it counts
   2 FLOPs per multiply-accumulate of convolutions and matrix products, nothing else (no bias,
@@ -33,6 +34,7 @@ from torch import nn
 from tqdm import tqdm
 
 from hinas_basicsr.archs.hinas_net_arch import resolve_genotype
+from hinas_basicsr.data.hinas_noisy_dataset import fixed_noise, noise_key
 from hinas_basicsr.options_check import load_yaml
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -61,6 +63,7 @@ class TestSet:
     lq_dir: str | None = None
     sigma: float | None = None
     noise_seed: int = 0
+    clip: bool = False
 
 
 def parse_model_spec(text: str) -> ModelSpec:
@@ -133,7 +136,8 @@ def load_test_sets(test_option: str, task: str | None = None) -> tuple[str, int,
                 raise ValueError(f'{test_option}: datasets.{phase}.sigma: a test needs one fixed sigma, got {sigma}')
             sigma = sigma[0]
         sets.append(TestSet(spec.get('name', phase), spec['dataroot_gt'], spec.get('dataroot_lq'),
-                            None if sigma is None else float(sigma), int(spec.get('noise_seed') or 0)))
+                            None if sigma is None else float(sigma), int(spec.get('noise_seed') or 0),
+                            bool(spec.get('clip', False))))
     if not sets:
         raise ValueError(f'{test_option}: datasets: no test sets')
     inferred = 'sr' if sets[0].lq_dir else 'denoise'
@@ -174,10 +178,13 @@ class Pair:
 
 
 def read_pairs(test_set: TestSet, task: str, scale: int) -> list[Pair]:
-    """The input/ground-truth pairs of a test set (SR: LR files of the same names; denoise: noise added)."""
+    """The input/ground-truth pairs of a test set (SR: LR files of the same names; denoise: noise added).
+
+    The denoising input is HiNASNoisyImageDataset's val/test ``lq`` of the same image.
+    """
     files = _image_files(test_set.gt_dir, f'{test_set.name}: dataroot_gt')
     pairs = []
-    for index, name in enumerate(files):
+    for name in files:
         gt = _read(os.path.join(test_set.gt_dir, name), gray=task == 'denoise')
         if task == 'sr':
             lq_path = os.path.join(test_set.lq_dir, name)
@@ -187,8 +194,10 @@ def read_pairs(test_set: TestSet, task: str, scale: int) -> list[Pair]:
             if lq.shape[0] * scale != gt.shape[0] or lq.shape[1] * scale != gt.shape[1]:
                 raise ValueError(f'{test_set.name}: {name}: LR {lq.shape[:2]} x {scale} != GT {gt.shape[:2]}')
         else:
-            rng = np.random.default_rng(test_set.noise_seed + index)
-            lq = (gt + rng.normal(0., test_set.sigma / 255., gt.shape)).astype(np.float32)
+            noise, _ = fixed_noise(gt.shape, [test_set.sigma], test_set.noise_seed, noise_key(name))
+            lq = gt + noise
+            if test_set.clip:
+                lq = np.clip(lq, 0, 1)
         pairs.append(Pair(name, lq, np.round(gt * 255.).astype(np.uint8)))
     return pairs
 

@@ -11,7 +11,10 @@
 """
 from __future__ import annotations
 
+import math
 import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +29,7 @@ SEARCH_OPT = 'options/demo/search_sr_x2.yml'
 HINAS_OPT = 'options/demo/train_hinas_sr_x2.yml'
 EDSR_OPT = 'options/demo/train_edsr_x2.yml'
 TEST_OPT = 'options/demo/test_sr_x2.yml'
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,16 @@ class TrainResult:
     seconds: float
 
 
-def search_genotype(search_opt: str = SEARCH_OPT) -> str:
-    """Run the search options through ``basicsr train``; return the path of its best genotype."""
-    from hinas_basicsr.cli import basicsr_main
+def search_genotype(search_opt: str = SEARCH_OPT, threads: int | None = None) -> str:
+    """Run the search options through ``basicsr train``; return the path of its best genotype.
 
-    if basicsr_main(['train', '-opt', search_opt]) != 0:
+    The search runs in a child process: its LMDB environments stay open for the process's lifetime
+    (shared by the W, A and val splits), and LMDB refuses to open them again for the trainings.
+    """
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_REPO, os.environ.get('PYTHONPATH')])))
+    if threads is not None:
+        env['OMP_NUM_THREADS'] = str(threads)
+    if subprocess.run([sys.executable, '-m', 'hinas_basicsr.cli', 'train', '-opt', search_opt], env=env).returncode:
         raise ValueError(f'{search_opt}: the search failed')
     best = os.path.join('experiments', load_yaml(search_opt)['name'], 'genotypes', 'best.json')
     if not os.path.isfile(best):
@@ -69,7 +78,9 @@ def train_for_budget(option: str, budget_s: float, out_dir: str,
                      network_overrides: dict[str, Any] | None = None) -> TrainResult:
     """Train ``network_g`` of ``option`` with BasicSR's SRModel for ``budget_s`` seconds; save ``net_g_latest.pth``.
 
-    The budget counts data loading and optimisation steps, not building the dataset and model.
+    The budget counts data loading and optimisation steps, not building the dataset and model. The
+    learning rate follows a cosine from ``optim_g.lr`` to 0 over the wall-clock budget (the option
+    file's ``scheduler``, counted in iterations, is not used: the iterations a budget buys vary by machine).
     The option file (with the overrides) is written beside the checkpoint, for ``hinas compare``.
     """
     import yaml
@@ -87,13 +98,15 @@ def train_for_budget(option: str, budget_s: float, out_dir: str,
     loader = build_dataloader(build_dataset(train_opt), train_opt, num_gpu=opt['num_gpu'], dist=False, sampler=None,
                               seed=opt.get('manual_seed'))
     model = build_model(opt)
+    base_lrs = [[group['lr'] for group in optimizer.param_groups] for optimizer in model.optimizers]
     iterations, start = 0, time.perf_counter()
     while time.perf_counter() - start < budget_s:
         for batch in loader:
-            if time.perf_counter() - start >= budget_s:
+            elapsed = time.perf_counter() - start
+            if elapsed >= budget_s:
                 break
             iterations += 1
-            model.update_learning_rate(iterations, warmup_iter=-1)
+            set_budget_lr(model.optimizers, base_lrs, elapsed / budget_s)
             model.feed_data(batch)
             model.optimize_parameters(iterations)
     seconds = time.perf_counter() - start
@@ -106,6 +119,18 @@ def train_for_budget(option: str, budget_s: float, out_dir: str,
     return TrainResult(os.path.join(opt['path']['models'], 'net_g_latest.pth'), saved_opt_path, iterations, seconds)
 
 
+def budget_cosine(base_lr: float, fraction: float) -> float:
+    """Cosine decay from ``base_lr`` at the start of the budget to 0 at its end (``fraction`` of it spent)."""
+    return 0.5 * base_lr * (1. + math.cos(math.pi * min(max(fraction, 0.), 1.)))
+
+
+def set_budget_lr(optimizers: list[torch.optim.Optimizer], base_lrs: list[list[float]], fraction: float) -> None:
+    """Set every parameter group's learning rate to :func:`budget_cosine` of its initial one."""
+    for optimizer, lrs in zip(optimizers, base_lrs):
+        for group, lr in zip(optimizer.param_groups, lrs):
+            group['lr'] = budget_cosine(lr, fraction)
+
+
 def _plain(value: Any) -> Any:
     """OrderedDicts (BasicSR's YAML loader) -> dicts, for a plain YAML dump."""
     if isinstance(value, dict):
@@ -116,16 +141,21 @@ def _plain(value: Any) -> Any:
 
 
 def run_demo(out_dir: str = 'results/demo', budget_s: float = 240., genotype: str | None = None,
-             search_opt: str = SEARCH_OPT, latency_runs: int = 5) -> list[dict[str, Any]]:
-    """Run the five steps; return the comparison rows (also in ``out_dir/compare.csv``)."""
+             search_opt: str = SEARCH_OPT, latency_runs: int = 5, threads: int | None = None) -> list[dict[str, Any]]:
+    """Run the five steps; return the comparison rows (also in ``out_dir/compare.csv``).
+
+    ``threads`` sets ``torch.set_num_threads`` for the whole run (None: PyTorch's default).
+    """
     from hinas_basicsr.data.sample import ensure_sample_data
 
+    if threads is not None:
+        torch.set_num_threads(threads)
     started = time.perf_counter()
     print(f'[1/5] sample data in {SAMPLE_ROOT}', flush=True)
     ensure_sample_data(SAMPLE_ROOT)
     if genotype is None:
         print(f'[2/5] short x2 search: basicsr train -opt {search_opt}', flush=True)
-        genotype = search_genotype(search_opt)
+        genotype = search_genotype(search_opt, threads)
     else:
         print(f'[2/5] search skipped: genotype {genotype}', flush=True)
     print(f'[3/5] training the found net and an EDSR-baseline, {budget_s:.0f} s each', flush=True)
@@ -139,9 +169,16 @@ def run_demo(out_dir: str = 'results/demo', budget_s: float = 240., genotype: st
     print('[5/5] results\n')
     print(markdown_table(rows, 'sr', 2))
     gain = _psnr(rows, 'hinas') - _psnr(rows, BICUBIC)
-    print(f'Found net vs bicubic: {gain:+.2f} dB PSNR (Y, crop 2). Genotype: {genotype}')
-    print(f'Files: {out_dir}/compare.csv, {out_dir}/compare.md, {out_dir}/psnr_vs_flops.png; '
-          f'checkpoints under {out_dir}/train/. Wall time {time.perf_counter() - started:.0f} s.')
+    print(f'Found net vs bicubic: {gain:+.2f} dB PSNR (Y, crop 2) on photos neither net nor the search saw.')
+    print(f'Both nets trained {budget_s:.0f} s each (wall clock, same recipe); params and FLOPs are in the table: '
+          'under an equal CPU budget the net with fewer FLOPs takes more steps.')
+    print('\nFiles:')
+    for what, path in (('comparison', f'{out_dir}/compare.csv'), ('table', f'{out_dir}/compare.md'),
+                       ('plot', f'{out_dir}/psnr_vs_flops.png'), ('genotype', genotype),
+                       *((f'{n} checkpoint', r.checkpoint) for n, r in trained.items()),
+                       *((f'{n} options', r.option) for n, r in trained.items())):
+        print(f'  {what:<24} {path}')
+    print(f'Wall time {time.perf_counter() - started:.0f} s.')
     return rows
 
 

@@ -1,6 +1,7 @@
 """hinas compare: values of the params/FLOPs columns, the table files, and one-line errors on bad input."""
 import csv
 import json
+import os
 
 import cv2
 import numpy as np
@@ -151,3 +152,28 @@ def test_denoise_compare_with_gray_hinas_net(tmp_path):
     # noisy input at sigma 50 on a flat image: PSNR = 20 log10(255 / ~50) ~ 14 dB (some noise clipped)
     assert 13.5 < rows[0]['psnr'] < 15.5
     assert rows[1]['flops_input'] == '1x1x8x8' and rows[1]['flops'] > 0
+
+
+@pytest.mark.parametrize('clip', [False, True])
+def test_denoise_input_equals_the_datasets_test_lq(tmp_path, clip):
+    """hinas compare and basicsr test (HiNASNoisyImageDataset, test phase) score identical noisy inputs."""
+    from basicsr.data import build_dataset
+
+    from hinas_basicsr.compare import load_test_sets, read_pairs
+
+    gt_dir = tmp_path / 'gray'
+    gt_dir.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ('b', 'a', 'c'):
+        cv2.imwrite(str(gt_dir / f'{name}.png'), rng.integers(0, 256, (12, 10), dtype=np.uint8))
+    spec = {'name': 'G', 'type': 'HiNASNoisyImageDataset', 'dataroot_gt': str(gt_dir), 'io_backend': {'type': 'disk'},
+            'gray': True, 'sigma': [50], 'noise_seed': 3, 'clip': clip}
+    test_opt = tmp_path / 'test.yml'
+    test_opt.write_text(yaml.safe_dump({'scale': 1, 'datasets': {'test_1': spec}}))
+    task, scale, (test_set,) = load_test_sets(str(test_opt))
+    pairs = read_pairs(test_set, task, scale)
+    dataset = build_dataset({**spec, 'phase': 'test'})
+    assert [p.name for p in pairs] == [os.path.basename(p) for p in dataset.paths] == ['a.png', 'b.png', 'c.png']
+    for pair, item in zip(pairs, dataset):
+        assert np.array_equal(pair.lq[..., 0], item['lq'].numpy()[0])
+        assert not np.array_equal(pair.lq, pair.gt / 255.)

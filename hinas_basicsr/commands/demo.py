@@ -4,7 +4,7 @@ Builds datasets/sample from skimage.data photos, searches an x2 cell and width p
 (options/demo/search_sr_x2.yml), trains the found net and an EDSR-baseline for the same wall-clock
 budget each, and compares both with bicubic on held-out photos (PSNR/SSIM on Y, crop 2; params,
 FLOPs, latency). Writes DIR/compare.csv, DIR/compare.md, DIR/psnr_vs_flops.png and the checkpoints
-under DIR/train/; the search writes to experiments/. About 12 minutes on a 2-core CPU.
+under DIR/train/; the search writes to experiments/. About 10 minutes on a 2-core CPU.
 """
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--genotype', default=None, metavar='JSON',
                         help='skip the search and train this genotype (e.g. options/demo/genotype_example_sr_x2.json)')
     parser.add_argument('--latency-runs', type=int, default=5, metavar='N', help='timed forward passes (default: 5)')
+    parser.add_argument('--threads', type=int, default=1, metavar='N',
+                        help='PyTorch CPU threads, 0 for one per core (default: %(default)s: on a 2-core CPU two '
+                             'threads are about 1.4x faster when it is idle, but 10x or more slower when another '
+                             'job shares it, as their OpenMP threads spin waiting for each other)')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,5 +29,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.budget_s <= 0:
         raise ValueError(f'--budget-s: expected a positive number of seconds, got {args.budget_s}')
-    run_demo(args.out, budget_s=args.budget_s, genotype=args.genotype, latency_runs=args.latency_runs)
+    if args.threads < 0:
+        raise ValueError(f'--threads: expected 0 (one per core) or a positive number, got {args.threads}')
+    run_demo(args.out, budget_s=args.budget_s, genotype=args.genotype, latency_runs=args.latency_runs,
+             threads=args.threads or None)
     return 0

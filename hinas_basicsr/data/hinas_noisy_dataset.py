@@ -25,6 +25,17 @@ def fixed_noise_rng(noise_seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([int(noise_seed), zlib.crc32(key.encode('utf-8'))])
 
 
+def fixed_noise(shape: tuple[int, ...], sigmas: list[float], noise_seed: int, key: str) -> tuple[np.ndarray, float]:
+    """The fixed val/test noise of image ``key`` (float32, 0-1 scale) and its sigma (0-255 scale).
+
+    The sigma is drawn from ``sigmas`` first, then the noise, both from :func:`fixed_noise_rng`; the
+    dataset's val/test phases and ``hinas compare`` both call this, so they score identical inputs.
+    """
+    rng = fixed_noise_rng(noise_seed, key)
+    sigma = sigmas[int(rng.integers(len(sigmas)))]
+    return rng.standard_normal(shape, dtype=np.float32) * np.float32(sigma / 255.), sigma
+
+
 @DATASET_REGISTRY.register()
 class HiNASNoisyImageDataset(data.Dataset):
     """Clean GT images with additive white Gaussian noise as ``lq``, for Gaussian denoising (HiNAS, Zhang et al.,
@@ -105,9 +116,7 @@ class HiNASNoisyImageDataset(data.Dataset):
             sigma = random.choice(self.sigmas)
             noise = generate_gaussian_noise(img_gt, sigma)  # np.random, seeded per worker by BasicSR
         else:
-            rng = fixed_noise_rng(self.noise_seed, noise_key(gt_path))
-            sigma = self.sigmas[int(rng.integers(len(self.sigmas)))]
-            noise = rng.standard_normal(img_gt.shape, dtype=np.float32) * np.float32(sigma / 255.)
+            noise, sigma = fixed_noise(img_gt.shape, self.sigmas, self.noise_seed, noise_key(gt_path))
         img_lq = img_gt + noise
         if self.opt.get('clip', False):
             img_lq = np.clip(img_lq, 0, 1)
