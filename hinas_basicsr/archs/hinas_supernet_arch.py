@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
-from hinas_basicsr.archs.hinas_ops import PRIMITIVES, ActConvBN, make_act, make_norm, make_op, num_edges
+from hinas_basicsr.archs.hinas_ops import PRIMITIVES, ActConvBN, PreActOp, Zero, make_act, make_norm, make_op, num_edges
 from hinas_basicsr.genotype import MOVES, TASK_SCALES, Genotype
 
 STEM_FEAT = 64
@@ -21,33 +21,53 @@ MOVE_NAMES = ('down', 'same', 'up')
 
 
 class MixedOp(nn.Module):
-    """One cell edge: ``sum_k w_k * op_k(x)`` over the candidate operations."""
+    """One cell edge: ``sum_k w_k * op_k(x)`` over the candidate operations.
+
+    Computed without changing that sum: the operations take the edge's activated input ``act(x)``
+    (computed once by the cell) and scale their last BN by ``w_k``; ``skip_connect`` takes the raw
+    input; ``none`` adds nothing (its weight still takes part in the softmax).
+    """
 
     def __init__(self, channels: int, ops: Sequence[str]) -> None:
         super().__init__()
         self.ops = nn.ModuleList(make_op(name, channels, affine=False) for name in ops)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return sum(w * op(x) for w, op in zip(weights, self.ops))
+    def forward(self, x: torch.Tensor, x_act: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        total: torch.Tensor | None = None
+        for w, op in zip(weights, self.ops):
+            if isinstance(op, Zero):
+                continue
+            out = op.forward_scaled(x_act, w) if isinstance(op, PreActOp) else w * op(x)
+            total = out if total is None else total.add_(out)  # in place: no autograd node keeps the sum
+        assert total is not None  # the options hold an operation other than none
+        return total
 
 
 class Cell(nn.Module):
     """A searchable cell: node j sums a MixedOp over every earlier state; the output concatenates the nodes.
 
     States are indexed as in the genotype: 0 = ``s_prev_prev``, 1 = ``s_prev``, 2 + j = node j.
+    Each state is activated once and the activation is shared by all the edges leaving it.
     """
 
     def __init__(self, channels: int, num_nodes: int, ops: Sequence[str]) -> None:
         super().__init__()
         self.num_nodes = num_nodes
+        self.act = make_act()
         self.edges = nn.ModuleList(MixedOp(channels, ops) for _ in range(num_edges(num_nodes)))
 
     def forward(self, s_prev_prev: torch.Tensor, s_prev: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         states = [s_prev_prev, s_prev]
+        acts = [self.act(s_prev_prev), self.act(s_prev)]
         edge = 0
-        for _ in range(self.num_nodes):
-            states.append(sum(self.edges[edge + i](s, weights[edge + i]) for i, s in enumerate(states)))
-            edge += len(states) - 1
+        for node in range(self.num_nodes):
+            total = self.edges[edge](states[0], acts[0], weights[edge])
+            for i in range(1, len(states)):
+                total = total.add_(self.edges[edge + i](states[i], acts[i], weights[edge + i]))
+            edge += len(states)
+            states.append(total)
+            if node + 1 < self.num_nodes:
+                acts.append(self.act(total))
         return torch.cat(states[2:], dim=1)
 
 
