@@ -2,8 +2,8 @@
 
 For each model: params, FLOPs (``compare.count_flops``: 2 per multiply-add of convolutions), the median
 latency of one forward pass (``compare.median_latency``) and the achieved GFLOP/s = FLOPs / latency / 1e9.
-The deploy form is the training form with BatchNorm folded into the convolutions (``deploy.fold_batchnorm``);
-``hinas_deploy_cl`` is the same in channels-last layout (weights and input), which oneDNN runs faster on CPU.
+The deploy form is the training form with BatchNorm folded into the convolutions (``deploy.deploy_form``);
+``hinas_deploy_cl`` is the same in channels-last layout (weights and input), the form `hinas export --deploy` writes.
 
     python benchmarks/inference.py --size 128 --runs 10 --json out.json
 """
@@ -21,7 +21,7 @@ from torch import nn
 import hinas_basicsr  # noqa: F401  (repairs BasicSR's imports: must come before basicsr)
 from hinas_basicsr.archs.hinas_net_arch import HiNASNet
 from hinas_basicsr.compare import count_flops, count_params, median_latency
-from hinas_basicsr.deploy import fold_batchnorm, max_abs_diff
+from hinas_basicsr.deploy import deploy_form, max_abs_diff
 
 # isort: split
 from basicsr.archs.edsr_arch import EDSR
@@ -46,8 +46,8 @@ def build_models(genotype: str, num_feat: int) -> dict[str, Callable[[], nn.Modu
 
     return {
         'hinas': hinas,
-        'hinas_deploy': lambda: fold_batchnorm(hinas()),
-        'hinas_deploy_cl': lambda: fold_batchnorm(hinas()).to(memory_format=torch.channels_last),
+        'hinas_deploy': lambda: deploy_form(hinas(), channels_last=False),
+        'hinas_deploy_cl': lambda: deploy_form(hinas()),
         'edsr_baseline': lambda: EDSR(3, 3, num_feat=64, num_block=16, upscale=2).eval(),
         'rcan': lambda: RCAN(3, 3, upscale=2).eval(),
     }

@@ -21,6 +21,13 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
     return fuse(copy.deepcopy(net).eval(), inplace=True)
 
 
+def deploy_form(net: nn.Module, channels_last: bool = True) -> nn.Module:
+    """BatchNorm folded, and by default in channels-last layout, where oneDNN runs the derived net's
+    depthwise and 1x1 convolutions about 2.4x faster on CPU (benchmarks/inference.py)."""
+    folded = fold_batchnorm(net)
+    return folded.to(memory_format=torch.channels_last) if channels_last else folded
+
+
 def max_abs_diff(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
     a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
     b = b.detach().cpu().numpy() if isinstance(b, torch.Tensor) else b

@@ -22,7 +22,9 @@ TOLERANCE = 1e-4
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('-opt', required=True, help='option file whose network_g is exported')
     parser.add_argument('--checkpoint', help='BasicSR .pth (default: path.pretrain_network_g of the options)')
-    parser.add_argument('--deploy', action='store_true', help='fold BatchNorm into the preceding convolutions')
+    parser.add_argument('--deploy', action='store_true',
+                        help='fold BatchNorm into the preceding convolutions, channels-last layout')
+    parser.add_argument('--contiguous', action='store_true', help='with --deploy: keep the NCHW layout')
     parser.add_argument('--out', help='TorchScript file (default: results/export/<options>[_deploy].pt)')
     parser.add_argument('--onnx', help='also write an ONNX file here, checked with onnxruntime')
     parser.add_argument('--input-size', type=int, nargs=2, default=[64, 64], metavar=('H', 'W'),
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     example = torch.rand(1, input_channels(net), *args.input_size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         reference = net(example)
-    exported = deploy.fold_batchnorm(net) if args.deploy else net
+    exported = deploy.deploy_form(net, channels_last=not args.contiguous) if args.deploy else net
     with torch.no_grad():
         diff = deploy.max_abs_diff(exported(example), reference)
     if diff > args.tolerance:
