@@ -10,7 +10,6 @@ The deploy form is the training form with BatchNorm folded into the convolutions
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import hinas_basicsr  # noqa: F401  (repairs BasicSR's imports: must come before
 from hinas_basicsr.archs.hinas_net_arch import HiNASNet
 from hinas_basicsr.compare import count_flops, count_params, median_latency
 from hinas_basicsr.deploy import deploy_form, max_abs_diff
+from hinas_basicsr.fileio import write_json
 
 # isort: split
 from basicsr.archs.edsr_arch import EDSR
@@ -88,10 +88,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f'{r["model"]:<16} {r["params"]:>10} {r["flops"] / 1e9:>8.2f} {r["latency_s"] * 1e3:>11.1f} '
               f'{r["gflops_per_s"]:>8.1f}')
     if args.json:
-        tmp = f'{args.json}.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(rows, f, indent=1)
-        os.replace(tmp, args.json)
+        write_json(args.json, rows)
     return rows
 
 

@@ -6,7 +6,6 @@ Synthetic DIV2K-sized HR images are written to a temporary folder, with their x2
 not timed); each run then cuts HR and LR into sub-images and packs both LMDBs. images/s counts HR images.
 """
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -19,6 +18,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 import hinas_basicsr  # noqa: E402,F401
+from hinas_basicsr.fileio import write_json  # noqa: E402
 from hinas_basicsr.prep.common import bicubic_downscale  # noqa: E402
 from hinas_basicsr.prep.div2k import prepare_div2k  # noqa: E402
 
@@ -62,8 +62,7 @@ def main() -> int:
         print(f'{r["workers"]:>7} {r["images"]:>6} {r["sub_images"]:>5} {r["seconds"]:>8.2f} '
               f'{r["images_per_s"]:>9.2f} {r["sub_images_per_s"]:>7.1f}')
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump({'size': args.size, 'cpu_count': os.cpu_count(), 'results': results}, f, indent=1)
+        write_json(args.json, {'size': args.size, 'cpu_count': os.cpu_count(), 'results': results})
     return 0
 
 

@@ -9,7 +9,6 @@ is built through BasicSR's ``build_network`` from the reference options.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -20,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 import hinas_basicsr  # noqa: F401  (repairs BasicSR's imports: must come before basicsr)
+from hinas_basicsr.fileio import write_json
 from hinas_basicsr.losses.log_ssim_loss import LogSSIMLoss
 
 # isort: split
@@ -111,10 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     for key, value in result.items():
         print(f'{key:<{width}}  {value:.4f}' if isinstance(value, float) else f'{key:<{width}}  {value}')
     if args.json:
-        tmp = f'{args.json}.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(result, f, indent=1)
-        os.replace(tmp, args.json)
+        write_json(args.json, result)
     return result
 
 

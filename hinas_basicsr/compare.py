@@ -21,7 +21,6 @@ import csv
 import io
 import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from tqdm import tqdm
 
 from hinas_basicsr.archs.hinas_net_arch import resolve_genotype
 from hinas_basicsr.data.hinas_noisy_dataset import fixed_noise, noise_key
+from hinas_basicsr.fileio import atomic_write, write_text
 from hinas_basicsr.options_check import load_yaml
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -318,29 +318,6 @@ def compare(models: Sequence[ModelSpec], test_option: str, out_dir: str, task: s
     return rows
 
 
-def _atomic_write(path: str, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` for a temporary file beside ``path``, then rename it into place."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp', suffix=suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _write_text(path: str, text: str) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, 'w', encoding='utf-8', newline='') as f:
-            f.write(text)
-
-    _atomic_write(path, write)
-
-
 def markdown_table(rows: Sequence[dict[str, Any]], task: str, scale: int) -> str:
     """One line per model: PSNR/SSIM per set, params, GFLOPs and latency."""
     models = list(dict.fromkeys(r['model'] for r in rows))
@@ -368,9 +345,9 @@ def write_outputs(rows: Sequence[dict[str, Any]], out_dir: str, task: str, scale
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator='\n')
     writer.writeheader()
     writer.writerows(rows)
-    _write_text(paths['csv'], buf.getvalue())
-    _write_text(paths['md'], markdown_table(rows, task, scale))
-    _atomic_write(paths['png'], lambda tmp: plot_psnr_vs_flops(rows, tmp))
+    write_text(paths['csv'], buf.getvalue())
+    write_text(paths['md'], markdown_table(rows, task, scale))
+    atomic_write(paths['png'], lambda tmp: plot_psnr_vs_flops(rows, tmp))
     return paths
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from hinas_basicsr.fileio import atomic_write
+
 _installed = False
 
 
@@ -37,13 +39,7 @@ def _alias_functional_tensor() -> None:
 
 def atomic_torch_save(obj: Any, path: str) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def init_dist(launcher: str, backend: str | None = None, **kwargs: Any) -> None:

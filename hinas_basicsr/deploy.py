@@ -7,13 +7,13 @@ convolution's weight and bias and costs nothing at inference.
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 
 import numpy as np
 import torch
 from torch import nn
 from torch.fx.experimental.optimization import fuse
+
+from hinas_basicsr.fileio import atomic_write
 
 
 def fold_batchnorm(net: nn.Module) -> nn.Module:
@@ -34,38 +34,24 @@ def max_abs_diff(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> 
     return float(np.abs(a - b).max())
 
 
-def _atomic_target(path: str) -> tuple[str, str]:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.export', suffix=os.path.splitext(path)[1])
-    os.close(fd)
-    return tmp, path
-
-
 def save_torchscript(net: nn.Module, example: torch.Tensor, path: str) -> None:
     """Trace ``net`` on ``example`` and save the TorchScript file atomically."""
-    tmp, path = _atomic_target(path)
-    try:
+    def write(tmp: str) -> None:
         with torch.no_grad():
             torch.jit.trace(net.eval(), example).save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    atomic_write(path, write)
 
 
 def export_onnx(net: nn.Module, example: torch.Tensor, path: str, opset: int = 17) -> None:
     """Export ``net`` to ONNX (input ``lq``, output ``out``, dynamic batch and spatial size), atomically."""
-    tmp, path = _atomic_target(path)
-    try:
+    def write(tmp: str) -> None:
         with torch.no_grad():
             torch.onnx.export(net.eval(), (example,), tmp, dynamo=False, opset_version=opset, input_names=['lq'],
                               output_names=['out'],
                               dynamic_axes={'lq': {0: 'n', 2: 'h', 3: 'w'}, 'out': {0: 'n', 2: 'H', 3: 'W'}})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    atomic_write(path, write)
 
 
 def run_onnx(path: str, x: torch.Tensor) -> np.ndarray:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hinas_basicsr.archs.hinas_ops import PRIMITIVES, num_edges
+from hinas_basicsr.fileio import write_text
 
 FORMAT = 'hinas-genotype'
 VERSION = 1
@@ -234,14 +234,4 @@ class Genotype:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the JSON atomically (temporary file, then rename)."""
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.genotype', suffix='.tmp')
-        try:
-            with os.fdopen(fd, 'w', encoding='utf-8') as f:
-                f.write(self.to_json(indent=1))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        write_text(path, self.to_json(indent=1))

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
+from hinas_basicsr.fileio import atomic_write
 from hinas_basicsr.genotype import MOVES, Genotype
 
 
@@ -63,12 +63,7 @@ def save_genotype_png(genotype: Genotype, path: str | os.PathLike) -> None:
         _draw_cell(axes[0][layer + 1], genotype, layer)
     fig.suptitle(f'HiNAS genotype: {genotype.task} x{genotype.scale}', fontsize=9)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.genotype', suffix='.png')
     try:
-        with os.fdopen(fd, 'wb') as f:
-            fig.savefig(f, format='png', dpi=90)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format='png', dpi=90))
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
