@@ -64,8 +64,7 @@ def _dump_rank_state(models: list) -> None:
 def run_pipeline(args: argparse.Namespace) -> int:
     """Check the options, then run BasicSR's train or test pipeline from the current directory."""
     is_train = args.command == 'train'
-    check_options(args.opt, is_train=is_train, launcher=args.launcher)
-    prepare_options(args.opt)
+    prepare_options(args.opt, check_options(args.opt, is_train=is_train, launcher=args.launcher))
     import basicsr.test
     import basicsr.train
 

@@ -60,10 +60,8 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
         if key.startswith('network_'):
             _check_type(path, key, spec, ARCH_REGISTRY)
     check_hinas_networks(opt, path)
-    for phase, spec in (opt.get('datasets') or {}).items():
-        _check_type(path, f'datasets.{phase}', spec, DATASET_REGISTRY)
-        if isinstance(spec, dict):  # a wrapper's inner dataset (HiNASSplitDataset)
-            _check_type(path, f'datasets.{phase}.dataset', spec.get('dataset'), DATASET_REGISTRY)
+    for where, spec in _dataset_specs(opt):
+        _check_type(path, where, spec, DATASET_REGISTRY)
     for key, spec in (opt.get('train') or {}).items():
         if key.endswith('_opt'):
             _check_type(path, f'train.{key}', spec, LOSS_REGISTRY)
@@ -79,21 +77,26 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
     return opt
 
 
-def _check_dataroots(path: str, opt: dict[str, Any]) -> None:
-    for phase, spec in opt['datasets'].items():
-        specs = [(f'datasets.{phase}', spec)]
-        if isinstance(spec, dict) and isinstance(spec.get('dataset'), dict):  # a wrapper's inner dataset
+def _dataset_specs(opt: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Each dataset entry with its option path, a wrapper's inner ``dataset:`` (HiNASSplitDataset) included."""
+    specs = []
+    for phase, spec in (opt.get('datasets') or {}).items():
+        specs.append((f'datasets.{phase}', spec))
+        if isinstance(spec, dict) and isinstance(spec.get('dataset'), dict):
             specs.append((f'datasets.{phase}.dataset', spec['dataset']))
-        for where, spec_ in specs:
-            for key in ('dataroot_gt', 'dataroot_lq'):
-                root = spec_.get(key) if isinstance(spec_, dict) else None
-                if root and not os.path.exists(os.path.expanduser(root)):
-                    raise FileNotFoundError(f'{path}: {where}.{key}: {root} does not exist')
+    return specs
 
 
-def prepare_options(path: str) -> None:
-    """Build the embedded sample data that an option file names with ``sample_data: DIR``, if absent."""
-    opt = load_yaml(path)
+def _check_dataroots(path: str, opt: dict[str, Any]) -> None:
+    for where, spec in _dataset_specs(opt):
+        for key in ('dataroot_gt', 'dataroot_lq'):
+            root = spec.get(key) if isinstance(spec, dict) else None
+            if root and not os.path.exists(os.path.expanduser(root)):
+                raise FileNotFoundError(f'{path}: {where}.{key}: {root} does not exist')
+
+
+def prepare_options(path: str, opt: dict[str, Any]) -> None:
+    """Build the embedded sample data that the options (read from ``path``) name with ``sample_data: DIR``."""
     if opt.get('sample_data'):
         from hinas_basicsr.data.sample import ensure_sample_data
 
