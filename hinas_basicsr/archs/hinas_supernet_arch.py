@@ -15,7 +15,17 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from hinas_basicsr.archs.hinas_ops import PRIMITIVES, ActConvBN, PreActOp, Zero, make_act, make_norm, make_op, num_edges
+from hinas_basicsr.archs.hinas_ops import (
+    PRIMITIVES,
+    ActConvBN,
+    PreActOp,
+    Zero,
+    level_channels,
+    make_act,
+    make_norm,
+    make_op,
+    num_edges,
+)
 from hinas_basicsr.genotype import MOVES, TASK_SCALES, Genotype
 
 STEM_FEAT = 64
@@ -165,7 +175,7 @@ class HiNASSupernet(nn.Module):
         self.width_factors, self.op_names = tuple(width_factors), tuple(ops)
         self.cell_sharing, self.layerwise_cells = cell_sharing, layerwise_cells
         self.checkpoint_cells = checkpoint_cells
-        self.channels = [int(num_feat * f) for f in width_factors]
+        self.channels = level_channels(num_feat, width_factors)
         num_levels = len(self.channels)
         chans, nodes = self.channels, num_nodes
         self.cell_evaluations = 0
@@ -280,7 +290,7 @@ def _check_options(task: str, upscale: int, num_in_ch: int, num_out_ch: int, num
     for name, value in (('num_in_ch', num_in_ch), ('num_layers', num_layers), ('num_nodes', num_nodes)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f'network_g.{name}: {value!r} must be an integer >= 1')
-    if not width_factors or any(int(num_feat * f) < 1 for f in width_factors):
+    if not width_factors or min(level_channels(num_feat, width_factors)) < 1:
         raise ValueError(f'network_g.width_factors: {list(width_factors)} with num_feat {num_feat} gives a level '
                          'with no channels')
     for name in ops:
