@@ -32,9 +32,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from hinas_basicsr.archs.hinas_net_arch import resolve_genotype
 from hinas_basicsr.data.hinas_noisy_dataset import fixed_noise, noise_key
 from hinas_basicsr.fileio import atomic_write, write_text
+from hinas_basicsr.genotype import resolve_genotype
 from hinas_basicsr.options_check import load_yaml
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')

@@ -21,13 +21,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hinas_basicsr.archs.hinas_ops import PRIMITIVES, num_edges
 from hinas_basicsr.fileio import write_text
+from hinas_basicsr.trellis import MOVES, PRIMITIVES, num_edges, path_error
 
 FORMAT = 'hinas-genotype'
 VERSION = 1
 TASK_SCALES = {'sr': (2, 3, 4, 8), 'denoise': (1,)}
-MOVES = (-1, 0, 1)  # down, same, up: the order of a transitions entry
 
 Cell = tuple[tuple[str, int], ...]
 
@@ -137,12 +136,9 @@ class Genotype:
                 if not 0 <= index < k // 2 + 2:
                     raise ValueError(f'genotype cells[{layer}][{k}]: input index {index} out of range for node '
                                      f'{k // 2} (0..{k // 2 + 1})')
-        level = 0
-        for layer, w in enumerate(self.widths):
-            if not 0 <= w < len(self.width_factors) or abs(w - level) > 1:
-                raise ValueError(f'genotype widths[{layer}]: impossible step from level {level} to {w} '
-                                 f'({len(self.width_factors)} levels, one step at a time)')
-            level = w
+        bad_path = path_error(self.widths, len(self.width_factors))
+        if bad_path:
+            raise ValueError(f'genotype {bad_path}')
         if self.search is not None:
             self._check_search()
 
@@ -235,3 +231,11 @@ class Genotype:
     def save(self, path: str | os.PathLike) -> None:
         """Write the JSON atomically (temporary file, then rename)."""
         write_text(path, self.to_json(indent=1))
+
+
+GenotypeSpec = str | os.PathLike | Mapping[str, Any] | Genotype
+
+
+def resolve_genotype(genotype: GenotypeSpec) -> Genotype:
+    """A :class:`Genotype` from itself, a JSON path or the JSON object inline."""
+    return genotype if isinstance(genotype, Genotype) else Genotype.load(genotype)

@@ -4,14 +4,15 @@ from __future__ import annotations
 import os
 
 from hinas_basicsr.fileio import atomic_write
-from hinas_basicsr.genotype import MOVES, Genotype
+from hinas_basicsr.genotype import Genotype
+from hinas_basicsr.trellis import MOVES, levels_at
 
 
 def _draw_path(ax, genotype: Genotype) -> None:
     num_levels, num_layers = len(genotype.width_factors), genotype.num_layers
     transitions = (genotype.search or {}).get('transitions')
     for d in range(num_layers + 1):
-        for w in range(min(d, num_levels - 1) + 1):
+        for w in levels_at(d, num_levels):
             ax.plot(d, w, 'o', color='lightgray', markersize=10, zorder=1)
             if transitions is None or d == num_layers or transitions[d][w] is None:
                 continue

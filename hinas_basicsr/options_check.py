@@ -6,10 +6,13 @@ option and what is wrong; the CLI prints it as one line.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 import yaml
+
+from hinas_basicsr.genotype import resolve_genotype
 
 
 def load_yaml(path: str) -> dict[str, Any]:
@@ -38,8 +41,6 @@ def _check_type(path: str, where: str, spec: Any, registry) -> None:
 def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> dict[str, Any]:
     """Validate the option file at ``path`` for ``basicsr train``/``test``; return the parsed options."""
     from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
-
-    from hinas_basicsr.archs.hinas_net_arch import check_hinas_networks
 
     opt = load_yaml(path)
     for key in ('name', 'model_type', 'num_gpu', 'datasets', 'path'):
@@ -102,3 +103,13 @@ def prepare_options(path: str, opt: dict[str, Any]) -> None:
 
         ensure_sample_data(opt['sample_data'])
         _check_dataroots(path, opt)
+
+
+def check_hinas_networks(opt: Mapping[str, Any], source: str) -> None:
+    """For every ``network_*`` of type HiNASNet, load its genotype and check the top-level ``scale``."""
+    for key, spec in opt.items():
+        if key.startswith('network_') and isinstance(spec, Mapping) and spec.get('type') == 'HiNASNet':
+            if 'genotype' not in spec:
+                raise ValueError(f'{source}: {key}.genotype: missing (a genotype JSON path or object)')
+            geno = resolve_genotype(spec['genotype'])
+            geno.check_compatible(scale=opt.get('scale'), source=f'{source}: {key}.genotype')

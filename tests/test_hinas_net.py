@@ -147,7 +147,7 @@ def test_top_level_scale_mismatch_is_one_line_before_anything_is_written(tmp_pat
 def test_matching_scale_passes_the_genotype_check(tmp_path):
     opt = copy.deepcopy(genotype_dict())
     assert opt['scale'] == 2
-    from hinas_basicsr.archs.hinas_net_arch import check_hinas_networks
+    from hinas_basicsr.options_check import check_hinas_networks
     check_hinas_networks({'scale': 2, 'network_g': {'type': 'HiNASNet', 'genotype': opt}}, 'x.yml')
     message = 'x.yml: network_g.genotype: searched for scale 2, but the options say scale 4'
     with pytest.raises(ValueError, match=message):

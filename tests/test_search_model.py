@@ -10,11 +10,11 @@ import pytest
 import torch
 from search_helpers import make_subimage_folders, search_options, write_search_options
 
-from hinas_basicsr.archs.hinas_ops import num_edges
 from hinas_basicsr.cli import basicsr_main
 from hinas_basicsr.data.hinas_split_dataset import HiNASSplitDataset, image_of, split_indices
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.models.hinas_search_model import HiNASSearchModel
+from hinas_basicsr.trellis import num_edges
 
 
 @pytest.fixture(scope='module', autouse=True)

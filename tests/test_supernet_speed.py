@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hinas_basicsr.archs.hinas_supernet_arch import MOVE_NAMES, HiNASSupernet
-from hinas_basicsr.genotype import MOVES
+from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
+from hinas_basicsr.trellis import moves_from, position_key, route_key
 
 CONFIGS = {
     'sr': dict(task='sr', upscale=2, num_layers=2, num_nodes=3, num_feat=4),
@@ -36,13 +36,12 @@ def plain_forward(net: HiNASSupernet, x: torch.Tensor) -> torch.Tensor:
     for d in range(net.num_layers):
         arrivals = {}
         for w, h in hidden.items():
-            for m, (move, name) in enumerate(zip(MOVES, MOVE_NAMES)):
-                if f'd{d}_w{w}_{name}' in net.routes:
-                    arrivals.setdefault(w + move, []).append((probs[d, w, m], net.routes[f'd{d}_w{w}_{name}'](h)))
+            for m, name, target in moves_from(w, len(net.channels)):
+                arrivals.setdefault(target, []).append((probs[d, w, m], net.routes[route_key(d, w, name)](h)))
         hidden, prev_routed, routed = {}, routed, {}
         s_pp = prev_routed[0]
         for t in net.levels_at(d + 1):
-            key = f'l{d + 1}_w{t}'
+            key = position_key(d + 1, t)
             s_pp = prev_routed[t] if t in prev_routed else net.expand[key](s_pp)
             routed[t] = sum(p * proj for p, proj in arrivals[t])
             cell = net.cells[key]

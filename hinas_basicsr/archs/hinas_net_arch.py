@@ -5,25 +5,19 @@ IJCV 2022 (arXiv 2012.13212). The layout follows the "derived network" section o
 """
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
-from hinas_basicsr.archs.hinas_ops import ActConvBN, level_channels, make_act, make_norm, make_op
-from hinas_basicsr.genotype import Genotype
+from hinas_basicsr.archs.hinas_ops import ActConvBN, make_act, make_norm, make_op
+from hinas_basicsr.genotype import GenotypeSpec, resolve_genotype
+from hinas_basicsr.trellis import level_channels
 
 STEM_CHANNELS = 64
 ASPP_RATES = (2, 4, 6)
 DECODER_CHANNELS = 128
 LOW_LEVEL_CHANNELS = 48
-
-GenotypeSpec = str | os.PathLike | Mapping[str, Any] | Genotype
-
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     """Zero whole samples of ``x`` with probability ``drop_prob``; rescale the kept ones."""
@@ -129,11 +123,6 @@ class Decoder(nn.Module):
         return self.conv_last(self.fuse(x))
 
 
-def resolve_genotype(genotype: GenotypeSpec) -> Genotype:
-    """A :class:`Genotype` from itself, a JSON path or the JSON object inline."""
-    return genotype if isinstance(genotype, Genotype) else Genotype.load(genotype)
-
-
 def _agree(name: str, given: int | None, expected: int) -> None:
     if given is not None and given != expected:
         raise ValueError(f'network_g.{name}: {given}, but the genotype says {expected}')
@@ -202,12 +191,3 @@ class HiNASNet(nn.Module):
             return x - out
         return out + F.interpolate(x, scale_factor=self.scale, mode='bicubic', align_corners=False)
 
-
-def check_hinas_networks(opt: Mapping[str, Any], source: str) -> None:
-    """For every ``network_*`` of type HiNASNet, load its genotype and check the top-level ``scale``."""
-    for key, spec in opt.items():
-        if key.startswith('network_') and isinstance(spec, Mapping) and spec.get('type') == 'HiNASNet':
-            if 'genotype' not in spec:
-                raise ValueError(f'{source}: {key}.genotype: missing (a genotype JSON path or object)')
-            geno = resolve_genotype(spec['genotype'])
-            geno.check_compatible(scale=opt.get('scale'), source=f'{source}: {key}.genotype')

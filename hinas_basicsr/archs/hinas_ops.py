@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from hinas_basicsr.trellis import PRIMITIVES
+
 NEGATIVE_SLOPE = 0.2
 
 
@@ -126,7 +128,7 @@ OPS: dict[str, OpFactory] = {
     'none': lambda c, affine: Zero(),
 }
 
-PRIMITIVES: tuple[str, ...] = tuple(OPS)
+assert tuple(OPS) == PRIMITIVES, 'hinas_ops.OPS must build exactly trellis.PRIMITIVES, in order'
 
 
 def make_op(name: str, channels: int, affine: bool) -> nn.Module:
@@ -134,13 +136,3 @@ def make_op(name: str, channels: int, affine: bool) -> nn.Module:
     if name not in OPS:
         raise ValueError(f'ops: unknown operation {name!r}; known: {", ".join(OPS)}')
     return OPS[name](channels, affine)
-
-
-def num_edges(num_nodes: int) -> int:
-    """Edges of a cell with ``num_nodes`` nodes: node j has j + 2 inputs."""
-    return sum(j + 2 for j in range(num_nodes))
-
-
-def level_channels(num_feat: int, width_factors: list[float] | tuple[float, ...]) -> list[int]:
-    """Channels of one node at each width level: ``int(F * factor)``."""
-    return [int(num_feat * f) for f in width_factors]

@@ -15,21 +15,20 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from hinas_basicsr.archs.hinas_ops import (
+from hinas_basicsr.archs.hinas_ops import ActConvBN, PreActOp, Zero, make_act, make_norm, make_op
+from hinas_basicsr.genotype import TASK_SCALES, Genotype
+from hinas_basicsr.trellis import (
+    MOVE_NAMES,
     PRIMITIVES,
-    ActConvBN,
-    PreActOp,
-    Zero,
     level_channels,
-    make_act,
-    make_norm,
-    make_op,
+    levels_at,
+    moves_from,
     num_edges,
+    position_key,
+    route_key,
 )
-from hinas_basicsr.genotype import MOVES, TASK_SCALES, Genotype
 
 STEM_FEAT = 64
-MOVE_NAMES = ('down', 'same', 'up')
 
 
 @contextlib.contextmanager
@@ -181,9 +180,12 @@ class HiNASSupernet(nn.Module):
         self.cell_evaluations = 0
 
         self.alpha = nn.Parameter(1e-3 * torch.randn(num_layers if layerwise_cells else 1, num_edges(nodes), len(ops)))
-        self.beta = nn.Parameter(1e-3 * torch.randn(num_layers, num_levels, len(MOVES)))
-        levels = torch.arange(num_levels).unsqueeze(1) + torch.tensor(MOVES)
-        self.register_buffer('move_mask', (levels >= 0) & (levels < num_levels), persistent=False)
+        self.beta = nn.Parameter(1e-3 * torch.randn(num_layers, num_levels, len(MOVE_NAMES)))
+        move_mask = torch.zeros(num_levels, len(MOVE_NAMES), dtype=torch.bool)
+        for w in range(num_levels):
+            for m, _, _ in moves_from(w, num_levels):
+                move_mask[w, m] = True
+        self.register_buffer('move_mask', move_mask, persistent=False)
 
         self.conv_first = nn.Sequential(nn.Conv2d(num_in_ch, STEM_FEAT, 3, padding=1, bias=False),
                                         make_norm(STEM_FEAT, affine=True), make_act())
@@ -194,13 +196,12 @@ class HiNASSupernet(nn.Module):
         self.routes, self.expand, self.cells = nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
         for d in range(num_layers):
             for w in self.levels_at(d):
-                for move, name in zip(MOVES, MOVE_NAMES):
-                    if 0 <= w + move < num_levels:
-                        self.routes[f'd{d}_w{w}_{name}'] = ActConvBN(nodes * chans[w], chans[w + move], 1, affine=False)
+                for _, name, target in moves_from(w, num_levels):
+                    self.routes[route_key(d, w, name)] = ActConvBN(nodes * chans[w], chans[target], 1, affine=False)
             for w in self.levels_at(d + 1):
-                self.cells[f'l{d + 1}_w{w}'] = Cell(chans[w], nodes, ops, checkpoint_cells)
+                self.cells[position_key(d + 1, w)] = Cell(chans[w], nodes, ops, checkpoint_cells)
                 if w not in self.levels_at(d):
-                    self.expand[f'l{d + 1}_w{w}'] = ActConvBN(chans[w - 1], chans[w], 1, affine=False)
+                    self.expand[position_key(d + 1, w)] = ActConvBN(chans[w - 1], chans[w], 1, affine=False)
         last_levels = self.levels_at(num_layers)
         head_feat = nodes * chans[0]
         self.heads = nn.ModuleList(SearchHead(nodes * chans[w], head_feat) for w in last_levels)
@@ -211,8 +212,8 @@ class HiNASSupernet(nn.Module):
         self.upsample = nn.PixelShuffle(upscale) if task == 'sr' else nn.Identity()
 
     def levels_at(self, depth: int) -> range:
-        """Levels present at ``depth`` (0 = the stem): ``0..min(depth, W - 1)``."""
-        return range(min(depth, len(self.channels) - 1) + 1)
+        """Levels present at ``depth`` (0 = the stem), see :func:`trellis.levels_at`."""
+        return levels_at(depth, len(self.channels))
 
     def arch_parameters(self) -> list[nn.Parameter]:
         """alpha and beta: the parameters of the architecture optimizer."""
@@ -241,13 +242,12 @@ class HiNASSupernet(nn.Module):
         for d in range(self.num_layers):
             arrivals: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
             for w, h in hidden.items():
-                for m, (move, name) in enumerate(zip(MOVES, MOVE_NAMES)):
-                    if f'd{d}_w{w}_{name}' in self.routes:
-                        arrivals.setdefault(w + move, []).append((probs[d, w, m], self.routes[f'd{d}_w{w}_{name}'](h)))
+                for m, name, target in moves_from(w, len(self.channels)):
+                    arrivals.setdefault(target, []).append((probs[d, w, m], self.routes[route_key(d, w, name)](h)))
             hidden, prev_routed, routed = {}, routed, {}
             s_pp = prev_routed[0]
             for t in self.levels_at(d + 1):
-                key = f'l{d + 1}_w{t}'
+                key = position_key(d + 1, t)
                 # a level's first cell takes its s_prev_prev from the level below's (the previous t)
                 s_pp = prev_routed[t] if t in prev_routed else self.expand[key](s_pp)
                 routed[t] = sum(p * proj for p, proj in arrivals[t])

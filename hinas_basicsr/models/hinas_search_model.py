@@ -19,8 +19,8 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.utils.data import DataLoader
 
-from hinas_basicsr.archs.hinas_supernet_arch import MOVE_NAMES
 from hinas_basicsr.genotype_plot import save_genotype_png
+from hinas_basicsr.trellis import MOVE_NAMES
 
 DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 1e-3}
 
