@@ -47,7 +47,8 @@ def search_options(gt_dir: str, lq_dir: str, name: str = 'search_test', total_it
                                 'eta_min': 0.001},
                   'optim_arch': {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 1e-3},
                   'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'},
-                  'ssim_opt': {'type': 'LogSSIMLoss', 'loss_weight': 0.6}},
+                  'ssim_opt': {'type': 'LogSSIMLoss', 'loss_weight': 0.6},
+                  'best_after_ratio': 0.5},  # validations at 3 and 6 of 6 both compete for best.json
         'val': {'val_freq': val_freq, 'save_img': False,
                 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 2, 'test_y_channel': True},
                             'ssim': {'type': 'calculate_ssim', 'crop_border': 2, 'test_y_channel': True}}},

@@ -20,6 +20,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from torch.utils.data import DataLoader
 
 from hinas_basicsr.genotype_plot import save_genotype_png
+from hinas_basicsr.models.lr_scheduler import setup_schedulers
 from hinas_basicsr.trellis import MOVE_NAMES
 
 DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 1e-3}
@@ -49,8 +50,9 @@ class HiNASSearchModel(SRModel):
     ``datasets.train`` must be a ``HiNASSplitDataset`` with ``split: w``; the model builds the A-split
     loader from the same options with ``split: a``. After the warm-up, each iteration takes one
     architecture step (alpha, beta) on an A batch, then one weight step on the pipeline's W batch.
-    Each validation exports the current genotype (``genotypes/iter_{N}.json`` + ``.png``) and the best
-    by ``ssim + psnr / 100`` (``genotypes/best.json`` + ``.png``; an absent metric counts 0).
+    Each validation exports the current genotype (``genotypes/iter_{N}.json`` + ``.png``); the best by
+    ``ssim + psnr / 100`` among validations at or after ``best_after_ratio * total_iter`` goes to
+    ``genotypes/best.json`` + ``.png`` (an absent metric counts 0).
 
     Args (``train:`` options, besides SRModel's ``optim_g``, ``scheduler``, ``total_iter``, ``pixel_opt``):
         optim_arch (dict): Optimizer of alpha and beta (any torch.optim name). Default: Adam, lr 1e-3,
@@ -58,10 +60,18 @@ class HiNASSearchModel(SRModel):
         arch_warmup_ratio (float): Fraction of ``total_iter`` with weight steps only. Default: 0.2.
         arch_warmup_iter (int): Warm-up length in iterations; overrides arch_warmup_ratio. Default: None.
         ssim_opt (dict): Structural loss added to the pixel loss (e.g. LogSSIMLoss). Default: None.
+        best_after_ratio (float): ``best.json`` is chosen only among validations at iterations
+            >= this fraction of ``total_iter`` (the reference: after epoch 60 of 100). Default: 0.6.
+        scheduler (dict): A BasicSR scheduler, or one of the plugin's (``CosinePolyLR``, the reference's
+            weight lr); ``iters_per_epoch`` defaults to the batches in one pass over the W split.
     """
 
     def init_training_settings(self) -> None:
         train_opt = self.opt['train']
+        self.best_after_ratio = float(train_opt.get('best_after_ratio', 0.6))
+        if not 0 <= self.best_after_ratio <= 1:
+            raise ValueError(f'train.best_after_ratio: expected a fraction in [0, 1], got {self.best_after_ratio}')
+        self._build_arch_set()  # before the schedulers: it counts the iterations per epoch
         super().init_training_settings()
         self.cri_ssim = build_loss(train_opt['ssim_opt']).to(self.device) if train_opt.get('ssim_opt') else None
         if train_opt.get('arch_warmup_iter') is not None:
@@ -69,7 +79,6 @@ class HiNASSearchModel(SRModel):
         else:
             self.arch_warmup_iter = round(float(train_opt.get('arch_warmup_ratio', 0.2)) * int(train_opt['total_iter']))
         self.best_score: float | None = None
-        self._build_arch_set()
 
     def setup_optimizers(self) -> None:
         net = self.get_bare_model(self.net_g)
@@ -81,6 +90,9 @@ class HiNASSearchModel(SRModel):
         self.optimizers.append(self.optimizer_g)
         arch_opt = deepcopy(train_opt.get('optim_arch') or DEFAULT_OPTIM_ARCH)
         self.optimizer_arch = self.get_optimizer(arch_opt.pop('type'), net.arch_parameters(), **arch_opt)
+
+    def setup_schedulers(self) -> None:
+        setup_schedulers(self, {'iters_per_epoch': self.iters_per_epoch, 'total_iter': self.opt['train']['total_iter']})
 
     # --- the A split -------------------------------------------------------------------------------
     def _build_arch_set(self) -> None:
@@ -162,9 +174,11 @@ class HiNASSearchModel(SRModel):
             self.export_genotypes(current_iter, tb_logger)
 
     def export_genotypes(self, current_iter: int, tb_logger=None) -> None:
-        """Write ``genotypes/iter_{N}.json/.png``, and ``best.json/.png`` when ssim + psnr/100 improves."""
+        """Write ``genotypes/iter_{N}.json/.png``, and ``best.json/.png`` when ssim + psnr/100 improves
+        (from ``best_after_ratio * total_iter`` on)."""
         # BasicSR's pipeline validates once more after the loop, with current_iter one past total_iter
-        current_iter = min(int(current_iter), int(self.opt['train']['total_iter']))
+        total_iter = int(self.opt['train']['total_iter'])
+        current_iter = min(int(current_iter), total_iter)
         metrics = getattr(self, 'metric_results', {})
         psnr, ssim = metrics.get('psnr'), metrics.get('ssim')
         net = self.get_bare_model(self.net_g)
@@ -176,7 +190,7 @@ class HiNASSearchModel(SRModel):
         out_dir = os.path.join(self.opt['path']['experiments_root'], 'genotypes')
         names = [f'iter_{current_iter}']
         score = float(ssim or 0) + float(psnr or 0) / 100
-        if self.best_score is None or score > self.best_score:
+        if current_iter >= self.best_after_ratio * total_iter and (self.best_score is None or score > self.best_score):
             self.best_score = score
             names.append('best')
         for name in names:

@@ -1,0 +1,75 @@
+"""The plugin's scheduler registry: HiNAS's search lr (CosinePolyLR) and the derived nets' PolyLR."""
+import math
+
+import pytest
+import torch
+
+import hinas_basicsr  # noqa: F401
+from hinas_basicsr.models.lr_scheduler import SCHEDULER_REGISTRY, build_scheduler
+
+
+def _reference_search_lr(epoch: int) -> float:
+    # the reference's formula, written out as HINAS.md states it
+    return 0.001 + 0.024 * (1 + math.cos(math.pi * epoch / 10)) / 2 * (1 - epoch / 100) ** 0.9
+
+
+def _lrs_by_iteration(scheduler, optimizer, iterations: int) -> list[float]:
+    """The lr used at iterations 1..N, stepped as BasicSR's update_learning_rate steps (from iteration 2)."""
+    lrs = []
+    for current_iter in range(1, iterations + 1):
+        if current_iter > 1:
+            optimizer.step()  # no gradients: a no-op, in the order torch expects
+            scheduler.step()
+        lrs.append(optimizer.param_groups[0]['lr'])
+    return lrs
+
+
+def test_cosine_poly_lr_is_the_reference_search_lr():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.025, momentum=0.9)
+    iters_per_epoch = 3
+    scheduler = build_scheduler(optimizer, {'type': 'CosinePolyLR'}, {'iters_per_epoch': iters_per_epoch})
+    lrs = _lrs_by_iteration(scheduler, optimizer, 100 * iters_per_epoch)
+    for epoch in (0, 10, 20, 99):
+        for k in range(iters_per_epoch):  # constant within an epoch
+            assert lrs[epoch * iters_per_epoch + k] == pytest.approx(_reference_search_lr(epoch), rel=1e-12)
+    assert lrs[0] == pytest.approx(0.025) and lrs[10 * iters_per_epoch] == pytest.approx(0.001)
+
+
+def test_cosine_poly_lr_options_and_resume():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    opt = {'type': 'CosinePolyLR', 'iters_per_epoch': 2, 'eta_min': 0.0, 'period': 4, 'epochs': 8, 'power': 2}
+    scheduler = build_scheduler(optimizer, opt, {'iters_per_epoch': 99})  # the option wins over the model's
+    lrs = _lrs_by_iteration(scheduler, optimizer, 20)
+    expected = [0.1 * (1 + math.cos(2 * math.pi * e / 4)) / 2 * max(0, 1 - e / 8) ** 2 for e in range(10)]
+    assert lrs == pytest.approx([expected[i // 2] for i in range(20)], abs=1e-15)
+    # a scheduler rebuilt from its state dict continues the same sequence (BasicSR's resume)
+    state = scheduler.state_dict()
+    optimizer2 = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    resumed = build_scheduler(optimizer2, opt, {})
+    resumed.load_state_dict(state)
+    optimizer.step()
+    optimizer2.step()
+    scheduler.step()
+    resumed.step()
+    assert optimizer2.param_groups[0]['lr'] == optimizer.param_groups[0]['lr']
+
+
+def test_poly_lr_keeps_the_group_ratio():
+    weights, biases = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    optimizer = torch.optim.SGD([{'params': [weights], 'lr': 0.05}, {'params': [biases], 'lr': 0.1}], lr=0.05)
+    scheduler = build_scheduler(optimizer, {'type': 'PolyLR', 'power': 0.9}, {'total_iter': 10, 'iters_per_epoch': 3})
+    for it in range(1, 11):
+        if it > 1:
+            optimizer.step()
+            scheduler.step()
+        decay = (1 - (it - 1) / 10) ** 0.9
+        assert [g['lr'] for g in optimizer.param_groups] == pytest.approx([0.05 * decay, 0.1 * decay], rel=1e-12)
+
+
+def test_registry_and_bad_options():
+    assert {'CosinePolyLR', 'PolyLR'} <= set(SCHEDULER_REGISTRY.keys())
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match='iters_per_epoch'):
+        build_scheduler(optimizer, {'type': 'CosinePolyLR'}, {})
+    with pytest.raises(ValueError, match='iters_per_epoch: expected an int >= 1'):
+        build_scheduler(optimizer, {'type': 'CosinePolyLR', 'iters_per_epoch': 0}, {})
