@@ -61,3 +61,17 @@ def write_search_options(path: str, opt: dict) -> str:
     with open(path, 'w') as f:
         yaml.safe_dump(opt, f, sort_keys=False)
     return path
+
+
+def build_search_model(opt: dict, root: str):
+    """A HiNASSearchModel from :func:`search_options`, as BasicSR's train pipeline builds it (no launcher)."""
+    from copy import deepcopy
+
+    from hinas_basicsr.models.hinas_search_model import HiNASSearchModel
+
+    opt = deepcopy(opt)
+    opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
+    for phase, dataset in opt['datasets'].items():
+        dataset.update(phase=phase, scale=opt['scale'])
+    opt['path']['experiments_root'] = root
+    return HiNASSearchModel(opt)

@@ -49,6 +49,7 @@ class HiNASMultiCropDataset(data.Dataset):
             raise ValueError(f'datasets.{opt.get("phase")}.gt_size: HiNASMultiCropDataset needs the GT crop size')
         inner = deepcopy(opt['dataset'])
         inner.update(phase='val', scale=opt['scale'])  # whole images; the crops are cut in __getitem__
+        inner.setdefault('name', opt.get('name', 'train'))
         self.dataset = build_dataset(inner)
         self.paths = getattr(self.dataset, 'paths', None)
 
