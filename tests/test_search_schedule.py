@@ -1,11 +1,15 @@
 """The search's reference schedule: CosinePolyLR on the W-split epochs, best genotype only late in the search."""
 import math
+import os
 
 import pytest
+import torch
 from search_helpers import build_search_model, make_subimage_folders, search_options
+from torch.nn import functional as F
 
 import hinas_basicsr  # noqa: F401
 from hinas_basicsr.genotype import Genotype
+from hinas_basicsr.losses.log_ssim_loss import LogSSIMLoss
 
 
 def test_best_genotype_never_before_the_configured_fraction(tmp_path):
@@ -46,3 +50,20 @@ def test_search_lr_follows_the_w_split_epochs(tmp_path):
         expected = 0.001 + 0.024 * (1 + math.cos(2 * math.pi * epoch / 4)) / 2 * (1 - epoch / 5) ** 0.9
         assert model.get_current_learning_rate()[0] == pytest.approx(expected, rel=1e-12)
     assert model.optimizer_arch.param_groups[0]['lr'] == 1e-3  # the arch lr is not scheduled
+
+
+@pytest.mark.parametrize('name', ['search_sr_x2', 'search_sr_x3', 'search_sr_x4', 'search_denoise'])
+def test_reference_search_options_train_the_reference_way(name):
+    from hinas_basicsr.losses.sum_loss import SumLoss
+    from hinas_basicsr.options_check import load_yaml
+
+    train = load_yaml(os.path.join(os.path.dirname(__file__), '..', 'options', f'{name}.yml'))['train']
+    assert train['optim_g'] == {'type': 'SGD', 'lr': 0.025, 'momentum': 0.9, 'weight_decay': 3e-4}
+    assert train['scheduler'] == {'type': 'CosinePolyLR', 'eta_min': 0.001, 'period': 20, 'epochs': 100, 'power': 0.9}
+    assert train['best_after_ratio'] == 0.6 and 'ssim_opt' not in train
+    loss = SumLoss(**{k: v for k, v in train['pixel_opt'].items() if k != 'type'})
+    torch.manual_seed(0)
+    pred, target = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)
+    pixel, weight = (F.l1_loss, 0.6) if name.startswith('search_sr') else (F.mse_loss, 0.5)
+    ssim_term = LogSSIMLoss(padding='same')(pred, target)
+    assert loss(pred, target).item() == pytest.approx((pixel(pred, target) + weight * ssim_term).item() / 2, rel=1e-6)
