@@ -88,3 +88,35 @@ def test_poly_lr_over_the_training(tiny):
         assert model.get_current_learning_rate() == pytest.approx([0.05 * decay, 0.1 * decay], rel=1e-12)
         model.optimize_parameters(current_iter)
     assert all(torch.isfinite(p).all() for p in model.net_g.parameters())
+
+
+@pytest.mark.parametrize('name', ['train_hinas_sr_x2', 'train_hinas_sr_x3', 'train_hinas_sr_x4', 'train_hinas_sr_x8',
+                                  'train_hinas_denoise_sigma30', 'train_hinas_denoise_sigma50',
+                                  'train_hinas_denoise_sigma70'])
+def test_train_option_files_use_the_reference_recipe(name):
+    from hinas_basicsr.options_check import load_yaml
+
+    opt = load_yaml(os.path.join(os.path.dirname(__file__), '..', 'options', f'{name}.yml'))
+    train = opt['train']
+    assert opt['model_type'] == 'HiNASModel'
+    assert train['optim_g'] == {'type': 'SGD', 'lr': 0.05, 'momentum': 0.9, 'weight_decay': 4e-5,
+                                'bias_lr_factor': 2, 'bias_weight_decay': 0}
+    assert train['clip_grad_value'] == 5 and train['scheduler'] == {'type': 'PolyLR', 'power': 0.9}
+    pixel, ssim = train['pixel_opt']['losses']
+    assert train['pixel_opt'].get('reduction', 'sum') == 'sum'
+    assert ssim == {'type': 'LogSSIMLoss', 'loss_weight': 0.6, 'padding': 'same'}
+    if name.startswith('train_hinas_sr'):
+        scale, train_set = opt['scale'], opt['datasets']['train']
+        assert pixel['type'] == 'L1Loss' and train['total_iter'] == 600000
+        assert opt['network_g']['genotype'] == 'experiments/search_sr_x4/genotypes/best.json'
+        assert opt['network_g']['upscale'] == scale == int(name[-1])
+        assert (train_set['type'], train_set['crops_per_image'], train_set['batch_size_per_gpu']) == (
+            'HiNASMultiCropDataset', 4, 4)
+        assert train_set['gt_size'] == 64 * scale
+        assert train_set['dataset']['dataroot_gt'] == 'datasets/DIV2K/DIV2K_train_HR.lmdb'
+        assert train_set['dataset']['dataroot_lq'] == f'datasets/DIV2K/DIV2K_train_LR_bicubic_X{scale}.lmdb'
+        test_opt = load_yaml(os.path.join(os.path.dirname(__file__), '..', 'options', f'test_hinas_sr_x{scale}.yml'))
+        assert test_opt['network_g'] == opt['network_g'] and test_opt['scale'] == scale
+        assert all(d['dataroot_lq'].endswith(f'LRbicx{scale}') for d in test_opt['datasets'].values())
+    else:
+        assert pixel['type'] == 'MSELoss'

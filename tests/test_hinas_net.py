@@ -125,7 +125,7 @@ def _write_option(tmp_path, scale):
     with open('options/train_hinas_sr_x2.yml') as f:
         text = f.read()
     example = os.path.abspath('options/demo/genotype_example_sr_x2.json')
-    text = text.replace('experiments/search_sr_x2/genotypes/best.json', example)
+    text = text.replace('experiments/search_sr_x4/genotypes/best.json', example)
     text = text.replace('\nscale: 2\n', f'\nscale: {scale}\n')
     path = tmp_path / 'opt.yml'
     path.write_text(text)
