@@ -66,6 +66,14 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
     for key, spec in (opt.get('train') or {}).items():
         if key.endswith('_opt'):
             _check_type(path, f'train.{key}', spec, LOSS_REGISTRY)
+    scheduler = (opt.get('train') or {}).get('scheduler')
+    if is_train and isinstance(scheduler, dict) and 'type' in scheduler:
+        from hinas_basicsr.models.lr_scheduler import check_scheduler_type
+
+        try:
+            check_scheduler_type(scheduler['type'], MODEL_REGISTRY.get(opt['model_type']))
+        except ValueError as err:
+            raise ValueError(f'{path}: {err}') from None
     for key, spec in ((opt.get('val') or {}).get('metrics') or {}).items():
         _check_type(path, f'val.metrics.{key}', spec, METRIC_REGISTRY)
     if is_train and 'train' not in opt:

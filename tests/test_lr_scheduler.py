@@ -73,3 +73,26 @@ def test_registry_and_bad_options():
         build_scheduler(optimizer, {'type': 'CosinePolyLR'}, {})
     with pytest.raises(ValueError, match='iters_per_epoch: expected an int >= 1'):
         build_scheduler(optimizer, {'type': 'CosinePolyLR', 'iters_per_epoch': 0}, {})
+
+
+@pytest.mark.parametrize('model_type, scheduler_type, error', [
+    ('SRModel', 'MultiStepLR', None),
+    ('HiNASModel', 'PolyLR', None),
+    ('HiNASSearchModel', 'CosinePolyLR', None),
+    ('SRModel', 'PolyLR', 'PolyLR is a plugin scheduler, which model_type SRModel does not build'),
+    ('HiNASModel', 'StepLR', "unknown type 'StepLR'"),
+])
+def test_options_check_refuses_a_scheduler_the_model_cannot_build(tmp_path, model_type, scheduler_type, error):
+    import yaml
+
+    from hinas_basicsr.options_check import check_options
+
+    opt = {'name': 'x', 'model_type': model_type, 'num_gpu': 0, 'datasets': {}, 'path': {},
+           'train': {'scheduler': {'type': scheduler_type}}}
+    path = tmp_path / 'x.yml'
+    path.write_text(yaml.safe_dump(opt))
+    if error is None:
+        check_options(str(path))
+    else:
+        with pytest.raises(ValueError, match=f'x.yml: train.scheduler.type: {error}'):
+            check_options(str(path))

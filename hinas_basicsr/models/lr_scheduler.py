@@ -19,6 +19,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 SCHEDULER_REGISTRY = Registry('scheduler')
+BASICSR_SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')  # BaseModel's if/elif
 
 
 @SCHEDULER_REGISTRY.register()
@@ -126,3 +127,17 @@ def setup_schedulers(model: Any, defaults: dict[str, Any]) -> None:
         return
     for optimizer in model.optimizers:
         model.schedulers.append(build_scheduler(optimizer, scheduler_opt, defaults))
+
+
+def check_scheduler_type(scheduler_type: str, model_cls: type) -> None:
+    """Refuse a ``train.scheduler.type`` that neither BasicSR nor, through ``model_cls``, the plugin builds."""
+    from basicsr.models.base_model import BaseModel
+
+    if scheduler_type in BASICSR_SCHEDULERS:
+        return
+    if scheduler_type not in SCHEDULER_REGISTRY:
+        raise ValueError(f'train.scheduler.type: unknown type {scheduler_type!r} (BasicSR has '
+                         f'{", ".join(BASICSR_SCHEDULERS)}; the plugin {", ".join(sorted(SCHEDULER_REGISTRY.keys()))})')
+    if getattr(model_cls, 'setup_schedulers', None) is BaseModel.setup_schedulers:
+        raise ValueError(f'train.scheduler.type: {scheduler_type} is a plugin scheduler, which model_type '
+                         f'{model_cls.__name__} does not build; use HiNASModel (or HiNASSearchModel)')
