@@ -8,7 +8,7 @@ from copy import deepcopy
 import numpy as np
 import pytest
 import torch
-from search_helpers import make_subimage_folders, search_options, write_search_options
+from search_helpers import build_search_model, make_subimage_folders, search_options, write_search_options
 
 from hinas_basicsr.cli import basicsr_main
 from hinas_basicsr.data.hinas_split_dataset import HiNASSplitDataset, image_of, split_indices
@@ -121,12 +121,7 @@ def test_search_option_files(name):
 
 
 def _model(opt: dict, root: str) -> HiNASSearchModel:
-    opt = deepcopy(opt)
-    opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
-    for phase, dataset in opt['datasets'].items():
-        dataset.update(phase=phase, scale=opt['scale'])
-    opt['path']['experiments_root'] = root
-    return HiNASSearchModel(opt)
+    return build_search_model(opt, root)
 
 
 def test_optimizers_touch_only_their_parameters(tmp_path):
