@@ -43,8 +43,8 @@ def search_options(gt_dir: str, lq_dir: str, name: str = 'search_test', total_it
         'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
         'train': {'ema_decay': 0, 'total_iter': total_iter, 'warmup_iter': -1, 'arch_warmup_iter': 2,
                   'optim_g': {'type': 'SGD', 'lr': 0.025, 'momentum': 0.9, 'weight_decay': 3e-4},
-                  'scheduler': {'type': 'CosineAnnealingRestartLR', 'periods': [total_iter], 'restart_weights': [1],
-                                'eta_min': 0.001},
+                  # the reference's weight lr; iters_per_epoch from the model (3 in the 6-image searches)
+                  'scheduler': {'type': 'CosinePolyLR', 'eta_min': 0.001, 'period': 4, 'epochs': 2, 'power': 0.9},
                   'optim_arch': {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 1e-3},
                   'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'},
                   'ssim_opt': {'type': 'LogSSIMLoss', 'loss_weight': 0.6},
