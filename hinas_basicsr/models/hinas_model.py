@@ -30,7 +30,9 @@ def bias_param_groups(net: nn.Module, lr: float, weight_decay: float, bias_lr_fa
 class HiNASModel(SRModel):
     """SRModel trained as the HiNAS reference trains derived nets (Zhang et al., IJCV 2022).
 
-    Everything else is SRModel's (losses, validation, EMA, checkpoints). It adds, as ``train:`` options:
+    Everything else is SRModel's (losses, validation, EMA, checkpoints). A training batch of (N, K, C, H, W)
+    crops (``HiNASMultiCropDataset``: K crops of each of N images) is trained as N * K crops. It adds, as
+    ``train:`` options:
 
     Args:
         optim_g (dict): As SRModel's, plus ``bias_lr_factor`` (float, lr multiplier of the biases,
@@ -41,7 +43,6 @@ class HiNASModel(SRModel):
             ``optimizer_g`` (``torch.nn.utils.clip_grad_value_``; the reference: 5). Default: None (off).
         scheduler (dict): A BasicSR scheduler, or one of the plugin's (``PolyLR``: its ``total_iter``
             defaults to ``train.total_iter``).
-        feed_data: a batch of (N, K, C, H, W) crops (``HiNASMultiCropDataset``) is trained as N*K crops.
     """
 
     def setup_optimizers(self) -> None:
