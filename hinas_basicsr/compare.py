@@ -39,6 +39,7 @@ from hinas_basicsr.fileio import atomic_write, write_text
 from hinas_basicsr.networks import default_device, load_network
 from hinas_basicsr.options_check import load_yaml, prepare_options
 
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 CSV_COLUMNS = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s', 'flops_input', 'device')
 BICUBIC, NOISY = 'bicubic', 'noisy'
 
@@ -139,9 +140,18 @@ def load_test_sets(test_option: str, task: str | None = None,
     return task, scale, [_read_test_set(test_option, key, spec, scale) for key, spec in entries]
 
 
-def to_tensor(img: np.ndarray) -> torch.Tensor:
-    """HWC float array -> 1CHW tensor (channel order kept)."""
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
+# Image files <-> network tensors, for commands that run networks on image files of their own.
+def to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
+    """HWC BGR float array (as cv2 reads it, or one gray channel) -> 1CHW RGB tensor."""
+    img = img[..., ::-1] if img.shape[2] == 3 else img
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None].to(device)
+
+
+def to_image(tensor: torch.Tensor) -> np.ndarray:
+    """1CHW RGB tensor -> HWC BGR uint8 array (clamped, rounded), ready for cv2."""
+    img = tensor[0].detach().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
+    img = img[..., ::-1] if img.shape[2] == 3 else img
+    return np.round(img * 255.).astype(np.uint8)
 
 
 def bicubic(lq: np.ndarray, scale: int) -> np.ndarray:
@@ -152,8 +162,9 @@ def bicubic(lq: np.ndarray, scale: int) -> np.ndarray:
 
 
 def bicubic_tensor(lq: torch.Tensor, scale: int) -> torch.Tensor:
-    """:func:`bicubic` of a 1CHW tensor."""
-    return to_tensor(bicubic(lq[0].cpu().numpy().transpose(1, 2, 0), scale).astype(np.float32))
+    """:func:`bicubic` of a 1CHW tensor (any channel order: each channel is resized alone)."""
+    upsampled = bicubic(lq[0].cpu().numpy().transpose(1, 2, 0), scale).astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(upsampled.transpose(2, 0, 1)))[None]
 
 
 def score(output: torch.Tensor, gt: torch.Tensor, task: str, scale: int) -> tuple[float, float]:
