@@ -137,7 +137,27 @@ def load_test_sets(test_option: str, task: str | None = None,
         if task == 'sr' and not spec.get('dataroot_lq'):
             raise ValueError(f'{test_option}: datasets.{key}: --task sr needs dataroot_lq')
         spec['scale'] = scale
+    _check_metrics(opt, test_option, task, scale)
     return task, scale, [_read_test_set(test_option, key, spec, scale) for key, spec in entries]
+
+
+def metric_options(task: str, scale: int) -> dict[str, dict[str, Any]]:
+    """The PSNR and SSIM that compare reports, as ``val.metrics`` entries of BasicSR."""
+    crop, y = (scale, True) if task == 'sr' else (0, False)
+    return {name: {'type': f'calculate_{name}', 'crop_border': crop, 'test_y_channel': y} for name in ('psnr', 'ssim')}
+
+
+def _check_metrics(opt: dict[str, Any], test_option: str, task: str, scale: int) -> None:
+    """Refuse test options whose ``val.metrics`` would make ``basicsr test`` score otherwise than compare."""
+    given = (opt.get('val') or {}).get('metrics') or {}
+    for name, expected in metric_options(task, scale).items():
+        spec = given.get(name)
+        if not isinstance(spec, dict):
+            continue
+        for key in ('crop_border', 'test_y_channel'):
+            if key in spec and spec[key] != expected[key]:
+                raise ValueError(f'{test_option}: val.metrics.{name}.{key} is {spec[key]!r}, but hinas compare '
+                                 f'scores {task} with {key} {expected[key]!r}')
 
 
 # Image files <-> network tensors, for commands that run networks on image files of their own.
@@ -175,11 +195,10 @@ def score(output: torch.Tensor, gt: torch.Tensor, task: str, scale: int) -> tupl
     from basicsr.metrics import calculate_metric
     from basicsr.utils import tensor2img
 
-    crop, y = (scale, True) if task == 'sr' else (0, False)
     # tensor2img clamps its input in place: it gets copies, so a test set's tensors stay as read
     images = {'img': tensor2img([output.detach().cpu().clone()]), 'img2': tensor2img([gt.detach().cpu().clone()])}
-    return tuple(float(calculate_metric(images, {'type': metric, 'crop_border': crop, 'test_y_channel': y}))
-                 for metric in ('calculate_psnr', 'calculate_ssim'))
+    metrics = metric_options(task, scale)
+    return float(calculate_metric(images, metrics['psnr'])), float(calculate_metric(images, metrics['ssim']))
 
 
 def count_params(net: nn.Module) -> int:

@@ -218,7 +218,7 @@ def test_compare_scores_equal_basicsr_test(tmp_path, monkeypatch, sample, task):
             p.add_(0.05 * torch.randn_like(p))
     torch.save({'params': net.state_dict()}, tmp_path / 'net.pth')
     metrics = {m: {'type': f'calculate_{m}', 'crop_border': geno['scale'] if task == 'sr' else 0,
-                   'test_y_channel': task == 'sr'} for m in ('psnr', 'ssim')}
+                   'test_y_channel': task == 'sr'} for m in ('psnr', 'ssim')}  # compare's conventions
     opt = {'name': 'same', 'model_type': 'SRModel', 'scale': geno['scale'], 'num_gpu': 'auto', 'manual_seed': 0,
            'datasets': {'test_1': dataset}, 'network_g': network_g,
            'path': {'pretrain_network_g': str(tmp_path / 'net.pth'), 'strict_load_g': True, 'param_key_g': 'params'},
@@ -240,3 +240,15 @@ def test_compare_scores_equal_basicsr_test(tmp_path, monkeypatch, sample, task):
     # the reference row (bicubic / the noisy input) scores differently: the equality is the network's own
     reference = rows['bicubic' if task == 'sr' else 'noisy']
     assert abs(float(reference['psnr']) - logged['psnr']) > 0.1
+
+
+def test_test_options_scoring_otherwise_are_one_line(sr_setup, capsys, monkeypatch):
+    """A val.metrics that basicsr test would apply differently (here: no crop) is refused, not ignored."""
+    tmp_path, test_opt, net_opt, ckpt = sr_setup
+    opt = yaml.safe_load(open(test_opt))
+    opt['val'] = {'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': True}}}
+    (tmp_path / 'crop0.yml').write_text(yaml.safe_dump(opt))
+    line = _one_line_error(capsys, ['compare', '--test-opt', str(tmp_path / 'crop0.yml'),
+                                    '--model', f'e={net_opt}:{ckpt}', '--out', str(tmp_path / 'o')], monkeypatch)
+    assert 'val.metrics.psnr.crop_border is 0, but hinas compare scores sr with crop_border 2' in line
+    assert not (tmp_path / 'o').exists()
