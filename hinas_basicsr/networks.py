@@ -28,12 +28,17 @@ def check_network_task(network_opt: dict[str, Any], task: str, scale: int, sourc
         raise ValueError(f"{source}: network_g.upscale is {network_opt['upscale']}, but the test scale is {scale}")
 
 
-def load_state(checkpoint: str) -> dict[str, torch.Tensor]:
-    """The network weights of a BasicSR checkpoint (``params_ema`` if saved, else ``params``)."""
+def load_state(checkpoint: str, param_key: str | None = None) -> dict[str, torch.Tensor]:
+    """The network weights of a BasicSR checkpoint.
+
+    With ``param_key`` (an option file's ``path.param_key_g``), that entry, or ``params`` where it is
+    missing, as BasicSR's ``load_network`` reads it for ``basicsr test``; without, ``params_ema`` if
+    saved, else ``params``.
+    """
     if not os.path.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
     state = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    for key in ('params_ema', 'params'):
+    for key in ((param_key, 'params') if param_key else ('params_ema', 'params')):
         if isinstance(state, dict) and key in state:
             state = state[key]
             break
@@ -44,8 +49,9 @@ def load_network(option: str, checkpoint: str | None = None, device: torch.devic
                  task: str | None = None, scale: int | None = None) -> nn.Module:
     """Build ``network_g`` of a BasicSR option file, load its checkpoint, move it to ``device``, eval mode.
 
-    The checkpoint defaults to the options' ``path.pretrain_network_g``. With ``task``/``scale``,
-    a network made for another task or scale is refused before any weight is read.
+    The checkpoint defaults to the options' ``path.pretrain_network_g``; its entry is the options'
+    ``path.param_key_g`` where they set one (see :func:`load_state`). With ``task``/``scale``, a
+    network made for another task or scale is refused before any weight is read.
     """
     from basicsr.archs import build_network
 
@@ -54,11 +60,12 @@ def load_network(option: str, checkpoint: str | None = None, device: torch.devic
         raise ValueError(f'{option}: missing option network_g')
     if task is not None and scale is not None:
         check_network_task(opt['network_g'], task, scale, option)
-    checkpoint = checkpoint or (opt.get('path') or {}).get('pretrain_network_g')
+    path_opt = opt.get('path') or {}
+    checkpoint = checkpoint or path_opt.get('pretrain_network_g')
     if not checkpoint:
         raise ValueError(f'{option}: no checkpoint given and path.pretrain_network_g is empty')
     if not os.path.isfile(checkpoint):
         raise FileNotFoundError(f'{option}: checkpoint {checkpoint} does not exist')
     net = build_network(copy.deepcopy(opt['network_g']))
-    net.load_state_dict(load_state(checkpoint), strict=True)
+    net.load_state_dict(load_state(checkpoint, path_opt.get('param_key_g')), strict=True)
     return net.to(device or default_device()).eval()
