@@ -51,13 +51,13 @@ def _dump_rank_state(models: list) -> None:
     import torch
     from basicsr.utils.dist_util import get_dist_info
 
-    from hinas_basicsr.compat import atomic_torch_save
+    from hinas_basicsr.fileio import write_torch
 
     model = models[-1]
     rank, _ = get_dist_info()
     os.makedirs(out_dir, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.get_bare_model(model.net_g).state_dict().items()}
-    atomic_torch_save(state, os.path.join(out_dir, f'rank{rank}.pth'))
+    write_torch(os.path.join(out_dir, f'rank{rank}.pth'), state)
     torch.distributed.barrier() if torch.distributed.is_initialized() else None
 
 

@@ -1,13 +1,16 @@
 """Evaluate trained networks side by side: PSNR/SSIM per test set, params, FLOPs and latency.
 
-Used by ``hinas compare`` and ``hinas demo``. Conventions (they are printed with the table):
+Used by ``hinas compare`` and ``hinas demo``. A score comes from the code path of ``basicsr test``:
+each test set is BasicSR's ``build_dataset`` of a ``datasets:`` entry of the test option file
+(prepared as BasicSR's ``parse_options`` prepares it: phase, scale), the network's output and the
+ground truth become images with BasicSR's ``tensor2img``, and BasicSR's ``calculate_metric`` scores
+them. So the datasets' own options hold: ``gray``, the noisy datasets' fixed noise, and so on.
+Conventions (they are printed with the table):
 
 * SR: PSNR/SSIM on the Y channel with ``scale`` pixels cropped from the border; the bicubic row
   upsamples the LR with BasicSR's MATLAB-compatible ``imresize`` (the kernel that made the LR).
-* Denoising: gray images, no crop; the ``noisy`` row is the noisy input itself. The noise is
-  Gaussian with the test set's one ``sigma`` (0-255 scale), drawn exactly as HiNASNoisyImageDataset
-  draws its val/test noise (from ``noise_seed`` and the image's file name stem), so every model, here
-  and in ``basicsr test``, sees the same noisy images.
+  An LR image whose size times ``scale`` is not its GT's size is refused.
+* Denoising: all channels of the dataset's images, no crop; the ``noisy`` row is the noisy input itself.
 * params: the number of elements of the network's parameters (buffers excluded).
 * FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` on one input of the stated size; it counts
   2 FLOPs per multiply-accumulate of convolutions and matrix products, nothing else (no bias,
@@ -26,16 +29,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from hinas_basicsr.data.hinas_noisy_dataset import fixed_noise, noise_key
 from hinas_basicsr.fileio import atomic_write, write_text
-from hinas_basicsr.genotype import resolve_genotype
-from hinas_basicsr.options_check import load_yaml
+from hinas_basicsr.networks import default_device, load_network
+from hinas_basicsr.options_check import load_yaml, prepare_options
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 CSV_COLUMNS = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s', 'flops_input', 'device')
@@ -56,14 +58,10 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class TestSet:
-    """One test set of a test option file: GT folder, LR folder (SR) or noise level (denoising)."""
+    """One test set: its name and the items of its BasicSR dataset (``lq``/``gt`` CHW tensors, paths)."""
 
     name: str
-    gt_dir: str
-    lq_dir: str | None = None
-    sigma: float | None = None
-    noise_seed: int = 0
-    clip: bool = False
+    items: list[dict[str, Any]]
 
 
 def parse_model_spec(text: str) -> ModelSpec:
@@ -75,141 +73,102 @@ def parse_model_spec(text: str) -> ModelSpec:
     return ModelSpec(name, option, checkpoint or None)
 
 
-def default_device() -> torch.device:
-    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+def dataset_options(opt: dict[str, Any], test_option: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(key, options)`` of each ``datasets:`` entry, completed as ``basicsr test`` completes them.
 
-
-def check_network_task(network_opt: dict[str, Any], task: str, scale: int, source: str) -> None:
-    """Refuse a network built for another task or scale (HiNASNet: its genotype; others: ``upscale``)."""
-    if network_opt.get('type') == 'HiNASNet':
-        resolve_genotype(network_opt['genotype']).check_compatible(task=task, scale=scale, source=f'{source} genotype')
-    elif task == 'sr' and network_opt.get('upscale', scale) != scale:
-        raise ValueError(f"{source}: network_g.upscale is {network_opt['upscale']}, but the test scale is {scale}")
-
-
-def load_state(checkpoint: str) -> dict[str, torch.Tensor]:
-    """The network weights of a BasicSR checkpoint (``params_ema`` if saved, else ``params``)."""
-    if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
-    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    for key in ('params_ema', 'params'):
-        if isinstance(state, dict) and key in state:
-            state = state[key]
-            break
-    return {k.removeprefix('module.'): v for k, v in state.items()}
-
-
-def load_network(option: str, checkpoint: str | None = None, device: torch.device | None = None,
-                 task: str | None = None, scale: int | None = None) -> nn.Module:
-    """Build ``network_g`` of a BasicSR option file, load its checkpoint, move it to ``device``, eval mode.
-
-    The checkpoint defaults to the options' ``path.pretrain_network_g``. With ``task``/``scale``,
-    a network made for another task or scale is refused before any weight is read.
+    BasicSR's ``parse_options`` sets ``phase`` (the key up to ``_``) and ``scale``, and expands ``~``.
     """
-    from basicsr.archs import build_network
-
-    opt = load_yaml(option)
-    if 'network_g' not in opt:
-        raise ValueError(f'{option}: missing option network_g')
-    if task is not None and scale is not None:
-        check_network_task(opt['network_g'], task, scale, option)
-    checkpoint = checkpoint or (opt.get('path') or {}).get('pretrain_network_g')
-    if not checkpoint:
-        raise ValueError(f'{option}: no checkpoint given and path.pretrain_network_g is empty')
-    if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f'{option}: checkpoint {checkpoint} does not exist')
-    net = build_network(copy.deepcopy(opt['network_g']))
-    net.load_state_dict(load_state(checkpoint), strict=True)
-    return net.to(device or default_device()).eval()
-
-
-def load_test_sets(test_option: str, task: str | None = None) -> tuple[str, int, list[TestSet]]:
-    """Task, scale and test sets of a test option file (its ``datasets:`` section)."""
-    opt = load_yaml(test_option)
-    sets = []
-    for phase, spec in (opt.get('datasets') or {}).items():
-        if not isinstance(spec, dict) or 'dataroot_gt' not in spec:
-            raise ValueError(f'{test_option}: datasets.{phase}: needs dataroot_gt')
-        sigma = spec.get('sigma')
-        if isinstance(sigma, (list, tuple)):
-            if len(sigma) != 1:
-                raise ValueError(f'{test_option}: datasets.{phase}.sigma: a test needs one fixed sigma, got {sigma}')
-            sigma = sigma[0]
-        sets.append(TestSet(spec.get('name', phase), spec['dataroot_gt'], spec.get('dataroot_lq'),
-                            None if sigma is None else float(sigma), int(spec.get('noise_seed') or 0),
-                            bool(spec.get('clip', False))))
-    if not sets:
+    entries = []
+    for key, spec in sorted((opt.get('datasets') or {}).items()):  # basicsr test's order
+        if not isinstance(spec, dict) or 'type' not in spec or 'dataroot_gt' not in spec:
+            raise ValueError(f'{test_option}: datasets.{key}: needs type and dataroot_gt (as for basicsr test)')
+        spec = copy.deepcopy(spec)
+        spec['phase'] = key.split('_')[0]
+        if 'scale' in opt:
+            spec['scale'] = opt['scale']
+        for root in ('dataroot_gt', 'dataroot_lq'):
+            if spec.get(root) is not None:
+                spec[root] = os.path.expanduser(spec[root])
+        entries.append((key, spec))
+    if not entries:
         raise ValueError(f'{test_option}: datasets: no test sets')
-    inferred = 'sr' if sets[0].lq_dir else 'denoise'
-    task = task or inferred
-    scale = int(opt.get('scale', 1))
-    for s in sets:
-        if task == 'sr' and not s.lq_dir:
-            raise ValueError(f'{test_option}: datasets {s.name}: --task sr needs dataroot_lq')
-        if task == 'denoise' and s.sigma is None:
-            raise ValueError(f'{test_option}: datasets {s.name}: --task denoise needs sigma')
-    return task, scale, sets
+    return entries
 
 
-def _image_files(folder: str, what: str) -> list[str]:
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f'{what}: {folder} does not exist')
-    files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_SUFFIXES))
-    if not files:
-        raise ValueError(f'{what}: {folder} holds no images')
-    return files
+def _read_test_set(test_option: str, key: str, spec: dict[str, Any], scale: int) -> TestSet:
+    """Every item of the dataset, its LR/GT sizes checked (BasicSR would crop a mismatched GT silently)."""
+    from basicsr.data import build_dataset
+
+    name = spec.get('name', key)
+    for root in ('dataroot_gt', 'dataroot_lq'):
+        if spec.get(root) and not os.path.exists(spec[root]):
+            raise FileNotFoundError(f'{test_option}: datasets.{key}.{root}: {spec[root]} does not exist')
+    try:
+        dataset = build_dataset(spec)
+    except (AssertionError, ValueError) as err:  # BasicSR's path pairing asserts (counts, names)
+        raise ValueError(f'{test_option}: datasets.{key}: {err}') from None
+    if len(dataset) == 0:
+        raise ValueError(f"{name}: dataroot_gt: {spec['dataroot_gt']} holds no images")
+    items = [dataset[i] for i in range(len(dataset))]
+    for item in items:
+        lq_size = tuple(item['lq'].shape[-2:])
+        gt_size = tuple(item['gt'].shape[-2:])
+        if os.path.isfile(item['gt_path']):  # the GT file itself, before BasicSR's crop to the LR size
+            with Image.open(item['gt_path']) as image:
+                gt_size = image.size[::-1]
+        if (lq_size[0] * scale, lq_size[1] * scale) != gt_size:
+            raise ValueError(f"{name}: {os.path.basename(item['gt_path'])}: LR {lq_size} x {scale} != GT {gt_size}")
+    return TestSet(name, items)
 
 
-def _read(path: str, gray: bool) -> np.ndarray:
-    """An image as float32 HWC in [0, 1], BGR (or one gray channel)."""
-    img = cv2.imread(path, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f'{path}: not a readable image')
-    return (img[..., None] if gray else img).astype(np.float32) / 255.
+def load_test_sets(test_option: str, task: str | None = None,
+                   scale: int | None = None) -> tuple[str, int, list[TestSet]]:
+    """Task, scale and test sets (BasicSR datasets, read) of a test option file's ``datasets:`` section.
 
-
-@dataclass
-class Pair:
-    """One test image: the network input (float HWC BGR in [0, 1]) and the ground truth (uint8)."""
-
-    name: str
-    lq: np.ndarray
-    gt: np.ndarray
-
-
-def read_pairs(test_set: TestSet, task: str, scale: int) -> list[Pair]:
-    """The input/ground-truth pairs of a test set (SR: LR files of the same names; denoise: noise added).
-
-    The denoising input is HiNASNoisyImageDataset's val/test ``lq`` of the same image.
+    The task defaults to ``sr`` when the datasets have ``dataroot_lq``, else ``denoise``; the scale to
+    the options' ``scale`` for SR, 1 for denoising.
     """
-    files = _image_files(test_set.gt_dir, f'{test_set.name}: dataroot_gt')
-    pairs = []
-    for name in files:
-        gt = _read(os.path.join(test_set.gt_dir, name), gray=task == 'denoise')
-        if task == 'sr':
-            lq_path = os.path.join(test_set.lq_dir, name)
-            if not os.path.isfile(lq_path):
-                raise FileNotFoundError(f'{test_set.name}: dataroot_lq: {lq_path} does not exist')
-            lq = _read(lq_path, gray=False)
-            if lq.shape[0] * scale != gt.shape[0] or lq.shape[1] * scale != gt.shape[1]:
-                raise ValueError(f'{test_set.name}: {name}: LR {lq.shape[:2]} x {scale} != GT {gt.shape[:2]}')
-        else:
-            noise, _ = fixed_noise(gt.shape, [test_set.sigma], test_set.noise_seed, noise_key(name))
-            lq = gt + noise
-            if test_set.clip:
-                lq = np.clip(lq, 0, 1)
-        pairs.append(Pair(name, lq, np.round(gt * 255.).astype(np.uint8)))
-    return pairs
+    opt = load_yaml(test_option)
+    prepare_options(test_option, opt)
+    entries = dataset_options(opt, test_option)
+    task = task or ('sr' if entries[0][1].get('dataroot_lq') else 'denoise')
+    scale = scale or (int(opt.get('scale', 1)) if task == 'sr' else 1)
+    for key, spec in entries:
+        if task == 'sr' and not spec.get('dataroot_lq'):
+            raise ValueError(f'{test_option}: datasets.{key}: --task sr needs dataroot_lq')
+        spec['scale'] = scale
+    _check_metrics(opt, test_option, task, scale)
+    return task, scale, [_read_test_set(test_option, key, spec, scale) for key, spec in entries]
 
 
+def metric_options(task: str, scale: int) -> dict[str, dict[str, Any]]:
+    """The PSNR and SSIM that compare reports, as ``val.metrics`` entries of BasicSR."""
+    crop, y = (scale, True) if task == 'sr' else (0, False)
+    return {name: {'type': f'calculate_{name}', 'crop_border': crop, 'test_y_channel': y} for name in ('psnr', 'ssim')}
+
+
+def _check_metrics(opt: dict[str, Any], test_option: str, task: str, scale: int) -> None:
+    """Refuse test options whose ``val.metrics`` would make ``basicsr test`` score otherwise than compare."""
+    given = (opt.get('val') or {}).get('metrics') or {}
+    for name, expected in metric_options(task, scale).items():
+        spec = given.get(name)
+        if not isinstance(spec, dict):
+            continue
+        for key in ('crop_border', 'test_y_channel'):
+            if key in spec and spec[key] != expected[key]:
+                raise ValueError(f'{test_option}: val.metrics.{name}.{key} is {spec[key]!r}, but hinas compare '
+                                 f'scores {task} with {key} {expected[key]!r}')
+
+
+# Image files <-> network tensors, for commands that run networks on image files of their own.
 def to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
-    """HWC BGR float array -> 1CHW RGB tensor."""
+    """HWC BGR float array (as cv2 reads it, or one gray channel) -> 1CHW RGB tensor."""
     img = img[..., ::-1] if img.shape[2] == 3 else img
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None].to(device)
 
 
 def to_image(tensor: torch.Tensor) -> np.ndarray:
-    """1CHW RGB tensor -> HWC BGR uint8 array (clamped, rounded)."""
+    """1CHW RGB tensor -> HWC BGR uint8 array (clamped, rounded), ready for cv2."""
     img = tensor[0].detach().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
     img = img[..., ::-1] if img.shape[2] == 3 else img
     return np.round(img * 255.).astype(np.uint8)
@@ -222,13 +181,24 @@ def bicubic(lq: np.ndarray, scale: int) -> np.ndarray:
     return np.clip(imresize(lq, scale), 0., 1.)
 
 
-def score(pred: np.ndarray, gt: np.ndarray, task: str, scale: int) -> tuple[float, float]:
-    """PSNR and SSIM as BasicSR computes them (SR: Y channel, crop = scale; denoise: gray, no crop)."""
-    from basicsr.metrics import calculate_psnr, calculate_ssim
+def bicubic_tensor(lq: torch.Tensor, scale: int) -> torch.Tensor:
+    """:func:`bicubic` of a 1CHW tensor (any channel order: each channel is resized alone)."""
+    upsampled = bicubic(lq[0].cpu().numpy().transpose(1, 2, 0), scale).astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(upsampled.transpose(2, 0, 1)))[None]
 
-    crop, y = (scale, True) if task == 'sr' else (0, False)
-    return (float(calculate_psnr(pred, gt, crop, test_y_channel=y)),
-            float(calculate_ssim(pred, gt, crop, test_y_channel=y)))
+
+def score(output: torch.Tensor, gt: torch.Tensor, task: str, scale: int) -> tuple[float, float]:
+    """PSNR and SSIM as SRModel's validation computes them (SR: Y channel, crop = scale; denoise: no crop).
+
+    Both tensors become uint8 images with BasicSR's ``tensor2img``; ``calculate_metric`` scores them.
+    """
+    from basicsr.metrics import calculate_metric
+    from basicsr.utils import tensor2img
+
+    # tensor2img clamps its input in place: it gets copies, so a test set's tensors stay as read
+    images = {'img': tensor2img([output.detach().cpu().clone()]), 'img2': tensor2img([gt.detach().cpu().clone()])}
+    metrics = metric_options(task, scale)
+    return float(calculate_metric(images, metrics['psnr'])), float(calculate_metric(images, metrics['ssim']))
 
 
 def count_params(net: nn.Module) -> int:
@@ -262,13 +232,14 @@ def median_latency(func: Callable[[], Any], runs: int, device: torch.device) -> 
     return statistics.median(times)
 
 
-def _evaluate(name: str, predict: Callable[[np.ndarray], np.ndarray], sets: dict[str, list[Pair]],
-              task: str, scale: int) -> dict[str, tuple[float, float]]:
+def _evaluate(name: str, predict: Callable[[torch.Tensor], torch.Tensor], test_sets: Sequence[TestSet],
+              task: str, scale: int, device: torch.device) -> dict[str, tuple[float, float]]:
+    """Mean PSNR and SSIM of ``predict(lq)`` per test set, as SRModel's validation averages them."""
     results = {}
-    for set_name, pairs in sets.items():
-        scores = [score(predict(p.lq), p.gt, task, scale) for p in tqdm(pairs, desc=f'{name} on {set_name}',
-                                                                         unit='img', leave=False)]
-        results[set_name] = (float(np.mean([s[0] for s in scores])), float(np.mean([s[1] for s in scores])))
+    for test_set in test_sets:
+        scores = [score(predict(item['lq'][None].to(device)), item['gt'][None], task, scale)
+                  for item in tqdm(test_set.items, desc=f'{name} on {test_set.name}', unit='img', leave=False)]
+        results[test_set.name] = (float(np.mean([s[0] for s in scores])), float(np.mean([s[1] for s in scores])))
     return results
 
 
@@ -278,18 +249,16 @@ def compare(models: Sequence[ModelSpec], test_option: str, out_dir: str, task: s
     """Evaluate ``models`` (plus bicubic for SR, the noisy input for denoising) on the test sets.
 
     Writes ``compare.csv``, ``compare.md`` and ``psnr_vs_flops.png`` under ``out_dir`` and returns
-    the CSV rows. Every input is checked (options, checkpoints, genotypes, test folders) before
+    the CSV rows. Every input is checked (options, checkpoints, genotypes, test sets) before
     the first evaluation.
     """
     device = device or default_device()
-    task, opt_scale, test_sets = load_test_sets(test_option, task)
-    scale = scale or (opt_scale if task == 'sr' else 1)
     names = [m.name for m in models]
     if len(set(names)) != len(names) or {BICUBIC, NOISY} & set(names):
         raise ValueError(f'--model: names must be unique and not {BICUBIC}/{NOISY}, got {names}')
+    task, scale, test_sets = load_test_sets(test_option, task, scale)
     nets = {m.name: load_network(m.option, m.checkpoint, device, task, scale) for m in models}
-    sets = {s.name: read_pairs(s, task, scale) for s in test_sets}
-    channels = sets[test_sets[0].name][0].lq.shape[2]
+    channels = test_sets[0].items[0]['lq'].shape[0]
     probe = torch.rand(1, channels, *flops_size, device=device)
     flops_input = 'x'.join(str(v) for v in probe.shape)
 
@@ -301,17 +270,16 @@ def compare(models: Sequence[ModelSpec], test_option: str, out_dir: str, task: s
                          'params': params, 'flops': flops, 'latency_s': round(latency, 6),
                          'flops_input': flops_input, 'device': device.type})
 
+    cpu = torch.device('cpu')
     if task == 'sr':
-        lq_probe = probe[0].cpu().numpy().transpose(1, 2, 0)
-        add(BICUBIC, _evaluate(BICUBIC, lambda lq: np.round(bicubic(lq, scale) * 255.).astype(np.uint8), sets,
-                               task, scale), 0, 0, median_latency(lambda: bicubic(lq_probe, scale), latency_runs,
-                                                                  torch.device('cpu')))
+        latency = median_latency(lambda: bicubic_tensor(probe.cpu(), scale), latency_runs, cpu)
+        add(BICUBIC, _evaluate(BICUBIC, lambda lq: bicubic_tensor(lq, scale), test_sets, task, scale, cpu),
+            0, 0, latency)
     else:
-        add(NOISY, _evaluate(NOISY, lambda lq: np.round(np.clip(lq, 0, 1) * 255.).astype(np.uint8), sets,
-                             task, scale), 0, 0, 0.0)
+        add(NOISY, _evaluate(NOISY, lambda lq: lq, test_sets, task, scale, cpu), 0, 0, 0.0)
     for name, net in nets.items():
         with torch.no_grad():
-            results = _evaluate(name, lambda lq, net=net: to_image(net(to_tensor(lq, device))), sets, task, scale)
+            results = _evaluate(name, net, test_sets, task, scale, device)
             latency = median_latency(lambda net=net: net(probe), latency_runs, device)
         add(name, results, count_params(net), count_flops(net, probe), latency)
     write_outputs(rows, out_dir, task, scale)
@@ -324,7 +292,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], task: str, scale: int) -> str
     set_names = list(dict.fromkeys(r['set'] for r in rows))
     by_key = {(r['model'], r['set']): r for r in rows}
     first = {m: by_key[(m, set_names[0])] for m in models}
-    metric = f'Y channel, crop {scale}' if task == 'sr' else 'gray, no crop'
+    metric = f'Y channel, crop {scale}' if task == 'sr' else 'no crop'
     lines = [f'PSNR (dB) / SSIM ({metric}); FLOPs for one {first[models[0]]["flops_input"]} input '
              f'(FlopCounterMode, 2 per multiply-add); median latency on {first[models[0]]["device"]}.', '',
              '| model | ' + ' | '.join(set_names) + ' | params | GFLOPs | latency (ms) |',

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from hinas_basicsr.fileio import atomic_write
+from hinas_basicsr.fileio import write_torch
 
 _installed = False
 
@@ -35,11 +35,6 @@ def _alias_functional_tensor() -> None:
         module = types.ModuleType('torchvision.transforms.functional_tensor')
         module.rgb_to_grayscale = functional.rgb_to_grayscale
         sys.modules['torchvision.transforms.functional_tensor'] = module
-
-
-def atomic_torch_save(obj: Any, path: str) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def init_dist(launcher: str, backend: str | None = None, **kwargs: Any) -> None:
@@ -117,7 +112,7 @@ def _save_network(self, net, net_label: str, current_iter, param_key='params') -
     for net_, key_ in zip(nets, keys):
         state_dict = self.get_bare_model(net_).state_dict()
         save_dict[key_] = {k.removeprefix('module.'): v.cpu() for k, v in state_dict.items()}
-    atomic_torch_save(save_dict, os.path.join(self.opt['path']['models'], f'{net_label}_{current_iter}.pth'))
+    write_torch(os.path.join(self.opt['path']['models'], f'{net_label}_{current_iter}.pth'), save_dict)
 
 
 def _save_training_state(self, epoch: int, current_iter: int) -> None:
@@ -126,8 +121,7 @@ def _save_training_state(self, epoch: int, current_iter: int) -> None:
     state = {'epoch': epoch, 'iter': current_iter,
              'optimizers': [o.state_dict() for o in self.optimizers],
              'schedulers': [s.state_dict() for s in self.schedulers]}
-    state.update(self.extra_training_state() if hasattr(self, 'extra_training_state') else {})
-    atomic_torch_save(state, os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+    write_torch(os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'), state)
 
 
 def install() -> None:

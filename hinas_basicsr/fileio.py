@@ -39,3 +39,10 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 def write_json(path: str | os.PathLike, obj: Any, indent: int = 1) -> None:
     """Write ``obj`` as JSON atomically."""
     write_text(path, json.dumps(obj, indent=indent))
+
+
+def write_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save`` ``obj`` atomically (checkpoints and training states)."""
+    import torch
+
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))

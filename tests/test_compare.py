@@ -1,7 +1,7 @@
 """hinas compare: values of the params/FLOPs columns, the table files, and one-line errors on bad input."""
 import csv
 import json
-import os
+import re
 
 import cv2
 import numpy as np
@@ -44,7 +44,8 @@ def sr_setup(tmp_path):
         cv2.imwrite(str(lq_dir / f'{i}.png'), np.round(np.clip(imresize(gt / 255., 0.5), 0, 1) * 255).astype(np.uint8))
     test_opt = tmp_path / 'test.yml'
     test_opt.write_text(yaml.safe_dump({'name': 't', 'scale': 2, 'datasets': {'test_1': {
-        'name': 'Tiny', 'dataroot_gt': str(gt_dir), 'dataroot_lq': str(lq_dir)}}}))
+        'name': 'Tiny', 'type': 'PairedImageDataset', 'dataroot_gt': str(gt_dir), 'dataroot_lq': str(lq_dir),
+        'io_backend': {'type': 'disk'}}}}))
     torch.manual_seed(0)
     ckpt = tmp_path / 'edsr.pth'
     torch.save({'params': build_network(dict(EDSR)).state_dict()}, ckpt)
@@ -123,7 +124,8 @@ def test_empty_test_folder_is_one_line(sr_setup, capsys, monkeypatch):
     empty.mkdir()
     test_opt = tmp_path / 'empty.yml'
     test_opt.write_text(yaml.safe_dump({'scale': 2, 'datasets': {'test_1': {
-        'name': 'Empty', 'dataroot_gt': str(empty), 'dataroot_lq': str(empty)}}}))
+        'name': 'Empty', 'type': 'PairedImageDataset', 'dataroot_gt': str(empty), 'dataroot_lq': str(empty),
+        'io_backend': {'type': 'disk'}}}}))
     line = _one_line_error(capsys, ['compare', '--test-opt', str(test_opt), '--model', f'e={net_opt}:{ckpt}'],
                            monkeypatch)
     assert f'Empty: dataroot_gt: {empty} holds no images' in line
@@ -137,7 +139,8 @@ def test_denoise_compare_with_gray_hinas_net(tmp_path):
     cv2.imwrite(str(gt_dir / 'a.png'), np.full((16, 16), 128, np.uint8))
     test_opt = tmp_path / 'test.yml'
     test_opt.write_text(yaml.safe_dump({'scale': 1, 'datasets': {'test_1': {
-        'name': 'G', 'dataroot_gt': str(gt_dir), 'sigma': [50], 'noise_seed': 0}}}))
+        'name': 'G', 'type': 'HiNASNoisyImageDataset', 'dataroot_gt': str(gt_dir), 'io_backend': {'type': 'disk'},
+        'gray': True, 'sigma': [50], 'noise_seed': 0}}}))
     with open('options/demo/genotype_example_sr_x2.json') as f:
         geno = json.load(f)
     geno.update(task='denoise', scale=1, num_in_ch=1)
@@ -154,26 +157,98 @@ def test_denoise_compare_with_gray_hinas_net(tmp_path):
     assert rows[1]['flops_input'] == '1x1x8x8' and rows[1]['flops'] > 0
 
 
-@pytest.mark.parametrize('clip', [False, True])
-def test_denoise_input_equals_the_datasets_test_lq(tmp_path, clip):
-    """hinas compare and basicsr test (HiNASNoisyImageDataset, test phase) score identical noisy inputs."""
-    from basicsr.data import build_dataset
 
-    from hinas_basicsr.compare import load_test_sets, read_pairs
 
-    gt_dir = tmp_path / 'gray'
-    gt_dir.mkdir()
-    rng = np.random.default_rng(0)
-    for name in ('b', 'a', 'c'):
-        cv2.imwrite(str(gt_dir / f'{name}.png'), rng.integers(0, 256, (12, 10), dtype=np.uint8))
-    spec = {'name': 'G', 'type': 'HiNASNoisyImageDataset', 'dataroot_gt': str(gt_dir), 'io_backend': {'type': 'disk'},
-            'gray': True, 'sigma': [50], 'noise_seed': 3, 'clip': clip}
-    test_opt = tmp_path / 'test.yml'
-    test_opt.write_text(yaml.safe_dump({'scale': 1, 'datasets': {'test_1': spec}}))
-    task, scale, (test_set,) = load_test_sets(str(test_opt))
-    pairs = read_pairs(test_set, task, scale)
-    dataset = build_dataset({**spec, 'phase': 'test'})
-    assert [p.name for p in pairs] == [os.path.basename(p) for p in dataset.paths] == ['a.png', 'b.png', 'c.png']
-    for pair, item in zip(pairs, dataset):
-        assert np.array_equal(pair.lq[..., 0], item['lq'].numpy()[0])
-        assert not np.array_equal(pair.lq, pair.gt / 255.)
+def test_lr_of_mismatched_size_is_one_line(sr_setup, capsys, monkeypatch):
+    """BasicSR's PairedImageDataset would crop the GT to the LR's size; compare refuses the pair instead."""
+    tmp_path, test_opt, net_opt, ckpt = sr_setup
+    lq_dir = tmp_path / 'LRbicx2'
+    cv2.imwrite(str(lq_dir / '1.png'), np.zeros((10, 10, 3), np.uint8))  # GT is 24x20: LR must be 12x10
+    line = _one_line_error(capsys, ['compare', '--test-opt', test_opt, '--model', f'e={net_opt}:{ckpt}',
+                                    '--out', str(tmp_path / 'o')], monkeypatch)
+    assert 'Tiny: 1.png: LR (10, 10) x 2 != GT (24, 20)' in line
+    assert not (tmp_path / 'o').exists()
+
+
+def _logged_scores(log_text: str) -> dict[str, dict[str, float]]:
+    """``{set: {metric: value}}`` from the 'Validation SET' blocks of a ``basicsr test`` log."""
+    scores, current = {}, None
+    for line in log_text.splitlines():
+        if 'Validation ' in line:
+            current = scores.setdefault(line.split('Validation ', 1)[1].strip(), {})
+        elif current is not None and (found := re.search(r'# (\w+): (-?[\d.]+)', line)):
+            current[found[1]] = float(found[2])
+    return scores
+
+
+@pytest.fixture(scope='module')
+def sample(tmp_path_factory):
+    """The repository's sample data (its held-out SR test photos and BSD500 test images), built once."""
+    from hinas_basicsr.data.sample import ensure_sample_data
+
+    root = tmp_path_factory.mktemp('data') / 'sample'
+    ensure_sample_data(str(root))
+    return root
+
+
+@pytest.mark.parametrize('task', ['sr', 'denoise'])
+def test_compare_scores_equal_basicsr_test(tmp_path, monkeypatch, sample, task):
+    """On the sample test sets, hinas compare and basicsr test give one network the same PSNR and SSIM."""
+    from basicsr.archs import build_network
+    from conftest import REPO, run_cli
+
+    monkeypatch.chdir(tmp_path)
+    with open(REPO / 'options' / 'demo' / 'genotype_example_sr_x2.json') as f:
+        geno = json.load(f)
+    if task == 'sr':
+        dataset = {'name': 'SampleTest', 'type': 'PairedImageDataset', 'io_backend': {'type': 'disk'},
+                   'dataroot_gt': str(sample / 'benchmark' / 'SampleTest' / 'GTmod2'),
+                   'dataroot_lq': str(sample / 'benchmark' / 'SampleTest' / 'LRbicx2')}
+    else:  # one gray image of the BSD500 test set (meta_info_file), with its fixed sigma-50 noise
+        geno.update(task='denoise', scale=1, num_in_ch=1)
+        (tmp_path / 'one.txt').write_text('camera.png\n')
+        dataset = {'name': 'BSD500_test', 'type': 'HiNASNoisyImageDataset', 'io_backend': {'type': 'disk'},
+                   'dataroot_gt': str(sample / 'BSD500' / 'BSD500_test'), 'meta_info_file': 'one.txt',
+                   'gray': True, 'sigma': [50], 'noise_seed': 0}
+    network_g = {'type': 'HiNASNet', 'genotype': geno, 'num_feat': 4}
+    torch.manual_seed(0)
+    net = build_network(dict(network_g))
+    with torch.no_grad():  # weights away from the initialisation, so the output is not (nearly) the input
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    torch.save({'params': net.state_dict()}, tmp_path / 'net.pth')
+    metrics = {m: {'type': f'calculate_{m}', 'crop_border': geno['scale'] if task == 'sr' else 0,
+                   'test_y_channel': task == 'sr'} for m in ('psnr', 'ssim')}  # compare's conventions
+    opt = {'name': 'same', 'model_type': 'SRModel', 'scale': geno['scale'], 'num_gpu': 'auto', 'manual_seed': 0,
+           'datasets': {'test_1': dataset}, 'network_g': network_g,
+           'path': {'pretrain_network_g': str(tmp_path / 'net.pth'), 'strict_load_g': True, 'param_key_g': 'params'},
+           'val': {'save_img': False, 'suffix': None, 'metrics': metrics}}
+    (tmp_path / 'same.yml').write_text(yaml.safe_dump(opt, sort_keys=False))
+
+    done = run_cli(['-m', 'hinas_basicsr.cli', 'test', '-opt', 'same.yml'], tmp_path)
+    assert done.returncode == 0, done.stderr
+    (log,) = (tmp_path / 'results' / 'same').glob('test_same_*.log')
+    logged = _logged_scores(log.read_text())[dataset['name']]
+    assert hinas_main(['compare', '--test-opt', 'same.yml', '--model', 'net=same.yml', '--latency-runs', '1',
+                       '--flops-size', '8', '8', '--out', 'cmp']) == 0
+    with open(tmp_path / 'cmp' / 'compare.csv') as f:
+        rows = {r['model']: r for r in csv.DictReader(f)}
+    assert rows['net']['set'] == dataset['name']
+    # the log prints 4 decimals, the CSV 4 (PSNR) and 5 (SSIM): equal up to the two roundings
+    assert float(rows['net']['psnr']) == pytest.approx(logged['psnr'], abs=1.5e-4)
+    assert float(rows['net']['ssim']) == pytest.approx(logged['ssim'], abs=1.5e-4)
+    # the reference row (bicubic / the noisy input) scores differently: the equality is the network's own
+    reference = rows['bicubic' if task == 'sr' else 'noisy']
+    assert abs(float(reference['psnr']) - logged['psnr']) > 0.1
+
+
+def test_test_options_scoring_otherwise_are_one_line(sr_setup, capsys, monkeypatch):
+    """A val.metrics that basicsr test would apply differently (here: no crop) is refused, not ignored."""
+    tmp_path, test_opt, net_opt, ckpt = sr_setup
+    opt = yaml.safe_load(open(test_opt))
+    opt['val'] = {'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': True}}}
+    (tmp_path / 'crop0.yml').write_text(yaml.safe_dump(opt))
+    line = _one_line_error(capsys, ['compare', '--test-opt', str(tmp_path / 'crop0.yml'),
+                                    '--model', f'e={net_opt}:{ckpt}', '--out', str(tmp_path / 'o')], monkeypatch)
+    assert 'val.metrics.psnr.crop_border is 0, but hinas compare scores sr with crop_border 2' in line
+    assert not (tmp_path / 'o').exists()

@@ -5,8 +5,9 @@ import math
 import torch
 import yaml
 
-from hinas_basicsr.compare import count_flops, count_params, load_network
+from hinas_basicsr.compare import count_flops, count_params
 from hinas_basicsr.demo import SEARCH_OPT, budget_cosine, run_demo
+from hinas_basicsr.networks import load_network
 
 REQUIRED = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s')
 

@@ -207,6 +207,7 @@ def test_search_writes_genotypes(searches):
     state = torch.load(experiments / 'full' / 'training_states' / '6.state', weights_only=False)
     assert state['hinas']['optimizer_arch']['state']  # the arch optimizer took steps and was saved
     assert (state['hinas']['arch_pass'], state['hinas']['arch_batch']) == (1, 2)  # 4 A steps, 2 batches a pass
+    assert state['epoch'] == 2  # 6 iterations of 3 per epoch: the search continues in epoch 2 (counted from 0)
 
 
 def test_resumed_search_ends_with_the_same_genotype(searches):

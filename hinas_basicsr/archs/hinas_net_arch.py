@@ -1,7 +1,7 @@
 """The derived HiNAS network: a fixed net rebuilt from a searched genotype alone.
 
 Zhang et al., "Memory-Efficient Hierarchical Neural Architecture Search for Image Restoration",
-IJCV 2022 (arXiv 2012.13212). The layout follows the "derived network" section of HINAS.md.
+IJCV 2022 (arXiv 2012.13212). The layout follows "The derived network" in docs/HINAS.md.
 """
 from __future__ import annotations
 

@@ -1,11 +1,14 @@
 """Compare trained networks (and bicubic or the noisy input) on the same test sets: PSNR/SSIM, params, FLOPs, latency.
 
 Each --model is NAME=OPTION_YML[:CHECKPOINT]: the network is BasicSR's build_network(network_g) of
-that option file, with the weights of CHECKPOINT (a BasicSR .pth; params_ema if saved, else
-params), or of the file's path.pretrain_network_g when CHECKPOINT is left out.
-The test sets are the datasets: section of --test-opt (SR: dataroot_gt + dataroot_lq with the same
-file names; denoising: dataroot_gt + one sigma and noise_seed). SR is scored on the Y channel with
-scale pixels cropped, against MATLAB-bicubic; denoising on gray images, against the noisy input.
+that option file, with the weights of CHECKPOINT (a BasicSR .pth: the entry path.param_key_g names,
+as basicsr test reads it; with no param_key_g, params_ema if saved, else params), or of the file's
+path.pretrain_network_g when CHECKPOINT is left out.
+The test sets are the datasets: section of --test-opt, each built with BasicSR's build_dataset as
+basicsr test builds it (e.g. PairedImageDataset for SR, HiNASNoisyImageDataset with its gray, sigma
+and noise_seed for denoising), and scored with BasicSR's tensor2img and metrics, so the numbers are
+basicsr test's. SR is scored on the Y channel with scale pixels cropped, against MATLAB-bicubic;
+denoising on the dataset's channels with no crop, against the noisy input.
 FLOPs are FlopCounterMode's count (2 per multiply-add of convs and matmuls) for one input of
 --flops-size; latency is the median of --latency-runs forward passes on the current device.
 Writes OUT/compare.csv (model,set,psnr,ssim,params,flops,latency_s,flops_input,device),

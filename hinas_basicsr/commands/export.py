@@ -38,7 +38,7 @@ def input_channels(net: nn.Module) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hinas_basicsr.compare import load_network
+    from hinas_basicsr.networks import load_network
 
     net = load_network(args.opt, args.checkpoint, device=torch.device('cpu'))
     example = torch.rand(1, input_channels(net), *args.input_size, generator=torch.Generator().manual_seed(0))

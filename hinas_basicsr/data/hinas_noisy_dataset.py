@@ -28,8 +28,9 @@ def fixed_noise_rng(noise_seed: int, key: str) -> np.random.Generator:
 def fixed_noise(shape: tuple[int, ...], sigmas: list[float], noise_seed: int, key: str) -> tuple[np.ndarray, float]:
     """The fixed val/test noise of image ``key`` (float32, 0-1 scale) and its sigma (0-255 scale).
 
-    The sigma is drawn from ``sigmas`` first, then the noise, both from :func:`fixed_noise_rng`; the
-    dataset's val/test phases and ``hinas compare`` both call this, so they score identical inputs.
+    The sigma is drawn from ``sigmas`` first, then the noise, both from :func:`fixed_noise_rng`. The
+    dataset's val/test phases call this, and ``basicsr test`` and ``hinas compare`` both read the dataset,
+    so every evaluation scores identical inputs.
     """
     rng = fixed_noise_rng(noise_seed, key)
     sigma = sigmas[int(rng.integers(len(sigmas)))]

@@ -16,9 +16,11 @@ from basicsr.data import worker_init_fn as basicsr_worker_init_fn
 from basicsr.losses import build_loss
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
+from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.utils.data import DataLoader
 
+from hinas_basicsr.fileio import write_torch
 from hinas_basicsr.genotype_plot import save_genotype_png
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
 from hinas_basicsr.trellis import MOVE_NAMES
@@ -216,25 +218,36 @@ class HiNASSearchModel(SRModel):
                         scalars[f'beta/l{d}_w{w}_{name}'] = float(p)
         return scalars
 
-    # --- resume ----------------------------------------------------------------------------------------
-    def extra_training_state(self) -> dict[str, Any]:
-        """Saved with BasicSR's training state: arch optimizer, A-loader position, best score, RNG states."""
-        return {'hinas': {'optimizer_arch': self.optimizer_arch.state_dict(), 'arch_pass': self.arch_pass,
-                          'arch_batch': self.arch_batch, 'best_score': self.best_score, 'rng': rng_state()}}
+    # --- checkpoint and resume -------------------------------------------------------------------------
+    @master_only
+    def save_training_state(self, epoch: int, current_iter: int) -> None:
+        """Write ``training_states/{current_iter}.state``: BasicSR's training state and the search's own.
+
+        Besides the optimizers and schedulers it holds, under ``hinas``, the arch optimizer, the A-loader
+        position, the best score and the RNG states. Its ``epoch`` is the epoch the search continues
+        from, which BasicSR's ``train.py`` starts its loop at: after a checkpoint at an epoch boundary the
+        next batch belongs to the following epoch, not to the epoch ``train.py`` passes (unused here).
+        """
+        if current_iter == -1:  # BasicSR's 'latest' save at the end of training writes no state
+            return
+        state = {'epoch': current_iter // self.iters_per_epoch, 'iter': current_iter,
+                 'optimizers': [o.state_dict() for o in self.optimizers],
+                 'schedulers': [s.state_dict() for s in self.schedulers],
+                 'hinas': {'optimizer_arch': self.optimizer_arch.state_dict(), 'arch_pass': self.arch_pass,
+                           'arch_batch': self.arch_batch, 'best_score': self.best_score, 'rng': rng_state()}}
+        write_torch(os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'), state)
 
     def resume_training(self, resume_state: dict[str, Any]) -> None:
-        super().resume_training(resume_state)
+        """Restore what :meth:`save_training_state` wrote; BasicSR's loop goes on at its epoch and iter."""
         state = resume_state.get('hinas')
         if state is None:
             raise ValueError('path.resume_state: the state has no HiNAS search state (not written by HiNASSearchModel)')
+        super().resume_training(resume_state)
         self.optimizer_arch.load_state_dict(state['optimizer_arch'])
         self.arch_pass, self.arch_batch, self._arch_iter = state['arch_pass'], state['arch_batch'], None
         self.best_score = state['best_score']
         set_rng_state(state['rng'])
-        # BasicSR saves the epoch of the last iteration and replays that epoch; after a checkpoint at an
-        # epoch boundary the next batch belongs to the following epoch.
         current_iter = resume_state['iter']
-        resume_state['epoch'] = current_iter // self.iters_per_epoch
         if current_iter % self.iters_per_epoch:
             get_root_logger().warning(
                 f'Resuming at iter {current_iter}, inside an epoch of {self.iters_per_epoch} iterations: BasicSR '

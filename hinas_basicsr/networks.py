@@ -1,0 +1,71 @@
+"""A trained network from a BasicSR option file: ``network_g`` built by BasicSR, weights from a checkpoint.
+
+Used by ``hinas compare`` (and so ``hinas demo``) and ``hinas export``.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from hinas_basicsr.genotype import resolve_genotype
+from hinas_basicsr.options_check import load_yaml
+
+
+def default_device() -> torch.device:
+    """CUDA when there is a GPU, else the CPU."""
+    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+
+def check_network_task(network_opt: dict[str, Any], task: str, scale: int, source: str) -> None:
+    """Refuse a network built for another task or scale (HiNASNet: its genotype; others: ``upscale``)."""
+    if network_opt.get('type') == 'HiNASNet':
+        resolve_genotype(network_opt['genotype']).check_compatible(task=task, scale=scale, source=f'{source} genotype')
+    elif task == 'sr' and network_opt.get('upscale', scale) != scale:
+        raise ValueError(f"{source}: network_g.upscale is {network_opt['upscale']}, but the test scale is {scale}")
+
+
+def load_state(checkpoint: str, param_key: str | None = None) -> dict[str, torch.Tensor]:
+    """The network weights of a BasicSR checkpoint.
+
+    With ``param_key`` (an option file's ``path.param_key_g``), that entry, or ``params`` where it is
+    missing, as BasicSR's ``load_network`` reads it for ``basicsr test``; without, ``params_ema`` if
+    saved, else ``params``.
+    """
+    if not os.path.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    for key in ((param_key, 'params') if param_key else ('params_ema', 'params')):
+        if isinstance(state, dict) and key in state:
+            state = state[key]
+            break
+    return {k.removeprefix('module.'): v for k, v in state.items()}
+
+
+def load_network(option: str, checkpoint: str | None = None, device: torch.device | None = None,
+                 task: str | None = None, scale: int | None = None) -> nn.Module:
+    """Build ``network_g`` of a BasicSR option file, load its checkpoint, move it to ``device``, eval mode.
+
+    The checkpoint defaults to the options' ``path.pretrain_network_g``; its entry is the options'
+    ``path.param_key_g`` where they set one (see :func:`load_state`). With ``task``/``scale``, a
+    network made for another task or scale is refused before any weight is read.
+    """
+    from basicsr.archs import build_network
+
+    opt = load_yaml(option)
+    if 'network_g' not in opt:
+        raise ValueError(f'{option}: missing option network_g')
+    if task is not None and scale is not None:
+        check_network_task(opt['network_g'], task, scale, option)
+    path_opt = opt.get('path') or {}
+    checkpoint = checkpoint or path_opt.get('pretrain_network_g')
+    if not checkpoint:
+        raise ValueError(f'{option}: no checkpoint given and path.pretrain_network_g is empty')
+    if not os.path.isfile(checkpoint):
+        raise FileNotFoundError(f'{option}: checkpoint {checkpoint} does not exist')
+    net = build_network(copy.deepcopy(opt['network_g']))
+    net.load_state_dict(load_state(checkpoint, path_opt.get('param_key_g')), strict=True)
+    return net.to(device or default_device()).eval()
