@@ -1,7 +1,6 @@
 """The HiNAS search: first-order bilevel optimisation of a HiNASSupernet, as a BasicSR model."""
 from __future__ import annotations
 
-import math
 import os
 import random
 from collections import OrderedDict
@@ -19,6 +18,7 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.utils.data import DataLoader
 
+from hinas_basicsr.data.hinas_split_dataset import loader_iters_per_epoch
 from hinas_basicsr.genotype_plot import save_genotype_png
 from hinas_basicsr.trellis import MOVE_NAMES
 
@@ -92,11 +92,9 @@ class HiNASSearchModel(SRModel):
         arch_opt['split'] = 'a'
         arch_opt['name'] = f'{train_set_opt.get("name", "train")}_A'
         self.arch_set = build_dataset(arch_opt)
-        batch = train_set_opt['batch_size_per_gpu']
-        world = self.opt.get('world_size', 1)
-        # batches per epoch as BasicSR's loader yields them (EnlargedSampler per rank, drop_last)
-        per_rank = math.ceil(len(self.arch_set.splits['w']) * train_set_opt.get('dataset_enlarge_ratio', 1) / world)
-        self.iters_per_epoch = max(1, per_rank // batch)
+        self.iters_per_epoch = max(1, loader_iters_per_epoch(
+            len(self.arch_set.splits['w']), train_set_opt['batch_size_per_gpu'], self.opt.get('world_size', 1),
+            train_set_opt.get('dataset_enlarge_ratio', 1)))
         self.arch_pass, self.arch_batch, self._arch_iter = 0, 0, None
 
     def _arch_loader(self) -> DataLoader:
