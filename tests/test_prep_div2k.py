@@ -126,6 +126,19 @@ def test_rerun_skips_finished_outputs(prepared):
     assert not glob.glob(os.path.join(dst, '.partial-*'))
 
 
+def test_outputs_cut_for_other_scales_are_refused(tmp_path):
+    """x2-x4 cut HR at mod 12: 492 rows give two sub-images; with x8 (mod 24) the same image gives one."""
+    src = make_div2k_src(str(tmp_path / 'DIV2K'), sizes=((492, 480),))
+    dst = str(tmp_path / 'out')
+    prepare_div2k(src, dst, (2, 3, 4), make_lmdb=False)
+    assert len(os.listdir(os.path.join(dst, 'DIV2K_train_HR_sub'))) == len(expected_subimages(492, 480, mod=12)) == 2
+    with pytest.raises(FileExistsError, match='other settings; use --force'):
+        prepare_div2k(src, dst, (2, 3, 4, 8), make_lmdb=False)
+    prepare_div2k(src, dst, (2, 3, 4, 8), make_lmdb=False, force=True)
+    assert len(os.listdir(os.path.join(dst, 'DIV2K_train_HR_sub'))) == len(expected_subimages(492, 480)) == 1
+    assert len(os.listdir(os.path.join(dst, 'DIV2K_train_LR_bicubic', 'X8_sub'))) == 1
+
+
 def test_official_lr_folders_are_used(tmp_path):
     src = make_div2k_src(str(tmp_path / 'DIV2K'), sizes=((480, 480),))
     hr = cv2.imread(os.path.join(src, 'DIV2K_train_HR', '0001.png'))

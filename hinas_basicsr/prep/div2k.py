@@ -13,10 +13,12 @@ Output under ``dst``: ``DIV2K_train_HR_sub/0001_s001.png``, ``DIV2K_train_LR_bic
 images in ``DIV2K_train_HR.lmdb`` and ``DIV2K_train_LR_bicubic_X{s}.lmdb`` (keys ``0001``, the image ids);
 plus any generated full-size LR folder (``DIV2K_{train,valid}_LR_bicubic/X{s}/0001x{s}.png``).
 
-HR is mod-cropped to a multiple of 24 = lcm(2, 3, 4, 8) so that one set of HR images and sub-images lines
-up with the LR of every scale: the whole HR image is ``HR[:H, :W]`` and its LR is ``LR[:H/s, :W/s]``; HR
-sub-image ``i`` is ``HR[x:x+480, y:y+480]`` and LR sub-image ``i`` is ``LR[x/s:(x+480)/s, y/s:(y+480)/s]``.
-(DIV2K's widths, 2040, are multiples of 24; a height of 1356 loses 12 rows.)
+HR is mod-cropped to the least common multiple of the scales (24 for 2, 3, 4 and 8; 12 for 2, 3 and 4) so
+that one set of HR images and sub-images lines up with the LR of every scale: the whole HR image is
+``HR[:H, :W]`` and its LR is ``LR[:H/s, :W/s]``; HR sub-image ``i`` is ``HR[x:x+480, y:y+480]`` and LR sub-image
+``i`` is ``LR[x/s:(x+480)/s, y/s:(y+480)/s]``. (DIV2K's widths, 2040, are multiples of 24; a height of 1356
+loses 12 rows at mod 24.) The modulus is recorded with the outputs: a later run for other scales refuses
+outputs cut with another one.
 """
 from __future__ import annotations
 
@@ -38,7 +40,6 @@ from hinas_basicsr.prep.common import (
     save_whole_image,
 )
 
-HR_MOD = lcm(SCALES)
 CROP_SIZE = 480
 STEP = 240
 
@@ -80,6 +81,7 @@ def prepare_div2k(src: str, dst: str, scales: Sequence[int] = SCALES, workers: i
         list[str]: The outputs built by this call (skipped ones excluded).
     """
     scales = check_scales(scales)
+    hr_mod = lcm(scales)  # HR and LR line up at every scale asked for: 24 for 2, 3, 4 and 8
     if workers < 1:
         raise ValueError(f'--workers: expected a count >= 1, got {workers}')
     for s in scales:
@@ -93,11 +95,13 @@ def prepare_div2k(src: str, dst: str, scales: Sequence[int] = SCALES, workers: i
     sizes = {p: image_size(p) for paths in splits.values() for p in paths}
     for p in splits['train']:
         h, w = sizes[p]
-        if min(h - h % HR_MOD, w - w % HR_MOD) < crop_size:
+        if min(h - h % hr_mod, w - w % hr_mod) < crop_size:
             raise ValueError(f'{p}: {h}x{w} is smaller than the {crop_size}x{crop_size} sub-image')
 
-    # hr_mod is recorded: sub-images cut before x8 existed (mod 12) do not line up with x8 ones
-    out = Outputs(dst, src, force, {'crop_size': crop_size, 'step': step, 'hr_mod': HR_MOD})
+    # hr_mod is recorded: outputs cut for other scales (e.g. mod 12 for x2-x4) do not line up with x8 ones.
+    # 12, the only modulus before x8 existed, stays implicit so that outputs of earlier versions stay valid.
+    params = {'crop_size': crop_size, 'step': step, **({'hr_mod': hr_mod} if hr_mod != 12 else {})}
+    out = Outputs(dst, src, force, params)
     lr_paths: dict[tuple[str, int], list[str]] = {}
     generate: list[tuple[str, int, str]] = []
     for split, paths in splits.items():
@@ -129,8 +133,8 @@ def prepare_div2k(src: str, dst: str, scales: Sequence[int] = SCALES, workers: i
         tasks = []  # (image, id, height, width): the mod-cropped HR, or its LR at scale s
         for hr, path in zip(splits['train'], lr_paths['train', s] if s else splits['train']):
             h, w = sizes[hr]
-            tasks.append((path, os.path.splitext(os.path.basename(hr))[0], (h - h % HR_MOD) // div,
-                          (w - w % HR_MOD) // div))
+            tasks.append((path, os.path.splitext(os.path.basename(hr))[0], (h - h % hr_mod) // div,
+                          (w - w % hr_mod) // div))
         if not out.is_done(name):
             with out.build(name) as tmp:
                 os.makedirs(tmp)
