@@ -94,7 +94,7 @@ def test_search_option_files(name):
     assert train_set['dataset'] == val_set['dataset'] and train_set['prefetch_mode'] is None
     assert train_set['val_ratio'] == val_set['val_ratio'] and train_set['split_seed'] == val_set['split_seed']
     train = opt['train']
-    assert train['scheduler']['periods'] == [train['total_iter']] and train['optim_g']['type'] == 'SGD'
+    assert train['optim_g']['type'] == 'SGD'  # scheduler and loss of the reference files: test_search_schedule.py
     assert (train['optim_arch']['type'], train['optim_arch']['lr'], train['arch_warmup_ratio']) == ('Adam', 1e-3, 0.2)
     assert set(opt['val']['metrics']) == {'psnr', 'ssim'}
     net_opt = opt['network_g']
@@ -106,11 +106,10 @@ def test_search_option_files(name):
         assert net_opt['upscale'] == scale and inner['type'] == 'PairedImageDataset'
         suffix = '_sub' if name.startswith('demo/') else ''  # the reference search crops whole images
         assert inner['dataroot_lq'].endswith(f'DIV2K_train_LR_bicubic_X{scale}{suffix}.lmdb')
-        assert train['pixel_opt']['type'] == 'L1Loss' and train['ssim_opt']['loss_weight'] == 0.6
+        assert not name.startswith('demo/') or train['ssim_opt']['loss_weight'] == 0.6
     else:
         assert (net_opt['num_in_ch'], net_opt['upscale'], inner['gray'], inner['sigma']) == (1, 1, True, [30, 50, 70])
-        assert train['pixel_opt']['type'] == 'MSELoss'
-        assert name.startswith('demo/') or train['ssim_opt']['loss_weight'] == 0.5
+        assert not name.startswith('demo/') or train['pixel_opt']['type'] == 'MSELoss'
     if not name.startswith('demo/'):  # the reference settings
         sr = net_opt['task'] == 'sr'
         assert (net_opt['num_layers'], net_opt['num_nodes'], net_opt['num_feat']) == ((2, 3, 8) if sr else (3, 4, 10))
