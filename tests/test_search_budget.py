@@ -14,7 +14,7 @@ from hinas_basicsr.options_check import load_yaml
 
 OPTIONS = os.path.join(os.path.dirname(__file__), '..', 'options')
 # option file -> (whole-image LMDB, its image count: DIV2K's 800 training images, BSD500's 200 train + 100 val)
-REFERENCE = {'search_sr_x4.yml': ('DIV2K_train_HR.lmdb', 800), 'search_sr_x2.yml': ('DIV2K_train_HR.lmdb', 800),
+REFERENCE = {**{f'search_sr_x{s}.yml': ('DIV2K_train_HR.lmdb', 800) for s in (2, 3, 4)},
              'search_denoise.yml': ('BSD500_train.lmdb', 300)}
 EPOCHS, WARMUP_EPOCHS = 100, 20
 

@@ -76,7 +76,7 @@ def test_split_group_by_option():
     assert all(len({image_of(keys[i], r'^(.+)_\d+$') for i in idx}) == len(idx) // 8 for idx in splits.values())
 
 
-OPTION_FILES = ['search_sr_x2.yml', 'search_sr_x4.yml', 'search_denoise.yml',
+OPTION_FILES = ['search_sr_x2.yml', 'search_sr_x3.yml', 'search_sr_x4.yml', 'search_denoise.yml',
                 'demo/search_sr_x2.yml', 'demo/search_denoise.yml']
 
 
