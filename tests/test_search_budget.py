@@ -9,7 +9,7 @@ from basicsr.data import build_dataloader
 from basicsr.data.data_sampler import EnlargedSampler
 from torch.utils.data import Dataset
 
-from hinas_basicsr.data.hinas_split_dataset import GROUP_BY, loader_iters_per_epoch, split_indices
+from hinas_basicsr.data.hinas_split_dataset import GROUP_BY, loader_batch_size, loader_iters_per_epoch, split_indices
 from hinas_basicsr.options_check import load_yaml
 
 OPTIONS = os.path.join(os.path.dirname(__file__), '..', 'options')
@@ -30,16 +30,19 @@ class Indices(Dataset):
         return torch.tensor(index)
 
 
-@pytest.mark.parametrize('n, batch, world, ratio', [(380, 24, 1, 1), (147, 6, 1, 1), (147, 6, 2, 1), (10, 5, 1, 3),
-                                                    (23, 4, 3, 2)])
-def test_iters_per_epoch_is_what_basicsr_loader_yields(n, batch, world, ratio):
-    """HiNASSearchModel.iters_per_epoch (loader_iters_per_epoch) against BasicSR's own loader, on every rank."""
+@pytest.mark.parametrize('n, batch, world, ratio, num_gpu', [(380, 24, 1, 1, 0), (147, 6, 1, 1, 1), (147, 6, 2, 1, 1),
+                                                             (10, 5, 1, 3, 0), (23, 4, 3, 2, 1), (380, 24, 1, 1, 4)])
+def test_iters_per_epoch_is_what_basicsr_loader_yields(n, batch, world, ratio, num_gpu):
+    """HiNASSearchModel.iters_per_epoch (loader_iters_per_epoch) against BasicSR's own loader, on every rank;
+    with 4 GPUs and no launcher BasicSR's DataParallel batch is 4 x batch_size_per_gpu."""
     dataset = Indices(n)
-    opt = {'phase': 'train', 'batch_size_per_gpu': batch, 'num_worker_per_gpu': 0}
+    dataset_opt = {'phase': 'train', 'batch_size_per_gpu': batch, 'num_worker_per_gpu': 0}
+    opt = {'num_gpu': num_gpu, 'dist': world > 1}
+    assert loader_batch_size(opt, dataset_opt) == batch * (4 if num_gpu == 4 else 1)
     for rank in range(world):
         sampler = EnlargedSampler(dataset, world, rank, ratio)
-        loader = build_dataloader(dataset, opt, num_gpu=0, dist=world > 1, sampler=sampler)
-        assert sum(1 for _ in loader) == loader_iters_per_epoch(n, batch, world, ratio)
+        loader = build_dataloader(dataset, dataset_opt, num_gpu=num_gpu, dist=world > 1, sampler=sampler)
+        assert sum(1 for _ in loader) == loader_iters_per_epoch(n, loader_batch_size(opt, dataset_opt), world, ratio)
 
 
 @pytest.mark.parametrize('name', sorted(REFERENCE))
