@@ -1,4 +1,4 @@
-"""Pack BSD500's 400 train+val images into a GT LMDB and copy its 200 test images to a folder.
+"""Pack BSD500's 300 train+val images into a GT LMDB and copy its 200 test images to a folder.
 
     python datasets_prep/prepare_bsd500.py --src BSR --dst datasets/BSD500 [--gray]
 

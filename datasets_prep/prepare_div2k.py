@@ -1,6 +1,6 @@
-"""Cut DIV2K into 480x480 sub-images (LR x2/x3/x4 alike) and pack them into BasicSR LMDBs.
+"""Cut DIV2K into 480x480 sub-images (LR x2/x3/x4/x8 alike); pack them, and the whole images, into BasicSR LMDBs.
 
-    python datasets_prep/prepare_div2k.py --src DIV2K --dst datasets/DIV2K [--scales 2 3 4] [--workers N]
+    python datasets_prep/prepare_div2k.py --src DIV2K --dst datasets/DIV2K [--scales 2 3 4 8] [--workers N]
 
 See :mod:`hinas_basicsr.prep.div2k` for the layouts.
 """
@@ -18,7 +18,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='prepare_div2k', description=__doc__.splitlines()[0])
     parser.add_argument('--src', required=True, help='folder in the official DIV2K layout')
     parser.add_argument('--dst', required=True, help='output folder, e.g. datasets/DIV2K')
-    parser.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4], help='LR scales (2, 3, 4)')
+    parser.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4, 8], help='LR scales (2, 3, 4, 8)')
     parser.add_argument('--workers', type=int, default=1, help='worker processes')
     parser.add_argument('--no-lmdb', action='store_true', help='only write the PNG sub-images')
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')

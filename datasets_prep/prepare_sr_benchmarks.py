@@ -1,6 +1,6 @@
 """Make GTmod{s} and LRbicx{s} folders of Set5, Set14, BSD100, Urban100 and Manga109.
 
-    python datasets_prep/prepare_sr_benchmarks.py --src DIR --dst datasets/benchmarks --scales 2 3 4
+    python datasets_prep/prepare_sr_benchmarks.py --src DIR --dst datasets/benchmarks --scales 2 3 4 8
 
 DIR/<Set>/ holds the HR images, directly or in an HR/, GT/ or original/ subfolder.
 """
@@ -18,7 +18,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='prepare_sr_benchmarks', description=__doc__.splitlines()[0])
     parser.add_argument('--src', required=True, help='folder with one subfolder per set')
     parser.add_argument('--dst', required=True, help='output folder, e.g. datasets/benchmarks')
-    parser.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4], help='scales (2, 3, 4)')
+    parser.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4, 8], help='scales (2, 3, 4, 8)')
     parser.add_argument('--workers', type=int, default=1, help='worker processes')
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
     args = parser.parse_args(argv)

@@ -32,6 +32,6 @@ def positions(length: int, crop: int, step: int) -> list[int]:
     return starts + ([length - crop] if (length - crop) % step else [])
 
 
-def expected_subimages(h: int, w: int, crop: int = 480, step: int = 240, mod: int = 12) -> list[tuple[int, int]]:
+def expected_subimages(h: int, w: int, crop: int = 480, step: int = 240, mod: int = 24) -> list[tuple[int, int]]:
     h, w = h - h % mod, w - w % mod
     return [(x, y) for x in positions(h, crop, step) for y in positions(w, crop, step)]

@@ -252,3 +252,34 @@ def test_test_options_scoring_otherwise_are_one_line(sr_setup, capsys, monkeypat
                                     '--model', f'e={net_opt}:{ckpt}', '--out', str(tmp_path / 'o')], monkeypatch)
     assert 'val.metrics.psnr.crop_border is 0, but hinas compare scores sr with crop_border 2' in line
     assert not (tmp_path / 'o').exists()
+
+
+def test_compare_at_x8(tmp_path):
+    """An x8 EDSR (BasicSR's upsampler: three x2 steps) and the bicubic row, scored on Y with crop 8."""
+    from basicsr.archs import build_network
+    from basicsr.metrics import calculate_psnr
+    from basicsr.utils.matlab_functions import imresize
+
+    gt_dir, lq_dir = tmp_path / 'GTmod8', tmp_path / 'LRbicx8'
+    gt_dir.mkdir()
+    lq_dir.mkdir()
+    smooth = cv2.GaussianBlur(np.random.default_rng(1).random((48, 40, 3)).astype(np.float32), (0, 0), 4)
+    gt = np.round(smooth * 255).astype(np.uint8)
+    lq = np.round(np.clip(imresize(gt / 255., 1 / 8), 0, 1) * 255).astype(np.uint8)
+    cv2.imwrite(str(gt_dir / '0.png'), gt)
+    cv2.imwrite(str(lq_dir / '0.png'), lq)
+    test_opt = tmp_path / 'test.yml'
+    test_opt.write_text(yaml.safe_dump({'name': 't', 'scale': 8, 'datasets': {'test_1': {
+        'name': 'Tiny', 'type': 'PairedImageDataset', 'io_backend': {'type': 'disk'},
+        'dataroot_gt': str(gt_dir), 'dataroot_lq': str(lq_dir)}}}))
+    edsr = {**EDSR, 'num_feat': 8, 'num_block': 1, 'upscale': 8}
+    ckpt = tmp_path / 'edsr.pth'
+    torch.save({'params': build_network(dict(edsr)).state_dict()}, ckpt)
+    net_opt = tmp_path / 'edsr.yml'
+    net_opt.write_text(yaml.safe_dump({'network_g': edsr, 'path': {'pretrain_network_g': str(ckpt)}}))
+    rows = compare([ModelSpec('edsr', str(net_opt), str(ckpt))], str(test_opt), str(tmp_path / 'out'),
+                   flops_size=(6, 5), latency_runs=1)
+    assert [r['model'] for r in rows] == ['bicubic', 'edsr']
+    bicubic = np.round(np.clip(imresize(lq / 255., 8), 0, 1) * 255)  # as BasicSR saves predictions: uint8
+    expected = calculate_psnr(bicubic, gt.astype(np.float64), crop_border=8, test_y_channel=True)
+    assert rows[0]['psnr'] == pytest.approx(expected, abs=1e-3)

@@ -1,4 +1,5 @@
 import os
+import random
 
 import cv2
 import numpy as np
@@ -88,3 +89,51 @@ def test_bad_options_are_named(gt_folders):
         make(folder, sigma=[-1])
     with pytest.raises(FileNotFoundError, match='dataroot_gt'):
         make(folder + '_missing')
+
+
+def test_train_rescale_probability_range_and_shapes(gt_folders, monkeypatch):
+    """rescale_prob 0.5: about half the training images are resized by a factor in [0.8, 1.2] before the crop;
+    the crop keeps gt_size; the same seed gives the same draws; rescale_prob 0 never resizes."""
+    from hinas_basicsr.data.hinas_noisy_dataset import HiNASNoisyImageDataset
+
+    folder, _ = gt_folders
+    real = HiNASNoisyImageDataset._rescale
+    calls = []
+
+    def recording(img, factor, gt_size):
+        out = real(img, factor, gt_size)
+        calls.append((img.shape, factor, out.shape))
+        return out
+
+    monkeypatch.setattr(HiNASNoisyImageDataset, '_rescale', staticmethod(recording))
+
+    def draws(prob, seed=0, n=200):
+        calls.clear()
+        dataset = make(folder, phase='train', gt_size=48, gray=True, rescale_prob=prob, rescale_range=[0.8, 1.2])
+        random.seed(seed)
+        np.random.seed(seed)
+        shapes = {tuple(dataset[i % len(dataset)]['gt'].shape) for i in range(n)}
+        assert shapes == {(1, 48, 48)}
+        return list(calls)
+
+    half = draws(0.5)
+    assert 70 <= len(half) <= 130  # binomial(200, 0.5): 5.6 standard deviations either side
+    for (h, w, c), factor, out in half:
+        assert 0.8 <= factor <= 1.2 and out == (round(h * factor), round(w * factor), c)
+    assert {round(f, 1) for _, f, _ in half} >= {0.8, 1.0, 1.2}  # spread over the range
+    assert draws(0.5) == half
+    assert draws(0.0) == []
+    assert len(draws(1.0, n=20)) == 20
+
+
+def test_rescale_keeps_a_crop_and_refuses_bad_options(gt_folders):
+    from hinas_basicsr.data.hinas_noisy_dataset import HiNASNoisyImageDataset
+
+    img = np.random.default_rng(0).random((160, 192, 1), dtype=np.float32)
+    small = HiNASNoisyImageDataset._rescale(img, 0.5, 100)  # 0.5 would leave 80 rows: raised to 100 / 160
+    assert small.shape == (100, 120, 1) and 0 <= small.min() and small.max() <= 1
+    folder, _ = gt_folders
+    with pytest.raises(ValueError, match='rescale_prob'):
+        make(folder, phase='train', gt_size=48, rescale_prob=1.5)
+    with pytest.raises(ValueError, match='rescale_range'):
+        make(folder, phase='train', gt_size=48, rescale_prob=0.5, rescale_range=[1.2, 0.8])

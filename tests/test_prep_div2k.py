@@ -11,7 +11,8 @@ from prep_helpers import HR_SIZES, expected_subimages, make_div2k_src
 from hinas_basicsr.prep import div2k
 from hinas_basicsr.prep.div2k import prepare_div2k
 
-SCALES = (2, 3, 4)
+SCALES = (2, 3, 4, 8)
+HR_MOD = 24  # lcm(2, 3, 4, 8): HR and LR line up at every scale
 
 
 def bicubic(img: np.ndarray, scale: int) -> np.ndarray:
@@ -33,7 +34,7 @@ def prepared(tmp_path_factory):
 def test_counts_match_formula(prepared):
     src, dst, _ = prepared
     expected = {f'{i:04d}': len(expected_subimages(h, w)) for i, (h, w) in enumerate(HR_SIZES, 1)}
-    assert expected == {'0001': 4, '0002': 2}
+    assert expected == {'0001': 2, '0002': 2}  # 500x700 -> 480x696, 730x481 -> 720x480
     names = sorted(f'{stem}_s{k:03d}.png' for stem, n in expected.items() for k in range(1, n + 1))
     folders = ['DIV2K_train_HR_sub'] + [f'DIV2K_train_LR_bicubic/X{s}_sub' for s in SCALES]
     lmdbs = ['DIV2K_train_HR_sub.lmdb'] + [f'DIV2K_train_LR_bicubic_X{s}_sub.lmdb' for s in SCALES]
@@ -82,7 +83,7 @@ def test_basicsr_paired_dataset_reads_lmdb_as_png(prepared, scale):
            'dataroot_gt': os.path.join(dst, 'DIV2K_train_HR_sub.lmdb'),
            'dataroot_lq': os.path.join(dst, f'DIV2K_train_LR_bicubic_X{scale}_sub.lmdb')}
     dataset = PairedImageDataset(opt)
-    assert len(dataset) == 6
+    assert len(dataset) == 4
     for item in dataset:
         name = f"{item['gt_path']}.png"
         gt = cv2.imread(os.path.join(dst, 'DIV2K_train_HR_sub', name))[..., ::-1].transpose(2, 0, 1)
@@ -91,10 +92,51 @@ def test_basicsr_paired_dataset_reads_lmdb_as_png(prepared, scale):
         np.testing.assert_array_equal((item['lq'].numpy() * 255).round().astype(np.uint8), lq)
 
 
+@pytest.mark.parametrize('scale', SCALES)
+def test_whole_image_lmdb_read_by_basicsr(prepared, scale):
+    """Keys are the image ids; GT = the HR mod-cropped to 24, LQ = its MATLAB bicubic (rows/columns away from the
+    crop edge, where bicubic support does not reach past it); the train phase takes one crop per image."""
+    src, dst, built = prepared
+    assert {'DIV2K_train_HR.lmdb', f'DIV2K_train_LR_bicubic_X{scale}.lmdb'} <= set(built)
+    opt = {'name': 't', 'phase': 'val', 'scale': scale, 'io_backend': {'type': 'lmdb'}, 'filename_tmpl': '{}',
+           'dataroot_gt': os.path.join(dst, 'DIV2K_train_HR.lmdb'),
+           'dataroot_lq': os.path.join(dst, f'DIV2K_train_LR_bicubic_X{scale}.lmdb')}
+    dataset = PairedImageDataset(opt)
+    assert [item['gt_path'] for item in dataset] == ['0001', '0002']
+    for i, (h, w) in enumerate(HR_SIZES, 1):
+        item = dataset[i - 1]
+        hr = cv2.imread(os.path.join(src, 'DIV2K_train_HR', f'{i:04d}.png'))
+        hh, ww = h - h % HR_MOD, w - w % HR_MOD
+        gt = (item['gt'].numpy().transpose(1, 2, 0)[..., ::-1] * 255).round().astype(np.uint8)
+        lq = (item['lq'].numpy().transpose(1, 2, 0)[..., ::-1] * 255).round().astype(np.uint8)
+        assert gt.shape == (hh, ww, 3) and lq.shape == (hh // scale, ww // scale, 3)
+        np.testing.assert_array_equal(gt, hr[:hh, :ww])
+        np.testing.assert_array_equal(lq, bicubic(hr, scale)[:hh // scale, :ww // scale])  # the LR file, cropped
+        m = 3
+        diff = np.abs(lq[:-m, :-m].astype(int) - bicubic(hr[:hh, :ww], scale)[:-m, :-m].astype(int))
+        assert diff.max() <= 1
+    dataset.opt.update(phase='train', gt_size=24 * scale, use_hflip=False, use_rot=False)  # (LMDB opens once)
+    item = dataset[1]
+    assert item['gt'].shape == (3, 24 * scale, 24 * scale) and item['lq'].shape == (3, 24, 24)
+
+
 def test_rerun_skips_finished_outputs(prepared):
     src, dst, _ = prepared
     assert prepare_div2k(src, dst, SCALES) == []
     assert not glob.glob(os.path.join(dst, '.partial-*'))
+
+
+def test_outputs_cut_for_other_scales_are_refused(tmp_path):
+    """x2-x4 cut HR at mod 12: 492 rows give two sub-images; with x8 (mod 24) the same image gives one."""
+    src = make_div2k_src(str(tmp_path / 'DIV2K'), sizes=((492, 480),))
+    dst = str(tmp_path / 'out')
+    prepare_div2k(src, dst, (2, 3, 4), make_lmdb=False)
+    assert len(os.listdir(os.path.join(dst, 'DIV2K_train_HR_sub'))) == len(expected_subimages(492, 480, mod=12)) == 2
+    with pytest.raises(FileExistsError, match='other settings; use --force'):
+        prepare_div2k(src, dst, (2, 3, 4, 8), make_lmdb=False)
+    prepare_div2k(src, dst, (2, 3, 4, 8), make_lmdb=False, force=True)
+    assert len(os.listdir(os.path.join(dst, 'DIV2K_train_HR_sub'))) == len(expected_subimages(492, 480)) == 1
+    assert len(os.listdir(os.path.join(dst, 'DIV2K_train_LR_bicubic', 'X8_sub'))) == 1
 
 
 def test_official_lr_folders_are_used(tmp_path):
@@ -128,7 +170,8 @@ def test_interrupted_run_leaves_no_lmdb(tmp_path, monkeypatch):
     monkeypatch.setattr(div2k, 'pack_lmdb', real_pack)
     built = prepare_div2k(src, dst, (2,))
     # the LR folder and the HR sub-images were finished before the interruption: not redone
-    assert built == ['DIV2K_train_HR_sub.lmdb', 'DIV2K_train_LR_bicubic/X2_sub', 'DIV2K_train_LR_bicubic_X2_sub.lmdb']
+    assert built == ['DIV2K_train_HR_sub.lmdb', 'DIV2K_train_HR.lmdb', 'DIV2K_train_LR_bicubic/X2_sub',
+                     'DIV2K_train_LR_bicubic_X2_sub.lmdb', 'DIV2K_train_LR_bicubic_X2.lmdb']
 
 
 def test_parallel_workers_give_identical_output(tmp_path):

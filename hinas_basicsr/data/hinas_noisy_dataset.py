@@ -6,6 +6,7 @@ import random
 import zlib
 from typing import Any
 
+import cv2
 import numpy as np
 from basicsr.data.data_util import paths_from_lmdb
 from basicsr.data.degradations import generate_gaussian_noise
@@ -42,11 +43,11 @@ class HiNASNoisyImageDataset(data.Dataset):
     """Clean GT images with additive white Gaussian noise as ``lq``, for Gaussian denoising (HiNAS, Zhang et al.,
     "Memory-Efficient Hierarchical Neural Architecture Search for Image Restoration", IJCV 2022).
 
-    In the train phase each sample is randomly cropped, flipped and rotated, and its sigma is drawn from
-    ``sigma``. In the val/test phases the whole image is used, and both its sigma (from ``sigma``) and its
-    noise come from a generator seeded with ``noise_seed`` and the image key, so every model is scored on
-    identical noisy inputs. The noisy image is not clipped to [0, 1] (plain AWGN, as in HiNAS/DnCNN) unless
-    ``clip`` is set.
+    In the train phase each sample is randomly rescaled (with ``rescale_prob``), cropped, flipped and
+    rotated, and its sigma is drawn from ``sigma``. In the val/test phases the whole image is used, and both
+    its sigma (from ``sigma``) and its noise come from a generator seeded with ``noise_seed`` and the image
+    key, so every model is scored on identical noisy inputs. The noisy image is not clipped to [0, 1] (plain
+    AWGN, as in HiNAS/DnCNN) unless ``clip`` is set.
 
     Args:
         opt (dict): Config for the dataset. It contains the following keys:
@@ -55,6 +56,10 @@ class HiNASNoisyImageDataset(data.Dataset):
             meta_info_file (str, optional): With the disk backend, a file whose first column lists the images.
             gray (bool): Read gray (1 channel) instead of RGB. Default: False.
             gt_size (int): Train crop size. Required in the train phase.
+            rescale_prob (float): Probability that a training image is resized (bicubic) by a factor drawn
+                uniformly from ``rescale_range`` before its crop; the HiNAS reference search uses 0.5. The
+                factor is raised where needed so that the image still holds a ``gt_size`` crop. Default: 0.
+            rescale_range (list[float]): Range of that factor. Default: [0.8, 1.2].
             use_hflip (bool): Random horizontal flips in training. Default: True.
             use_rot (bool): Random 90-degree rotations and vertical flips in training. Default: True.
             sigma (float | list[float]): Noise level(s) on the 0-255 scale. Default: 25.
@@ -80,6 +85,12 @@ class HiNASNoisyImageDataset(data.Dataset):
         self.is_train = opt.get('phase', 'train') == 'train'
         if self.is_train and not opt.get('gt_size'):
             raise ValueError('gt_size: required for the train phase of HiNASNoisyImageDataset')
+        self.rescale_prob = float(opt.get('rescale_prob', 0))
+        self.rescale_range = tuple(float(f) for f in opt.get('rescale_range', (0.8, 1.2)))
+        if not 0 <= self.rescale_prob <= 1:
+            raise ValueError(f'rescale_prob: expected a probability in [0, 1], got {opt["rescale_prob"]!r}')
+        if len(self.rescale_range) != 2 or not 0 < self.rescale_range[0] <= self.rescale_range[1]:
+            raise ValueError(f'rescale_range: expected [low, high] with 0 < low <= high, got {opt["rescale_range"]!r}')
         if not os.path.exists(self.gt_folder):
             raise FileNotFoundError(f'dataroot_gt: {self.gt_folder} does not exist')
 
@@ -109,6 +120,9 @@ class HiNASNoisyImageDataset(data.Dataset):
             h, w = img_gt.shape[:2]
             if h < gt_size or w < gt_size:
                 raise ValueError(f'gt_size: {gt_size} is larger than {gt_path} ({h}x{w})')
+            if self.rescale_prob and random.random() < self.rescale_prob:
+                img_gt = self._rescale(img_gt, random.uniform(*self.rescale_range), gt_size)
+                h, w = img_gt.shape[:2]
             top, left = random.randint(0, h - gt_size), random.randint(0, w - gt_size)
             img_gt = img_gt[top:top + gt_size, left:left + gt_size, ...]
             img_gt = augment(img_gt, self.opt.get('use_hflip', True), self.opt.get('use_rot', True))
@@ -123,6 +137,15 @@ class HiNASNoisyImageDataset(data.Dataset):
             img_lq = np.clip(img_lq, 0, 1)
         img_gt, img_lq = img2tensor([img_gt, img_lq.astype(np.float32)], bgr2rgb=not self.gray, float32=True)
         return {'lq': img_lq, 'gt': img_gt, 'lq_path': gt_path, 'gt_path': gt_path, 'sigma': sigma}
+
+    @staticmethod
+    def _rescale(img: np.ndarray, factor: float, gt_size: int) -> np.ndarray:
+        """``img`` (HWC, 0-1) resized by ``factor`` (at least enough to hold a ``gt_size`` crop), bicubic, clipped."""
+        h, w = img.shape[:2]
+        factor = max(factor, gt_size / min(h, w))
+        size = (max(gt_size, round(w * factor)), max(gt_size, round(h * factor)))
+        out = np.clip(cv2.resize(img, size, interpolation=cv2.INTER_CUBIC), 0, 1)
+        return out[..., None] if out.ndim == 2 else out
 
     def __len__(self) -> int:
         return len(self.paths)

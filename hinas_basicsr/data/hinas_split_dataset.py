@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import re
@@ -15,6 +16,20 @@ from torch.utils import data
 
 SPLITS = ('w', 'a', 'val')
 GROUP_BY = r'^(.+)_s\d+$'  # BasicSR's extract_subimages names: 0001_s001 is a part of image 0001
+
+
+def loader_batch_size(opt: dict[str, Any], dataset_opt: dict[str, Any]) -> int:
+    """Samples per batch of BasicSR's train loader (``build_dataloader``): ``batch_size_per_gpu`` on each rank,
+    times ``num_gpu`` without a launcher (DataParallel splits the batch over the GPUs)."""
+    num_gpu = opt.get('num_gpu', 0)
+    data_parallel = not opt.get('dist', False) and isinstance(num_gpu, int) and num_gpu > 1
+    return int(dataset_opt['batch_size_per_gpu']) * (num_gpu if data_parallel else 1)
+
+
+def loader_iters_per_epoch(num_samples: int, batch_size: int, world_size: int = 1, enlarge_ratio: float = 1) -> int:
+    """Batches in one epoch of BasicSR's train loader: its ``EnlargedSampler`` gives each rank
+    ``ceil(num_samples * enlarge_ratio / world_size)`` samples and its DataLoader drops the last partial batch."""
+    return math.ceil(num_samples * enlarge_ratio / world_size) // batch_size
 
 
 def sample_keys(dataset: data.Dataset) -> list[str]:

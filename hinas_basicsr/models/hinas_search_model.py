@@ -1,7 +1,6 @@
 """The HiNAS search: first-order bilevel optimisation of a HiNASSupernet, as a BasicSR model."""
 from __future__ import annotations
 
-import math
 import os
 import random
 from collections import OrderedDict
@@ -20,6 +19,7 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.utils.data import DataLoader
 
+from hinas_basicsr.data.hinas_split_dataset import loader_batch_size, loader_iters_per_epoch
 from hinas_basicsr.fileio import write_torch
 from hinas_basicsr.genotype_plot import save_genotype_png
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
@@ -106,17 +106,15 @@ class HiNASSearchModel(SRModel):
         arch_opt['split'] = 'a'
         arch_opt['name'] = f'{train_set_opt.get("name", "train")}_A'
         self.arch_set = build_dataset(arch_opt)
-        batch = train_set_opt['batch_size_per_gpu']
-        world = self.opt.get('world_size', 1)
-        # batches per epoch as BasicSR's loader yields them (EnlargedSampler per rank, drop_last)
-        per_rank = math.ceil(len(self.arch_set.splits['w']) * train_set_opt.get('dataset_enlarge_ratio', 1) / world)
-        self.iters_per_epoch = max(1, per_rank // batch)
+        self.iters_per_epoch = max(1, loader_iters_per_epoch(
+            len(self.arch_set.splits['w']), loader_batch_size(self.opt, train_set_opt), self.opt.get('world_size', 1),
+            train_set_opt.get('dataset_enlarge_ratio', 1)))
         self.arch_pass, self.arch_batch, self._arch_iter = 0, 0, None
 
     def _arch_loader(self) -> DataLoader:
         """Pass ``arch_pass`` over this rank's shard of the A split, from batch ``arch_batch`` on."""
         set_opt = self.opt['datasets']['train']
-        batch, workers = set_opt['batch_size_per_gpu'], set_opt.get('num_worker_per_gpu', 0)
+        batch, workers = loader_batch_size(self.opt, set_opt), set_opt.get('num_worker_per_gpu', 0)  # as the W loader
         rank, world = self.opt.get('rank', 0), self.opt.get('world_size', 1)
         seed = int(self.opt.get('manual_seed') or 0) * 1000 + self.arch_pass
         order = torch.randperm(len(self.arch_set), generator=torch.Generator().manual_seed(seed)).tolist()

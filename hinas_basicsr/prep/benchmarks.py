@@ -12,7 +12,15 @@ import functools
 import os
 from collections.abc import Sequence
 
-from hinas_basicsr.prep.common import Outputs, check_scales, image_size, list_images, parallel_map, save_bicubic_lr
+from hinas_basicsr.prep.common import (
+    SCALES,
+    Outputs,
+    check_scales,
+    image_size,
+    list_images,
+    parallel_map,
+    save_bicubic_lr,
+)
 
 BENCHMARK_SETS = ('Set5', 'Set14', 'BSD100', 'Urban100', 'Manga109')
 _ALIASES = {'bsd100': ('b100',)}
@@ -49,14 +57,14 @@ def build_benchmark_set(hr_paths: Sequence[str], out: Outputs, set_name: str, sc
     return built
 
 
-def prepare_sr_benchmarks(src: str, dst: str, scales: Sequence[int] = (2, 3, 4), workers: int = 1,
+def prepare_sr_benchmarks(src: str, dst: str, scales: Sequence[int] = SCALES, workers: int = 1,
                           force: bool = False, sets: Sequence[str] = BENCHMARK_SETS) -> list[str]:
     """Make ``dst/<Set>/GTmod{s}`` and ``dst/<Set>/LRbicx{s}`` for every set found under ``src``.
 
     Args:
         src (str): Folder holding one subfolder per set.
         dst (str): Destination folder.
-        scales (Sequence[int]): Scales among 2, 3, 4. Default: (2, 3, 4).
+        scales (Sequence[int]): Scales among 2, 3, 4, 8. Default: (2, 3, 4, 8).
         workers (int): Worker processes. Default: 1.
         force (bool): Overwrite existing outputs. Default: False.
         sets (Sequence[str]): Set names to look for. Default: the five standard sets.

@@ -1,4 +1,7 @@
-"""BSD500 (the ``BSR`` archive) -> a GT LMDB of the 400 train+val images and a folder of the 200 test images.
+"""BSD500 (the ``BSR`` archive) -> a GT LMDB of the 300 train+val images and a folder of the 200 test images.
+
+BSDS500 splits its 500 images into train (200), val (100) and test (200). The LMDB holds whole images (one
+random crop per image and epoch in the HiNAS denoising search); with ``gray`` it is the search's gray LMDB.
 
 Source layout: ``BSR/BSDS500/data/images/{train,val,test}/*.jpg`` (``SRC`` may also point at
 ``BSDS500`` or at ``images`` itself). Output under ``dst``: ``BSD500_train.lmdb`` (keys are the image

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm')
-SCALES = (2, 3, 4)
+SCALES = (2, 3, 4, 8)
 MANIFEST = '.hinas_prep.json'
 STAGING_PREFIX = '.partial-'
 PNG_COMPRESSION = 3  # BasicSR's extract_subimages.py default
@@ -108,6 +108,25 @@ def subimage_name(stem: str, index: int) -> str:
     return f'{stem}_s{index:03d}'
 
 
+def read_top_left(path: str, height: int, width: int) -> np.ndarray:
+    """The top-left ``height x width`` of the image at ``path`` (the crop that lines HR and LR up)."""
+    img = read_image(path)
+    if img.shape[0] < height or img.shape[1] < width:
+        raise ValueError(f'{path}: decoded size {img.shape[0]}x{img.shape[1]}, expected at least {height}x{width}')
+    return img[:height, :width]
+
+
+def save_whole_image(task: tuple[str, str, int, int], out_dir: str) -> None:
+    """Worker: write the top-left ``height x width`` of ``path`` as ``out_dir/{stem}.png``.
+
+    Args:
+        task (tuple): ``(path, stem, height, width)``, as :func:`save_subimages`.
+        out_dir (str): Folder for the image.
+    """
+    path, stem, height, width = task
+    write_png(os.path.join(out_dir, f'{stem}.png'), read_top_left(path, height, width))
+
+
 def save_subimages(task: tuple[str, str, int, int], out_dir: str, crop_size: int, step: int) -> int:
     """Worker: read ``path``, keep its top-left ``height x width``, write its sub-images as ``{stem}_sNNN.png``.
 
@@ -121,10 +140,7 @@ def save_subimages(task: tuple[str, str, int, int], out_dir: str, crop_size: int
         int: Number of sub-images written.
     """
     path, stem, height, width = task
-    img = read_image(path)
-    if img.shape[0] < height or img.shape[1] < width:
-        raise ValueError(f'{path}: decoded size {img.shape[0]}x{img.shape[1]}, expected at least {height}x{width}')
-    subs = cut_subimages(img[:height, :width], crop_size, step)
+    subs = cut_subimages(read_top_left(path, height, width), crop_size, step)
     for index, sub in enumerate(subs, 1):
         write_png(os.path.join(out_dir, f'{subimage_name(stem, index)}.png'), sub)
     return len(subs)
@@ -280,7 +296,7 @@ def lcm(values: Iterable[int]) -> int:
 
 
 def check_scales(scales: Sequence[int]) -> tuple[int, ...]:
-    """Validate ``--scales`` (a subset of 2, 3, 4) and return them sorted and unique."""
+    """Validate ``--scales`` (a subset of 2, 3, 4, 8) and return them sorted and unique."""
     if not scales or any(s not in SCALES for s in scales):
         raise ValueError(f'--scales: expected values among {list(SCALES)}, got {list(scales)}')
     return tuple(sorted(set(scales)))

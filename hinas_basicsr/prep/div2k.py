@@ -1,19 +1,24 @@
-"""DIV2K -> BasicSR sub-images and LMDBs, as BasicSR's ``scripts/data_preparation`` would make them.
+"""DIV2K -> BasicSR sub-images and LMDBs, as BasicSR's ``scripts/data_preparation`` would make them, plus
+whole-image LMDBs for training that takes one random crop per image (the HiNAS reference search).
 
 Source layout (the official one)::
 
     DIV2K/DIV2K_train_HR/0001.png ...
-    DIV2K/DIV2K_train_LR_bicubic/X2/0001x2.png ...   (X3, X4; generated when missing)
+    DIV2K/DIV2K_train_LR_bicubic/X2/0001x2.png ...   (X3, X4, X8; generated when missing)
     DIV2K/DIV2K_valid_HR/0801.png ...                  (optional)
     DIV2K/DIV2K_valid_LR_bicubic/X2/0801x2.png ...    (generated when missing)
 
 Output under ``dst``: ``DIV2K_train_HR_sub/0001_s001.png``, ``DIV2K_train_LR_bicubic/X{s}_sub/0001_s001.png``,
-``DIV2K_train_HR_sub.lmdb`` and ``DIV2K_train_LR_bicubic_X{s}_sub.lmdb`` (keys ``0001_s001``), plus any
-generated full-size LR folder (``DIV2K_{train,valid}_LR_bicubic/X{s}/0001x{s}.png``).
+``DIV2K_train_HR_sub.lmdb`` and ``DIV2K_train_LR_bicubic_X{s}_sub.lmdb`` (keys ``0001_s001``); the whole
+images in ``DIV2K_train_HR.lmdb`` and ``DIV2K_train_LR_bicubic_X{s}.lmdb`` (keys ``0001``, the image ids);
+plus any generated full-size LR folder (``DIV2K_{train,valid}_LR_bicubic/X{s}/0001x{s}.png``).
 
-HR is mod-cropped to a multiple of 12 (a no-op on DIV2K itself) so that one set of HR sub-images lines
-up with the LR sub-images of every scale: HR sub-image ``i`` is ``HR[x:x+480, y:y+480]`` and LR
-sub-image ``i`` is ``LR[x/s:(x+480)/s, y/s:(y+480)/s]``.
+HR is mod-cropped to the least common multiple of the scales (24 for 2, 3, 4 and 8; 12 for 2, 3 and 4) so
+that one set of HR images and sub-images lines up with the LR of every scale: the whole HR image is
+``HR[:H, :W]`` and its LR is ``LR[:H/s, :W/s]``; HR sub-image ``i`` is ``HR[x:x+480, y:y+480]`` and LR sub-image
+``i`` is ``LR[x/s:(x+480)/s, y/s:(y+480)/s]``. (DIV2K's widths, 2040, are multiples of 24; a height of 1356
+loses 12 rows at mod 24.) The modulus is recorded with the outputs: a later run for other scales refuses
+outputs cut with another one.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import os
 from collections.abc import Sequence
 
 from hinas_basicsr.prep.common import (
+    SCALES,
     Outputs,
     check_scales,
     image_size,
@@ -31,9 +37,9 @@ from hinas_basicsr.prep.common import (
     parallel_map,
     save_bicubic_lr,
     save_subimages,
+    save_whole_image,
 )
 
-HR_MOD = lcm((2, 3, 4))
 CROP_SIZE = 480
 STEP = 240
 
@@ -54,9 +60,9 @@ def _lr_partners(hr_paths: list[str], sizes: dict[str, tuple[int, int]], folder:
     return partners
 
 
-def prepare_div2k(src: str, dst: str, scales: Sequence[int] = (2, 3, 4), workers: int = 1, make_lmdb: bool = True,
+def prepare_div2k(src: str, dst: str, scales: Sequence[int] = SCALES, workers: int = 1, make_lmdb: bool = True,
                   force: bool = False, crop_size: int = CROP_SIZE, step: int = STEP) -> list[str]:
-    """Cut DIV2K (or any folder in its layout) into BasicSR sub-images and pack them into LMDBs.
+    """Cut DIV2K (or any folder in its layout) into BasicSR sub-images and pack them, and the whole images, into LMDBs.
 
     Every input is checked before anything is written. Finished outputs of an earlier run from the
     same source are skipped; other existing outputs are refused unless ``force``.
@@ -64,9 +70,9 @@ def prepare_div2k(src: str, dst: str, scales: Sequence[int] = (2, 3, 4), workers
     Args:
         src (str): Folder in the official DIV2K layout.
         dst (str): Destination folder (may be ``src`` itself).
-        scales (Sequence[int]): LR scales among 2, 3, 4. Default: (2, 3, 4).
+        scales (Sequence[int]): LR scales among 2, 3, 4, 8. Default: (2, 3, 4, 8).
         workers (int): Worker processes. Default: 1.
-        make_lmdb (bool): Also pack the sub-images into LMDBs. Default: True.
+        make_lmdb (bool): Also pack the sub-images, and the whole images, into LMDBs. Default: True.
         force (bool): Overwrite existing outputs. Default: False.
         crop_size (int): HR sub-image size. Default: 480.
         step (int): HR step between sub-images. Default: 240.
@@ -75,6 +81,7 @@ def prepare_div2k(src: str, dst: str, scales: Sequence[int] = (2, 3, 4), workers
         list[str]: The outputs built by this call (skipped ones excluded).
     """
     scales = check_scales(scales)
+    hr_mod = lcm(scales)  # HR and LR line up at every scale asked for: 24 for 2, 3, 4 and 8
     if workers < 1:
         raise ValueError(f'--workers: expected a count >= 1, got {workers}')
     for s in scales:
@@ -88,10 +95,13 @@ def prepare_div2k(src: str, dst: str, scales: Sequence[int] = (2, 3, 4), workers
     sizes = {p: image_size(p) for paths in splits.values() for p in paths}
     for p in splits['train']:
         h, w = sizes[p]
-        if min(h - h % HR_MOD, w - w % HR_MOD) < crop_size:
+        if min(h - h % hr_mod, w - w % hr_mod) < crop_size:
             raise ValueError(f'{p}: {h}x{w} is smaller than the {crop_size}x{crop_size} sub-image')
 
-    out = Outputs(dst, src, force, {'crop_size': crop_size, 'step': step})
+    # hr_mod is recorded: outputs cut for other scales (e.g. mod 12 for x2-x4) do not line up with x8 ones.
+    # 12, the only modulus before x8 existed, stays implicit so that outputs of earlier versions stay valid.
+    params = {'crop_size': crop_size, 'step': step, **({'hr_mod': hr_mod} if hr_mod != 12 else {})}
+    out = Outputs(dst, src, force, params)
     lr_paths: dict[tuple[str, int], list[str]] = {}
     generate: list[tuple[str, int, str]] = []
     for split, paths in splits.items():
@@ -105,7 +115,9 @@ def prepare_div2k(src: str, dst: str, scales: Sequence[int] = (2, 3, 4), workers
                 lr_paths[split, s] = [os.path.join(out.path(rel), f'{stem}x{s}.png') for stem in stems]
     sub_names = {0: 'DIV2K_train_HR_sub', **{s: f'DIV2K_train_LR_bicubic/X{s}_sub' for s in scales}}
     lmdb_names = {0: 'DIV2K_train_HR_sub.lmdb', **{s: f'DIV2K_train_LR_bicubic_X{s}_sub.lmdb' for s in scales}}
-    out.check([g[2] for g in generate] + list(sub_names.values()) + (list(lmdb_names.values()) if make_lmdb else []))
+    whole_names = {0: 'DIV2K_train_HR.lmdb', **{s: f'DIV2K_train_LR_bicubic_X{s}.lmdb' for s in scales}}
+    lmdbs = [*lmdb_names.values(), *whole_names.values()] if make_lmdb else []
+    out.check([g[2] for g in generate] + list(sub_names.values()) + lmdbs)
     out.clean_stale()
 
     built = []
@@ -117,15 +129,15 @@ def prepare_div2k(src: str, dst: str, scales: Sequence[int] = (2, 3, 4), workers
                 parallel_map(job, splits[split], workers, f'LR x{s} {split}')
             built.append(rel)
     for s, name in sub_names.items():
+        div = max(s, 1)
+        tasks = []  # (image, id, height, width): the mod-cropped HR, or its LR at scale s
+        for hr, path in zip(splits['train'], lr_paths['train', s] if s else splits['train']):
+            h, w = sizes[hr]
+            tasks.append((path, os.path.splitext(os.path.basename(hr))[0], (h - h % hr_mod) // div,
+                          (w - w % hr_mod) // div))
         if not out.is_done(name):
             with out.build(name) as tmp:
                 os.makedirs(tmp)
-                div = max(s, 1)
-                tasks = []
-                for hr, path in zip(splits['train'], lr_paths['train', s] if s else splits['train']):
-                    h, w = sizes[hr]
-                    stem = os.path.splitext(os.path.basename(hr))[0]
-                    tasks.append((path, stem, (h - h % HR_MOD) // div, (w - w % HR_MOD) // div))
                 job = functools.partial(save_subimages, out_dir=tmp, crop_size=crop_size // div, step=step // div)
                 parallel_map(job, tasks, workers, f'cut {name}')
             built.append(name)
@@ -133,4 +145,11 @@ def prepare_div2k(src: str, dst: str, scales: Sequence[int] = (2, 3, 4), workers
             with out.build(lmdb_names[s]) as tmp:
                 pack_lmdb(out.path(name), tmp, workers)
             built.append(lmdb_names[s])
+        if make_lmdb and not out.is_done(whole_names[s]):
+            with out.build(whole_names[s]) as tmp:
+                png_dir = os.path.join(os.path.dirname(tmp), 'png')  # in the staging folder: removed with it
+                os.makedirs(png_dir)
+                parallel_map(functools.partial(save_whole_image, out_dir=png_dir), tasks, workers, f'whole {name}')
+                pack_lmdb(png_dir, tmp, workers)
+            built.append(whole_names[s])
     return built
