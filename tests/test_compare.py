@@ -157,8 +157,6 @@ def test_denoise_compare_with_gray_hinas_net(tmp_path):
     assert rows[1]['flops_input'] == '1x1x8x8' and rows[1]['flops'] > 0
 
 
-
-
 def test_lr_of_mismatched_size_is_one_line(sr_setup, capsys, monkeypatch):
     """BasicSR's PairedImageDataset would crop the GT to the LR's size; compare refuses the pair instead."""
     tmp_path, test_opt, net_opt, ckpt = sr_setup
