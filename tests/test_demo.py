@@ -2,11 +2,22 @@
 import csv
 import math
 
+import cv2
+import numpy as np
 import torch
 import yaml
 
 from hinas_basicsr.compare import count_flops, count_params, load_network
-from hinas_basicsr.demo import SEARCH_OPT, budget_cosine, run_demo
+from hinas_basicsr.demo import (
+    GROUND_TRUTH,
+    SEARCH_OPT,
+    PhotoRow,
+    RunProgress,
+    budget_cosine,
+    detail_crop,
+    run_demo,
+    save_side_by_side,
+)
 
 REQUIRED = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s')
 
@@ -37,8 +48,11 @@ def test_demo_writes_the_comparison(tmp_path, monkeypatch, repo, capsys):
         assert int(r['flops']) == count_flops(net, probe) > 0
     out = capsys.readouterr().out
     assert 'Found net vs bicubic' in out and 'out/compare.csv' in out and genotype in out
-    for f in ('compare.md', 'psnr_vs_flops.png'):
+    for f in ('compare.md', 'psnr_vs_flops.png', 'side_by_side.png'):
         assert (tmp_path / 'out' / f).is_file()
+    assert 'Totoal images' not in out  # BasicSR's LMDB messages stay in the log
+    assert 'Totoal images' in (tmp_path / 'out' / 'demo.log').read_text()
+    assert cv2.imread(str(tmp_path / 'out' / 'side_by_side.png')).shape[0] > 3 * 150  # one row per held-out photo
 
 
 def test_budget_cosine():
@@ -65,3 +79,28 @@ def test_demo_trains_after_searching_in_the_same_run(tmp_path, monkeypatch, repo
         torch.set_num_threads(threads)
     assert [r['model'] for r in rows] == ['bicubic', 'hinas', 'edsr_baseline']
     assert 'experiments/tiny_search/genotypes/best.json' in capsys.readouterr().out
+
+
+def test_side_by_side_draws_rows_of_photos_and_columns_of_methods(tmp_path):
+    rng = np.random.default_rng(0)
+    flat = np.full((40, 50, 3), 120, np.uint8)
+    photos = []
+    for name in ('a', 'b'):
+        gt = flat.copy()
+        gt[24:40, 32:48] = rng.integers(0, 255, (16, 16, 3))  # the detailed corner the crop must find
+        photos.append(PhotoRow(name, {'bicubic': flat, 'HiNAS': gt // 2, GROUND_TRUTH: gt},
+                               {'bicubic': 20.5, 'HiNAS': 25.25}))
+    assert detail_crop(photos[0].images[GROUND_TRUTH], 16) == (slice(24, 40), slice(32, 48))
+    path = tmp_path / 'pictures.png'
+    save_side_by_side(photos, str(path), crop=16)
+    img = cv2.imread(str(path))
+    assert img.shape[1] > img.shape[0] > 300  # 2 rows of 3 methods
+    assert (img.min(axis=2) < 100).mean() > 0.01 and len(np.unique(img.reshape(-1, 3), axis=0)) > 50
+
+
+def test_run_progress_stages_add_up():
+    with RunProgress({'a': 5., 'skipped': 0., 'b': 10.}) as progress:
+        progress.update('a', 3.)
+        assert progress.bar.n == 3 and progress.bar.total == 15
+        progress.update('b', 99.)  # clipped to the stage's size
+        assert progress.bar.n == 15
