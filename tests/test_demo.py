@@ -70,13 +70,19 @@ def test_demo_trains_after_searching_in_the_same_run(tmp_path, monkeypatch, repo
     opt['train'].update(total_iter=4, arch_warmup_ratio=0.5)
     opt['train']['scheduler']['periods'] = [4]
     opt['val']['val_freq'] = 4
-    opt['logger'].update(use_tb_logger=False, save_checkpoint_freq=4)
+    opt['logger'].update(use_tb_logger=False, save_checkpoint_freq=4, print_freq=2)
     (tmp_path / 'tiny.yml').write_text(yaml.safe_dump(opt))
+    reported = []
+    update = RunProgress.update
+    monkeypatch.setattr(RunProgress, 'update', lambda self, stage, done: (reported.append((stage, done)),
+                                                                         update(self, stage, done)))
     threads = torch.get_num_threads()
     try:
         rows = run_demo('out', budget_s=1., search_opt='tiny.yml', latency_runs=1, threads=1)
     finally:
         torch.set_num_threads(threads)
+    assert [done for stage, done in reported if stage == 'search'] == [2, 4]  # followed from the child's log
+    assert 'iter:' in (tmp_path / 'out' / 'demo.log').read_text()
     assert [r['model'] for r in rows] == ['bicubic', 'hinas', 'edsr_baseline']
     assert 'experiments/tiny_search/genotypes/best.json' in capsys.readouterr().out
 
