@@ -59,7 +59,8 @@ DEMO_LOG = 'demo.log'
 SIDE_BY_SIDE = 'side_by_side.png'
 GROUND_TRUTH = 'ground truth'
 DISPLAY_NAMES = {BICUBIC: 'bicubic', 'hinas': 'HiNAS', 'edsr_baseline': 'EDSR-baseline'}
-ITERATION = re.compile(r'\[epoch:\s*\d+, iter:\s*([\d,]+)')  # BasicSR's MessageLogger: "[epoch:  0, iter:      10, lr:(..."
+# A training line of BasicSR's MessageLogger: "[demo_..][epoch:  0, iter:      10, lr:(...".
+ITERATION = re.compile(r'\[epoch:\s*\d+, iter:\s*([\d,]+)')
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 from conftest import REPO
+from net_helpers import trained_like
 from torch import nn
 
 from hinas_basicsr import deploy, infer
@@ -20,26 +21,11 @@ DENOISE_GENOTYPE = {**SR_GENOTYPE, 'task': 'denoise', 'scale': 1, 'num_in_ch': 1
 CPU = torch.device('cpu')
 
 
-def _trained_like(net: nn.Module) -> nn.Module:
-    """Non-trivial BatchNorm statistics and conv weights large enough that far pixels matter."""
-    gen = torch.Generator().manual_seed(0)
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=gen))
-            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=gen))
-            m.weight.data.copy_(0.5 + torch.rand(m.num_features, generator=gen))
-            m.bias.data.copy_(0.1 * torch.randn(m.num_features, generator=gen))
-        elif isinstance(m, nn.Conv2d):
-            fan_in = m.weight[0].numel()
-            m.weight.data.copy_(torch.randn(m.weight.shape, generator=gen) * (2 / fan_in) ** 0.5)
-    return net.eval()
-
-
 def _edsr(scale: int, num_block: int = 2) -> nn.Module:
     from basicsr.archs.edsr_arch import EDSR
 
     torch.manual_seed(0)
-    return _trained_like(EDSR(3, 3, num_feat=8, num_block=num_block, upscale=scale))
+    return trained_like(EDSR(3, 3, num_feat=8, num_block=num_block, upscale=scale), he_convs=True)
 
 
 def _write_option(tmp_path, network_g: dict, net: nn.Module, name: str = 'net') -> tuple[str, str]:
@@ -60,7 +46,7 @@ def _photo(size: tuple[int, int], gray: bool = False) -> np.ndarray:
 
 def test_tiled_equals_whole_image_for_a_trained_shape_hinas_net():
     torch.manual_seed(0)
-    net = _trained_like(HiNASNet(SR_GENOTYPE, num_feat=8))
+    net = trained_like(HiNASNet(SR_GENOTYPE, num_feat=8), he_convs=True)
     shape = infer.probe_shape(net, CPU)
     field = infer.receptive_field(net, shape, CPU)
     assert shape == infer.NetworkShape(3, 3, 2)
@@ -119,7 +105,7 @@ def test_cli_output_sizes_sr(tmp_path, scale, capsys):
 
 def test_cli_tiles_match_whole_image_and_denoise_keeps_size(tmp_path, capsys):
     torch.manual_seed(0)
-    net = _trained_like(HiNASNet(DENOISE_GENOTYPE, num_feat=8))
+    net = trained_like(HiNASNet(DENOISE_GENOTYPE, num_feat=8), he_convs=True)
     option, checkpoint = _write_option(tmp_path, {'type': 'HiNASNet', 'genotype': DENOISE_GENOTYPE,
                                                   'num_feat': 8}, net)
     cv2.imwrite(str(tmp_path / 'noisy.png'), _photo((50, 37), gray=True))
@@ -138,7 +124,7 @@ def test_cli_colour_conversions(tmp_path, capsys):
     """A gray photo to a colour net is replicated to 3 channels; a colour photo to a gray net becomes gray."""
     torch.manual_seed(0)
     colour_net = _edsr(2)
-    gray_net = _trained_like(HiNASNet(DENOISE_GENOTYPE, num_feat=8))
+    gray_net = trained_like(HiNASNet(DENOISE_GENOTYPE, num_feat=8), he_convs=True)
     colour_opt = _write_option(tmp_path, {'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8,
                                           'num_block': 2, 'upscale': 2}, colour_net, 'colour')
     gray_opt = _write_option(tmp_path, {'type': 'HiNASNet', 'genotype': DENOISE_GENOTYPE, 'num_feat': 8},
