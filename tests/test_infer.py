@@ -83,6 +83,8 @@ def test_rcan_is_reported_as_global():
     field = infer.receptive_field(net, infer.probe_shape(net, CPU), CPU)
     assert field.radius is None and 'AdaptiveAvgPool2d' in field.reason
     assert 'cannot equal' in field.describe()
+    traced = torch.jit.trace(net, torch.rand(1, 3, 12, 12))  # a TorchScript file from hinas export
+    assert 'AdaptiveAvgPool2d' in infer.receptive_field(traced, infer.probe_shape(traced, CPU), CPU).reason
 
 
 @pytest.mark.parametrize('scale', [2, 3, 4])
@@ -179,12 +181,17 @@ def test_cli_torchscript_model(tmp_path):
     (['--fp16', '--device', 'cpu'], '--fp16: half precision needs CUDA'),
     (['--tile', '-1'], '--tile: expected 0'),
     (['--weights', 'nowhere.pth'], 'nowhere.pth does not exist'),
+    (['--device', 'cpu', '-i', 'SAME_STEM'], 'several inputs would write'),
 ])
 def test_cli_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys, extra, message):
     net = _edsr(2)
     option, _ = _write_option(tmp_path, {'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8,
                                          'num_block': 2, 'upscale': 2}, net)
     cv2.imwrite(str(tmp_path / 'p.png'), _photo((16, 16)))
+    (tmp_path / 'same').mkdir()
+    for name in ('p.png', 'p.jpg'):
+        cv2.imwrite(str(tmp_path / 'same' / name), _photo((16, 16)))
+    extra = [str(tmp_path / 'same') if arg == 'SAME_STEM' else arg for arg in extra]
     assert hinas_main(['infer', '-opt', option, '-i', str(tmp_path / 'p.png'), '-o', str(tmp_path / 'o'),
                        *extra]) == 2
     assert message in capsys.readouterr().err

@@ -111,10 +111,17 @@ def run(args: argparse.Namespace) -> int:
             if note:
                 tqdm.write(f'{source}: {note}')
             boxes = len(infer.tile_boxes(*img.shape[:2], args.tile))
-            with tqdm(total=boxes, desc=os.path.basename(source), unit='tile', leave=False,
-                      disable=boxes == 1) as tiles:
-                out = infer.restore(net, img, shape, device, args.tile, pad or 0, dtype, tiles.update)
-            infer.save_image(out, target)
+            try:
+                with tqdm(total=boxes, desc=os.path.basename(source), unit='tile', leave=False,
+                          disable=boxes == 1) as tiles:
+                    out = infer.restore(net, img, shape, device, args.tile, pad or 0, dtype, tiles.update)
+            except RuntimeError as err:  # out of memory, or a size the network cannot take
+                failed.append(source)
+                hint = ' (try a smaller --tile)' if 'out of memory' in str(err) else ''
+                tqdm.write(f'hinas infer: error: {source}: the network failed: {str(err).splitlines()[0]}{hint}',
+                           file=sys.stderr)
+            else:
+                infer.save_image(out, target)
             images.update()
     done = len(inputs) - len(failed)
     print(f'{done} of {len(inputs)} images written to {args.output}' +
