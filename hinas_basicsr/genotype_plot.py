@@ -13,10 +13,12 @@ from hinas_basicsr.fileio import atomic_write
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.trellis import MOVES, levels_at
 
-COLUMN_GAP, ROW_GAP = 3.3, 1.4  # data units between node columns and between nodes of one column
+COLUMN_GAP, ROW_GAP = 4.2, 1.4  # data units between node columns and between nodes of one column
 NODE_W, NODE_H = 0.9, 0.5
 INCH_PER_UNIT = 0.45  # drawing scale of the cells
-LABEL_POSITIONS = (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85)  # along the edge, most central first
+# Label places: along the edge (most central first), then just above or below it (data units).
+LABEL_CANDIDATES = tuple((t, offset) for offset in (0.0, 0.22, -0.22)
+                         for t in (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85))
 INPUT_COLOUR, NODE_COLOUR, OUTPUT_COLOUR = '#fde9a9', '#bfdcf5', '#c9ecc3'
 
 
@@ -137,18 +139,20 @@ def _draw_cell(ax, genotype: Genotype, layer: int, x_range: tuple[float, float])
     ax.set_xlim(*x_range)  # one scale for every layer
     ax.set_ylim(y0, y1)
     ax.apply_aspect()  # the final box, so that measured extents are those of the saved figure
-    taken = [b.get_window_extent(renderer) for b in boxes.values()]
+    nodes = [b.get_window_extent(renderer) for b in boxes.values()]
+    labels: list = []
     for src, dst, op, rad in edges:
         if op is None:
             continue
         arrow(src, dst, rad, color='tab:blue', lw=1.1)
         best = None
-        for t in LABEL_POSITIONS:
-            text = ax.text(*_on_arc(pos[src], pos[dst], rad, t), op, ha='center', va='center', fontsize=7,
-                           color='navy', zorder=5,
+        for t, offset in LABEL_CANDIDATES:
+            x, y = _on_arc(pos[src], pos[dst], rad, t)
+            text = ax.text(x, y + offset, op, ha='center', va='center', fontsize=7, color='navy', zorder=5,
                            bbox={'boxstyle': 'round,pad=0.15', 'fc': 'white', 'ec': 'none', 'alpha': 0.9})
-            extent = text.get_window_extent(renderer).expanded(1.08, 1.25)
-            clash = sum(_overlap(extent, other) for other in taken)
+            extent = text.get_window_extent(renderer).expanded(1.2, 1.4)  # a margin between labels
+            # Covering a node is worse than touching another label.
+            clash = 3 * sum(_overlap(extent, n) for n in nodes) + sum(_overlap(extent, o) for o in labels)
             if best is None or clash < best[0]:
                 if best is not None:
                     best[1].remove()
@@ -157,7 +161,7 @@ def _draw_cell(ax, genotype: Genotype, layer: int, x_range: tuple[float, float])
                 text.remove()
             if clash == 0:
                 break
-        taken.append(best[2])
+        labels.append(best[2])
     ax.axis('off')
     level = genotype.widths[layer]
     ax.set_title(f'layer {layer + 1} cell: level {level} (x{genotype.width_factors[level]:g} width)', fontsize=9)
