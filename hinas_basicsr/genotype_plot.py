@@ -13,12 +13,12 @@ from hinas_basicsr.fileio import atomic_write
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.trellis import MOVES, levels_at
 
-COLUMN_GAP, ROW_GAP = 4.2, 1.4  # data units between node columns and between nodes of one column
+COLUMN_GAP, ROW_GAP = 4.2, 1.6  # data units between node columns and between nodes of one column
 NODE_W, NODE_H = 0.9, 0.5
 INCH_PER_UNIT = 0.45  # drawing scale of the cells
 # Label places: along the edge (most central first), then just above or below it (data units).
-LABEL_CANDIDATES = tuple((t, offset) for offset in (0.0, 0.22, -0.22)
-                         for t in (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85))
+LABEL_CANDIDATES = tuple((t, offset) for offset in (0.0, 0.22, -0.22, 0.42, -0.42)
+                         for t in (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85, 0.9))
 INPUT_COLOUR, NODE_COLOUR, OUTPUT_COLOUR = '#fde9a9', '#bfdcf5', '#c9ecc3'
 
 
@@ -108,7 +108,8 @@ def _overlap(a, b) -> float:
     return w * h if w > 0 and h > 0 else 0.0
 
 
-def _draw_cell(ax, genotype: Genotype, layer: int, x_range: tuple[float, float]) -> None:
+def _draw_cell(ax, genotype: Genotype, layer: int, x_range: tuple[float, float]) -> float:
+    """Draw one layer's cell; return the overlap (square pixels) its labels have with nodes and each other."""
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     cell = genotype.cells[layer]
@@ -141,6 +142,7 @@ def _draw_cell(ax, genotype: Genotype, layer: int, x_range: tuple[float, float])
     ax.apply_aspect()  # the final box, so that measured extents are those of the saved figure
     nodes = [b.get_window_extent(renderer) for b in boxes.values()]
     labels: list = []
+    overlap = 0.0
     for src, dst, op, rad in edges:
         if op is None:
             continue
@@ -162,13 +164,16 @@ def _draw_cell(ax, genotype: Genotype, layer: int, x_range: tuple[float, float])
             if clash == 0:
                 break
         labels.append(best[2])
+        overlap += best[0]
     ax.axis('off')
     level = genotype.widths[layer]
     ax.set_title(f'layer {layer + 1} cell: level {level} (x{genotype.width_factors[level]:g} width)', fontsize=9)
+    return overlap
 
 
-def save_genotype_png(genotype: Genotype, path: str | os.PathLike) -> None:
-    """Draw ``genotype`` to the PNG ``path`` atomically: the width path, then each layer's cell as a DAG."""
+def genotype_figure(genotype: Genotype):
+    """The drawing of ``genotype`` (a matplotlib Figure: the width path, then each layer's cell as a DAG) and
+    the overlap, in square pixels, left between its edge labels and the nodes or other labels (0: none)."""
     import matplotlib
 
     matplotlib.use('Agg')
@@ -184,13 +189,20 @@ def save_genotype_png(genotype: Genotype, path: str | os.PathLike) -> None:
     grid = fig.add_gridspec(num_layers, 2, width_ratios=[3.0, cell_w], height_ratios=cell_hs, left=0.9 / width,
                             right=0.99, bottom=0.5 / height, top=1 - 0.7 / height, wspace=0.08, hspace=0.08)
     _draw_path(fig.add_subplot(grid[:, 0]), genotype)
-    for layer in range(num_layers):
-        _draw_cell(fig.add_subplot(grid[layer, 1]), genotype, layer,
-                   (min(e[0] for e in extents), max(e[1] for e in extents)))
+    x_range = (min(e[0] for e in extents), max(e[1] for e in extents))
+    overlap = sum(_draw_cell(fig.add_subplot(grid[layer, 1]), genotype, layer, x_range) for layer in range(num_layers))
     search = genotype.search or {}
     extra = f", search iteration {search['iteration']}" if search.get('iteration') is not None else ''
     fig.suptitle(f'HiNAS genotype: {genotype.task} x{genotype.scale}, {num_layers} layers, '
                  f'{genotype.num_nodes} nodes per cell{extra}', fontsize=10)
+    return fig, overlap
+
+
+def save_genotype_png(genotype: Genotype, path: str | os.PathLike) -> None:
+    """Draw ``genotype`` to the PNG ``path`` atomically (see :func:`genotype_figure`)."""
+    import matplotlib.pyplot as plt
+
+    fig, _ = genotype_figure(genotype)
     try:
         atomic_write(os.fspath(path), lambda tmp: fig.savefig(tmp, format='png', dpi=110))
     finally:

@@ -10,7 +10,7 @@ from conftest import REPO
 
 from hinas_basicsr.cli import hinas_main
 from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.genotype_plot import cell_edges, cell_layout
+from hinas_basicsr.genotype_plot import cell_edges, cell_layout, genotype_figure
 
 SR = REPO / 'options' / 'demo' / 'genotype_example_sr_x2.json'
 DENOISE_CELL = [['sep_conv_3x3', 0], ['conv_3x3', 1], ['skip_connect', 2], ['dil_conv_3x3', 0],
@@ -57,3 +57,15 @@ def test_plot_genotype_refuses_a_bad_file(tmp_path, capsys):
     assert hinas_main(['plot-genotype', str(bad), '-o', str(tmp_path / 'x.png')]) == 2
     assert 'bad.json: not valid JSON' in capsys.readouterr().err
     assert not (tmp_path / 'x.png').exists()
+
+
+@pytest.mark.parametrize('source', ['sr', 'denoise'])
+def test_edge_labels_overlap_neither_nodes_nor_each_other(source):
+    import matplotlib.pyplot as plt
+
+    genotype = Genotype.load(SR) if source == 'sr' else _denoise_genotype()
+    fig, overlap = genotype_figure(genotype)
+    plt.close(fig)
+    labels = [t for ax in fig.axes[1:] for t in ax.texts if t.get_text() in genotype.ops]
+    assert len(labels) == 2 * genotype.num_nodes * genotype.num_layers  # one label per searched edge
+    assert overlap == 0
