@@ -29,21 +29,20 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from hinas_basicsr.compare import (
     BICUBIC,
+    IMAGE_SUFFIXES,
     ModelSpec,
     bicubic,
     compare,
     default_device,
     load_network,
-    load_test_sets,
     markdown_table,
-    read_pairs,
-    score,
     to_image,
     to_tensor,
 )
@@ -313,18 +312,29 @@ class PhotoRow:
 
 def demo_photos(models: Mapping[str, tuple[str, str]], test_opt: str = TEST_OPT,
                 device: torch.device | None = None) -> list[PhotoRow]:
-    """Bicubic, each model (name -> (option, checkpoint)) and the ground truth on the first test set's photos."""
+    """Bicubic, each model (name -> (option, checkpoint)) and the ground truth on the held-out photos.
+
+    The photos are the image files of the first dataset of ``test_opt`` (``dataroot_gt``, and the LR
+    files of the same names in ``dataroot_lq``); PSNR is BasicSR's, on Y with ``scale`` pixels cropped,
+    as in the table.
+    """
+    from basicsr.metrics import calculate_psnr
+
     device = device or default_device()
-    task, scale, sets = load_test_sets(test_opt)
+    opt = load_yaml(test_opt)
+    scale = int(opt['scale'])
+    dataset = next(iter(opt['datasets'].values()))
     nets = {name: load_network(option, checkpoint, device) for name, (option, checkpoint) in models.items()}
     photos = []
-    for pair in read_pairs(sets[0], task, scale):
-        images = {DISPLAY_NAMES[BICUBIC]: np.round(bicubic(pair.lq, scale) * 255.).astype(np.uint8)}
+    for file in sorted(f for f in os.listdir(dataset['dataroot_gt']) if f.lower().endswith(IMAGE_SUFFIXES)):
+        gt = cv2.imread(os.path.join(dataset['dataroot_gt'], file), cv2.IMREAD_COLOR)
+        lq = cv2.imread(os.path.join(dataset['dataroot_lq'], file), cv2.IMREAD_COLOR).astype(np.float32) / 255.
+        images = {DISPLAY_NAMES[BICUBIC]: np.round(bicubic(lq, scale) * 255.).astype(np.uint8)}
         with torch.no_grad():
             for name, net in nets.items():
-                images[DISPLAY_NAMES.get(name, name)] = to_image(net(to_tensor(pair.lq, device)))
-        psnr = {method: score(img, pair.gt, task, scale)[0] for method, img in images.items()}
-        photos.append(PhotoRow(os.path.splitext(pair.name)[0], {**images, GROUND_TRUTH: pair.gt}, psnr))
+                images[DISPLAY_NAMES.get(name, name)] = to_image(net(to_tensor(lq, device)))
+        psnr = {method: float(calculate_psnr(img, gt, scale, test_y_channel=True)) for method, img in images.items()}
+        photos.append(PhotoRow(os.path.splitext(file)[0], {**images, GROUND_TRUTH: gt}, psnr))
     return photos
 
 

@@ -14,6 +14,7 @@ from hinas_basicsr.demo import (
     PhotoRow,
     RunProgress,
     budget_cosine,
+    demo_photos,
     detail_crop,
     run_demo,
     save_side_by_side,
@@ -53,6 +54,13 @@ def test_demo_writes_the_comparison(tmp_path, monkeypatch, repo, capsys):
     assert 'Totoal images' not in out  # BasicSR's LMDB messages stay in the log
     assert 'Totoal images' in (tmp_path / 'out' / 'demo.log').read_text()
     assert cv2.imread(str(tmp_path / 'out' / 'side_by_side.png')).shape[0] > 3 * 150  # one row per held-out photo
+    trained = {n: (str(tmp_path / 'out' / 'train' / d / f'{d}.yml'),
+                   str(tmp_path / 'out' / 'train' / d / 'models' / 'net_g_latest.pth'))
+               for n, d in (('hinas', 'demo_train_hinas_sr_x2'), ('edsr_baseline', 'demo_train_edsr_x2'))}
+    photos = demo_photos(trained, device=torch.device('cpu'))
+    assert [p.name for p in photos] == ['chelsea', 'coffee', 'rocket']
+    for r, method in zip(rows, ('bicubic', 'HiNAS', 'EDSR-baseline')):  # the pictures' PSNR average to the table's
+        assert abs(np.mean([p.psnr[method] for p in photos]) - float(r['psnr'])) < 0.01
 
 
 def test_budget_cosine():
