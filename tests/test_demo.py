@@ -2,11 +2,23 @@
 import csv
 import math
 
+import cv2
+import numpy as np
 import torch
 import yaml
 
 from hinas_basicsr.compare import count_flops, count_params
-from hinas_basicsr.demo import SEARCH_OPT, budget_cosine, run_demo
+from hinas_basicsr.demo import (
+    GROUND_TRUTH,
+    SEARCH_OPT,
+    PhotoRow,
+    RunProgress,
+    budget_cosine,
+    demo_photos,
+    detail_crop,
+    run_demo,
+    save_side_by_side,
+)
 from hinas_basicsr.networks import load_network
 
 REQUIRED = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s')
@@ -38,8 +50,18 @@ def test_demo_writes_the_comparison(tmp_path, monkeypatch, repo, capsys):
         assert int(r['flops']) == count_flops(net, probe) > 0
     out = capsys.readouterr().out
     assert 'Found net vs bicubic' in out and 'out/compare.csv' in out and genotype in out
-    for f in ('compare.md', 'psnr_vs_flops.png'):
+    for f in ('compare.md', 'psnr_vs_flops.png', 'side_by_side.png'):
         assert (tmp_path / 'out' / f).is_file()
+    assert 'Totoal images' not in out  # BasicSR's LMDB messages stay in the log
+    assert 'Totoal images' in (tmp_path / 'out' / 'demo.log').read_text()
+    assert cv2.imread(str(tmp_path / 'out' / 'side_by_side.png')).shape[0] > 3 * 150  # one row per held-out photo
+    trained = {n: (str(tmp_path / 'out' / 'train' / d / f'{d}.yml'),
+                   str(tmp_path / 'out' / 'train' / d / 'models' / 'net_g_latest.pth'))
+               for n, d in (('hinas', 'demo_train_hinas_sr_x2'), ('edsr_baseline', 'demo_train_edsr_x2'))}
+    photos = demo_photos(trained, device=torch.device('cpu'))
+    assert [p.name for p in photos] == ['chelsea', 'coffee', 'rocket']
+    for r, method in zip(rows, ('bicubic', 'HiNAS', 'EDSR-baseline')):  # the pictures' PSNR average to the table's
+        assert abs(np.mean([p.psnr[method] for p in photos]) - float(r['psnr'])) < 0.01
 
 
 def test_budget_cosine():
@@ -57,12 +79,43 @@ def test_demo_trains_after_searching_in_the_same_run(tmp_path, monkeypatch, repo
     opt['train'].update(total_iter=4, arch_warmup_ratio=0.5)
     opt['train']['scheduler']['periods'] = [4]
     opt['val']['val_freq'] = 4
-    opt['logger'].update(use_tb_logger=False, save_checkpoint_freq=4)
+    opt['logger'].update(use_tb_logger=False, save_checkpoint_freq=4, print_freq=2)
     (tmp_path / 'tiny.yml').write_text(yaml.safe_dump(opt))
+    reported = []
+    update = RunProgress.update
+    monkeypatch.setattr(RunProgress, 'update', lambda self, stage, done: (reported.append((stage, done)),
+                                                                         update(self, stage, done)))
     threads = torch.get_num_threads()
     try:
         rows = run_demo('out', budget_s=1., search_opt='tiny.yml', latency_runs=1, threads=1)
     finally:
         torch.set_num_threads(threads)
+    assert [done for stage, done in reported if stage == 'search'] == [2, 4]  # followed from the child's log
+    assert 'iter:' in (tmp_path / 'out' / 'demo.log').read_text()
     assert [r['model'] for r in rows] == ['bicubic', 'hinas', 'edsr_baseline']
     assert 'experiments/tiny_search/genotypes/best.json' in capsys.readouterr().out
+
+
+def test_side_by_side_draws_rows_of_photos_and_columns_of_methods(tmp_path):
+    rng = np.random.default_rng(0)
+    flat = np.full((40, 50, 3), 120, np.uint8)
+    photos = []
+    for name in ('a', 'b'):
+        gt = flat.copy()
+        gt[24:40, 32:48] = rng.integers(0, 255, (16, 16, 3))  # the detailed corner the crop must find
+        photos.append(PhotoRow(name, {'bicubic': flat, 'HiNAS': gt // 2, GROUND_TRUTH: gt},
+                               {'bicubic': 20.5, 'HiNAS': 25.25}))
+    assert detail_crop(photos[0].images[GROUND_TRUTH], 16) == (slice(24, 40), slice(32, 48))
+    path = tmp_path / 'pictures.png'
+    save_side_by_side(photos, str(path), crop=16)
+    img = cv2.imread(str(path))
+    assert img.shape[1] > img.shape[0] > 300  # 2 rows of 3 methods
+    assert (img.min(axis=2) < 100).mean() > 0.01 and len(np.unique(img.reshape(-1, 3), axis=0)) > 50
+
+
+def test_run_progress_stages_add_up():
+    with RunProgress({'a': 5., 'skipped': 0., 'b': 10.}) as progress:
+        progress.update('a', 3.)
+        assert progress.bar.n == 3 and progress.bar.total == 15
+        progress.update('b', 99.)  # clipped to the stage's size
+        assert progress.bar.n == 15

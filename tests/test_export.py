@@ -7,6 +7,7 @@ import pytest
 import torch
 import yaml
 from conftest import REPO
+from net_helpers import trained_like
 from torch import nn
 
 from hinas_basicsr import deploy
@@ -16,24 +17,10 @@ from hinas_basicsr.cli import hinas_main
 GENOTYPE = json.loads((REPO / 'options' / 'demo' / 'genotype_example_sr_x2.json').read_text())
 
 
-def _trained_like(net: nn.Module) -> nn.Module:
-    """Give every BatchNorm non-trivial statistics and affine terms, and the last conv non-zero weights."""
-    gen = torch.Generator().manual_seed(0)
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=gen))
-            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=gen))
-            m.weight.data.copy_(0.5 + torch.rand(m.num_features, generator=gen))
-            m.bias.data.copy_(0.1 * torch.randn(m.num_features, generator=gen))
-        elif isinstance(m, nn.Conv2d) and not m.weight.abs().sum():
-            m.weight.data.copy_(0.01 * torch.randn(m.weight.shape, generator=gen))
-    return net.eval()
-
-
 @pytest.fixture
 def net() -> nn.Module:
     torch.manual_seed(0)
-    return _trained_like(HiNASNet(GENOTYPE, num_feat=8))
+    return trained_like(HiNASNet(GENOTYPE, num_feat=8))
 
 
 def test_fold_batchnorm_removes_every_bn_and_keeps_outputs(net):

@@ -3,8 +3,9 @@
 Builds datasets/sample from skimage.data photos, searches an x2 cell and width path
 (options/demo/search_sr_x2.yml), trains the found net and an EDSR-baseline for the same wall-clock
 budget each, and compares both with bicubic on held-out photos (PSNR/SSIM on Y, crop 2; params,
-FLOPs, latency). Writes DIR/compare.csv, DIR/compare.md, DIR/psnr_vs_flops.png and the checkpoints
-under DIR/train/; the search writes to experiments/. About 10 minutes on a 2-core CPU.
+FLOPs, latency). Writes DIR/compare.csv, DIR/compare.md, DIR/psnr_vs_flops.png, DIR/side_by_side.png
+(the same crop of each photo by every method), DIR/demo.log (BasicSR's messages) and the checkpoints
+under DIR/train/; the search writes to experiments/. One progress bar; about 10 minutes on a 2-core CPU.
 """
 from __future__ import annotations
 

@@ -1,0 +1,28 @@
+"""Draw a genotype JSON file as a PNG: the width path beside each layer's cell as a left-to-right DAG.
+
+    hinas plot-genotype experiments/search_sr_x2/genotypes/best.json -o best.png
+
+The same drawing the search writes beside every genotypes/iter_N.json and best.json.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('genotype', metavar='G.json', help='a genotype file (format: hinas-genotype)')
+    parser.add_argument('-o', '--out', metavar='G.png', help='output PNG (default: the JSON path with .png)')
+
+
+def run(args: argparse.Namespace) -> int:
+    from hinas_basicsr.genotype import Genotype
+    from hinas_basicsr.genotype_plot import save_genotype_png
+
+    out = args.out or os.path.splitext(args.genotype)[0] + '.png'
+    if not out.lower().endswith('.png'):
+        raise ValueError(f'-o: expected a .png file name, got {out}')
+    genotype = Genotype.load(args.genotype)  # checked before anything is written
+    save_genotype_png(genotype, out)
+    print(f'genotype drawing: {out}')
+    return 0
