@@ -40,12 +40,11 @@ from hinas_basicsr.compare import (
     ModelSpec,
     bicubic,
     compare,
-    default_device,
-    load_network,
     markdown_table,
     to_image,
     to_tensor,
 )
+from hinas_basicsr.networks import default_device, load_network
 from hinas_basicsr.options_check import load_yaml
 
 SAMPLE_ROOT = 'datasets/sample'

@@ -67,7 +67,7 @@ def _load(args: argparse.Namespace, device: torch.device) -> torch.nn.Module:
             return torch.jit.load(args.model, map_location=device).eval()
         except RuntimeError as err:
             raise ValueError(f'--model: {args.model} is not a TorchScript file ({str(err).splitlines()[0]})') from err
-    from hinas_basicsr.compare import load_network
+    from hinas_basicsr.networks import load_network
 
     return load_network(args.opt, args.weights, device)
 
