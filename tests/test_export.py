@@ -23,8 +23,9 @@ def _trained_like(net: nn.Module) -> nn.Module:
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=gen))
             m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=gen))
-            m.weight.data.copy_(0.5 + torch.rand(m.num_features, generator=gen))
-            m.bias.data.copy_(0.1 * torch.randn(m.num_features, generator=gen))
+            if m.affine:  # the stem's reduce BN has no affine terms, as the reference's
+                m.weight.data.copy_(0.5 + torch.rand(m.num_features, generator=gen))
+                m.bias.data.copy_(0.1 * torch.randn(m.num_features, generator=gen))
         elif isinstance(m, nn.Conv2d) and not m.weight.abs().sum():
             m.weight.data.copy_(0.01 * torch.randn(m.weight.shape, generator=gen))
     return net.eval()
@@ -40,6 +41,7 @@ def test_fold_batchnorm_removes_every_bn_and_keeps_outputs(net):
     x = torch.rand(2, 3, 24, 20)
     folded = deploy.fold_batchnorm(net)
     assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) > 10
+    assert not net.reduce[1].affine  # a BN without affine terms folds too
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     with torch.no_grad():
         assert deploy.max_abs_diff(folded(x), net(x)) <= 1e-4
