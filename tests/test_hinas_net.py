@@ -283,3 +283,14 @@ def test_genotype_check_against_scale_and_upscale():
                           ((4, denoise), "searched for task 'denoise', but 'sr' was asked for \\(scale: 4\\)")]:
         with pytest.raises(ValueError, match=message):
             check(*args[:2], **({'upscale': args[2]} if len(args) > 2 else {}))
+
+
+def test_compare_takes_an_sr_genotype_of_another_scale_built_at_the_test_scale():
+    from hinas_basicsr.compare import check_network_task
+    x4 = genotype_dict(scale=4)
+    check_network_task({'type': 'HiNASNet', 'genotype': x4, 'upscale': 2}, 'sr', 2, 'n.yml')
+    check_network_task({'type': 'HiNASNet', 'genotype': x4}, 'sr', 4, 'n.yml')
+    with pytest.raises(ValueError, match='n.yml: network_g is built at x4, but the test scale is 2'):
+        check_network_task({'type': 'HiNASNet', 'genotype': x4}, 'sr', 2, 'n.yml')
+    with pytest.raises(ValueError, match="n.yml genotype: searched for task 'sr', but 'denoise' was asked for"):
+        check_network_task({'type': 'HiNASNet', 'genotype': x4, 'upscale': 2}, 'denoise', 1, 'n.yml')
