@@ -66,6 +66,13 @@ class DerivedCell(nn.Module):
         return torch.cat(states[2:], dim=1)
 
 
+def conv_bn(c_in: int, c_out: int, kernel_size: int) -> nn.Sequential:
+    """conv k x k (no bias), BN without affine parameters, no activation: the reference's ``reduce`` of the
+    derived net and the supernet's stem branches, routers and expansions."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False),
+                         make_norm(c_out, affine=False))
+
+
 class SeparableConvBNAct(nn.Sequential):
     """Depthwise 3x3 (dilation ``dilation``), BN, act, pointwise 1x1 to ``c_out``, BN, act (the reference's).
 
@@ -215,9 +222,7 @@ class HiNASNet(nn.Module):
             c_pp, c_p = c_p, self.body[-1].out_channels
         self.low_level_cell = low_level_cell(geno.widths)
         if self.low_level_cell is None:
-            # conv3x3 + BN without affine or activation, as the reference's reduce
-            self.reduce = nn.Sequential(nn.Conv2d(STEM_CHANNELS, nodes * channels[0], 3, padding=1, bias=False),
-                                        make_norm(nodes * channels[0], affine=False))
+            self.reduce = conv_bn(STEM_CHANNELS, nodes * channels[0], 3)
         if use_aspp is None:
             use_aspp = geno.task == 'sr'
         self.decoder = Decoder(c_p, nodes * channels[0], in_ch * scale ** 2, use_aspp)

@@ -15,7 +15,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from hinas_basicsr.archs.hinas_net_arch import ASPP
+from hinas_basicsr.archs.hinas_net_arch import ASPP, conv_bn
 from hinas_basicsr.archs.hinas_ops import PreActOp, Zero, make_act, make_norm, make_op
 from hinas_basicsr.genotype import TASK_SCALES, Genotype
 from hinas_basicsr.trellis import (
@@ -117,12 +117,6 @@ class Cell(nn.Module):
                 return self.node(first_edge, states, [self.act(s) for s in states], weights)
 
         return run
-
-
-def conv_bn(c_in: int, c_out: int, kernel_size: int) -> nn.Sequential:
-    """conv k x k (no bias), BN without affine parameters: the supernet's stem branches, routers and expansions."""
-    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False),
-                         make_norm(c_out, affine=False))
 
 
 @ARCH_REGISTRY.register()
