@@ -5,6 +5,7 @@ import os
 
 import pytest
 import torch
+import yaml
 
 import hinas_basicsr  # noqa: F401
 from hinas_basicsr.archs.hinas_net_arch import HiNASNet
@@ -216,14 +217,17 @@ def test_genotype_object_and_path_give_same_net(tmp_path):
     assert [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
 
 
-def _write_option(tmp_path, scale):
+def _write_option(tmp_path, scale, genotype=EXAMPLE, upscale=None):
+    """options/train_hinas_sr_x2.yml with ``genotype``, top-level ``scale`` and ``network_g.upscale`` (None: unset)."""
     with open('options/train_hinas_sr_x2.yml') as f:
-        text = f.read()
-    example = os.path.abspath('options/demo/genotype_example_sr_x2.json')
-    text = text.replace('experiments/search_sr_x2/genotypes/best.json', example)
-    text = text.replace('\nscale: 2\n', f'\nscale: {scale}\n')
+        opt = yaml.safe_load(f)
+    opt['scale'] = scale
+    opt['network_g']['genotype'] = os.path.abspath(genotype)
+    opt['network_g'].pop('upscale', None)
+    if upscale is not None:
+        opt['network_g']['upscale'] = upscale
     path = tmp_path / 'opt.yml'
-    path.write_text(text)
+    path.write_text(yaml.safe_dump(opt))
     return str(path)
 
 
@@ -247,18 +251,15 @@ def test_top_level_scale_mismatch_without_upscale_is_one_line_before_anything_is
     assert 'scale: 3' in err and 'x2' in err
 
 
-def test_denoise_genotype_for_sr_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize('upscale,option', [(None, 'scale: 2'), (2, 'network_g.upscale: 2')])
+def test_denoise_genotype_for_sr_is_refused_in_one_line(tmp_path, monkeypatch, capsys, upscale, option):
     with open(EXAMPLE) as f:
         geno = dict(json.load(f), task='denoise', scale=1, num_in_ch=1)
     geno_path = tmp_path / 'denoise.json'
     geno_path.write_text(json.dumps(geno))
-    opt_path = _write_option(tmp_path, 2)
-    with open(opt_path) as f:
-        text = f.read().replace(os.path.abspath(EXAMPLE), str(geno_path))
-    with open(opt_path, 'w') as f:
-        f.write(text)
+    opt_path = _write_option(tmp_path, 2, geno_path, upscale)
     err = _cli_refusal(tmp_path, monkeypatch, capsys, opt_path)
-    assert "network_g.genotype: searched for task 'denoise', but 'sr' was asked for (scale: 2)" in err
+    assert f"network_g.genotype: searched for task 'denoise', but 'sr' was asked for ({option})" in err
 
 
 def test_genotype_check_against_scale_and_upscale():
