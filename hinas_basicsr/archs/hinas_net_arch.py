@@ -1,9 +1,7 @@
 """The derived HiNAS network: a fixed net rebuilt from a searched genotype alone.
 
 Zhang et al., "Memory-Efficient Hierarchical Neural Architecture Search for Image Restoration",
-IJCV 2022 (arXiv 2012.13212). The layout follows the "derived network" section of HINAS.md, with the
-decoder of the reference implementation (HINAS.md, "The reference implementation, where the paper is
-silent"): for the same genotype and ``num_feat`` the parameter count equals the reference's.
+IJCV 2022 (arXiv 2012.13212). The layout follows the "derived network" section of HINAS.md.
 """
 from __future__ import annotations
 
