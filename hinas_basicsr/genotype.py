@@ -31,6 +31,11 @@ TASK_SCALES = {'sr': (2, 3, 4, 8), 'denoise': (1,)}
 Cell = tuple[tuple[str, int], ...]
 
 
+def task_of_scale(scale: int) -> str | None:
+    """The task whose scales include ``scale`` (see ``TASK_SCALES``), or None."""
+    return next((task for task, scales in TASK_SCALES.items() if scale in scales), None)
+
+
 def decode_cell(alpha_softmax: Sequence[Sequence[float]], ops: Sequence[str], num_nodes: int) -> Cell:
     """Top-2 decoding of one layer's cell from its ``[edge][op]`` probabilities.
 
@@ -154,12 +159,25 @@ class Genotype:
         if viterbi_path(transitions) != self.widths:
             raise ValueError('genotype widths: differ from the Viterbi path over search.transitions')
 
-    def check_compatible(self, task: str | None = None, scale: int | None = None, source: str = 'genotype') -> None:
-        """Refuse a genotype searched for another task or scale, naming both values."""
+    def check_compatible(self, task: str | None = None, scale: int | None = None, source: str = 'genotype',
+                         scale_option: str = 'scale') -> None:
+        """Refuse a genotype searched for another task, naming ``source`` and both tasks.
+
+        A genotype holds cells and widths, nothing scale-specific: an SR genotype serves every SR scale
+        (the reference searches once at x4 and trains x2, x3, x4 and x8 from it). ``scale`` (the value of
+        the option ``scale_option``) stands for its task: 1 is denoising, 2, 3, 4 and 8 are SR.
+        """
+        asked_by = ''
+        if scale is not None:
+            scale_task = task_of_scale(scale)
+            if scale_task is None:
+                raise ValueError(f'{source}: {scale_option}: {scale} is a scale of no task '
+                                 f'({"; ".join(f"{t}: {list(s)}" for t, s in TASK_SCALES.items())})')
+            if task is not None and task != scale_task:
+                raise ValueError(f'{source}: {scale_option}: {scale} is a scale of task {scale_task!r}, not {task!r}')
+            task, asked_by = scale_task, f' ({scale_option}: {scale})'
         if task is not None and task != self.task:
-            raise ValueError(f'{source}: searched for task {self.task!r}, but {task!r} was asked for')
-        if scale is not None and scale != self.scale:
-            raise ValueError(f'{source}: searched for scale {self.scale}, but the options say scale {scale}')
+            raise ValueError(f'{source}: searched for task {self.task!r}, but {task!r} was asked for{asked_by}')
 
     @classmethod
     def from_search(cls, *, task: str, scale: int, num_in_ch: int, num_nodes: int,

@@ -21,11 +21,15 @@ def default_device() -> torch.device:
 
 
 def check_network_task(network_opt: dict[str, Any], task: str, scale: int, source: str) -> None:
-    """Refuse a network built for another task or scale (HiNASNet: its genotype; others: ``upscale``)."""
+    """Refuse a network built for another task or scale (HiNASNet: its genotype's task; the scale it is
+    built at, ``upscale`` or else the genotype's: an SR genotype serves every SR scale)."""
+    built = network_opt.get('upscale', scale)
     if network_opt.get('type') == 'HiNASNet':
-        resolve_genotype(network_opt['genotype']).check_compatible(task=task, scale=scale, source=f'{source} genotype')
-    elif task == 'sr' and network_opt.get('upscale', scale) != scale:
-        raise ValueError(f"{source}: network_g.upscale is {network_opt['upscale']}, but the test scale is {scale}")
+        genotype = resolve_genotype(network_opt['genotype'])
+        genotype.check_compatible(task=task, source=f'{source} genotype')
+        built = network_opt.get('upscale', genotype.scale)
+    if task == 'sr' and built != scale:
+        raise ValueError(f'{source}: network_g is built at x{built}, but the test scale is {scale}')
 
 
 def load_state(checkpoint: str, param_key: str | None = None) -> dict[str, torch.Tensor]:

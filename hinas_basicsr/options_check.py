@@ -114,10 +114,24 @@ def prepare_options(path: str, opt: dict[str, Any]) -> None:
 
 
 def check_hinas_networks(opt: Mapping[str, Any], source: str) -> None:
-    """For every ``network_*`` of type HiNASNet, load its genotype and check the top-level ``scale``."""
+    """For every ``network_*`` of type HiNASNet, load its genotype and check it against the scales asked for.
+
+    An SR genotype serves every SR scale, but the net is built at the genotype's scale unless the network's
+    ``upscale`` says otherwise: so a top-level ``scale`` other than the genotype's needs ``upscale``, and the two
+    must agree. A genotype of the other task (denoising for SR, SR for denoising) is refused.
+    """
+    scale = opt.get('scale')
     for key, spec in opt.items():
         if key.startswith('network_') and isinstance(spec, Mapping) and spec.get('type') == 'HiNASNet':
             if 'genotype' not in spec:
                 raise ValueError(f'{source}: {key}.genotype: missing (a genotype JSON path or object)')
             geno = resolve_genotype(spec['genotype'])
-            geno.check_compatible(scale=opt.get('scale'), source=f'{source}: {key}.genotype')
+            upscale = spec.get('upscale')
+            for option, value in ((f'{key}.upscale', upscale), ('scale', scale)):
+                if value is not None:
+                    geno.check_compatible(scale=value, source=f'{source}: {key}.genotype', scale_option=option)
+            if scale is not None and upscale is not None and scale != upscale:
+                raise ValueError(f'{source}: scale: {scale}, but {key}.upscale is {upscale}')
+            if scale is not None and upscale is None and scale != geno.scale:
+                raise ValueError(f'{source}: scale: {scale}, but {key}.genotype was searched at x{geno.scale}; '
+                                 f'set {key}.upscale: {scale} to build the net at x{scale}')

@@ -27,6 +27,7 @@ def test_fold_batchnorm_removes_every_bn_and_keeps_outputs(net):
     x = torch.rand(2, 3, 24, 20)
     folded = deploy.fold_batchnorm(net)
     assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) > 10
+    assert not net.reduce[1].affine  # a BN without affine terms folds too
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     with torch.no_grad():
         assert deploy.max_abs_diff(folded(x), net(x)) <= 1e-4

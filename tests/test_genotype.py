@@ -122,9 +122,19 @@ def test_search_must_match_decoding():
         Genotype.from_dict(data)
 
 
-def test_wrong_task_or_scale_names_both_values():
+def test_wrong_task_names_both_tasks_and_any_sr_scale_serves():
     genotype = Genotype.from_dict(_genotype_dict())
-    with pytest.raises(ValueError, match='scale 2.*scale 4'):
-        genotype.check_compatible(scale=4)
+    for scale in (2, 3, 4, 8):  # one SR search serves every scale
+        genotype.check_compatible(task='sr', scale=scale)
+    with pytest.raises(ValueError, match=r"g.json: searched for task 'sr', but 'denoise' was asked for \(up: 1\)"):
+        genotype.check_compatible(scale=1, source='g.json', scale_option='up')
     with pytest.raises(ValueError, match="'sr'.*'denoise'"):
         genotype.check_compatible(task='denoise')
+    with pytest.raises(ValueError, match='scale: 5 is a scale of no task'):
+        genotype.check_compatible(scale=5)
+    with pytest.raises(ValueError, match="scale: 1 is a scale of task 'denoise', not 'sr'"):
+        genotype.check_compatible(task='sr', scale=1)
+    denoise = Genotype.from_dict(dict(_genotype_dict(), task='denoise', scale=1))
+    denoise.check_compatible(scale=1)
+    with pytest.raises(ValueError, match=r"searched for task 'denoise', but 'sr' was asked for \(scale: 4\)"):
+        denoise.check_compatible(scale=4)

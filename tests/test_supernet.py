@@ -1,4 +1,4 @@
-"""HiNASSupernet: shapes, alpha/beta layout, parameter split, cell evaluations per forward."""
+"""HiNASSupernet: shapes, alpha/beta layout, parameter split, cell evaluations per forward, parameter counts."""
 from __future__ import annotations
 
 import pytest
@@ -81,17 +81,45 @@ def incoming_paths(num_layers: int, num_levels: int) -> tuple[int, int]:
     return positions, paths
 
 
+def count_cell_evaluations(net: HiNASSupernet, x: torch.Tensor) -> int:
+    """Cell forward calls during one forward of ``net``, counted by forward hooks on its cells."""
+    calls = []
+    handles = [cell.register_forward_hook(lambda *_: calls.append(1)) for cell in net.cells.values()]
+    try:
+        net(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return len(calls)
+
+
 @pytest.mark.parametrize('num_layers', [1, 2, 3])
 def test_cell_evaluations(num_layers):
     positions, paths = incoming_paths(num_layers, 3)
     x = torch.rand(1, 3, 4, 4)
     shared = HiNASSupernet(num_layers=num_layers, cell_sharing=True, **TINY)
-    shared(x)
-    assert shared.cell_evaluations == positions
+    assert count_cell_evaluations(shared, x) == positions
     separate = HiNASSupernet(num_layers=num_layers, cell_sharing=False, **TINY)
-    separate(x)
-    assert separate.cell_evaluations == paths
+    assert count_cell_evaluations(separate, x) == paths
     assert {1: (2, 2), 2: (5, 7), 3: (8, 14)}[num_layers] == (positions, paths)  # by hand
+
+
+@pytest.mark.parametrize('kwargs, expected', [
+    (dict(task='sr', upscale=4, num_feat=8, num_layers=2, num_nodes=3), 429_012),
+    (dict(task='denoise', upscale=1, num_in_ch=1, num_out_ch=1, num_feat=10, num_layers=3, num_nodes=4), 1_475_357),
+])
+def test_weight_parameters_equal_the_reference_supernet(kwargs, expected):
+    """The reference search settings (SR x4 and gray denoising): weights as many as the reference's supernet."""
+    net = HiNASSupernet(**kwargs)
+    assert sum(p.numel() for p in net.weight_parameters()) == expected
+
+
+def test_batchnorm_affine_only_in_the_search_heads_separable_branch():
+    net = HiNASSupernet(**TINY)
+    affine = sorted(name for name, m in net.named_modules() if isinstance(m, torch.nn.BatchNorm2d) and m.affine)
+    assert len(affine) == 2 * len(net.heads)
+    assert all(name.startswith('heads.') and '.branches.1.' in name for name in affine)
+    assert not any(isinstance(m, torch.nn.LeakyReLU) for m in [*net.routes.modules(), *net.expand.modules()])
 
 
 @pytest.mark.parametrize('kwargs, message', [

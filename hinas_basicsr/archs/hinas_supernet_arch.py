@@ -15,7 +15,8 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from hinas_basicsr.archs.hinas_ops import ActConvBN, PreActOp, Zero, make_act, make_norm, make_op
+from hinas_basicsr.archs.hinas_net_arch import ASPP, conv_bn
+from hinas_basicsr.archs.hinas_ops import PreActOp, Zero, make_act, make_norm, make_op
 from hinas_basicsr.genotype import TASK_SCALES, Genotype
 from hinas_basicsr.trellis import (
     MOVE_NAMES,
@@ -29,6 +30,8 @@ from hinas_basicsr.trellis import (
 )
 
 STEM_FEAT = 64
+# The reference's search head keeps Auto-DeepLab's atrous rate (made for output stride 16): what the search optimised.
+SEARCH_HEAD_RATE = 16
 
 
 @contextlib.contextmanager
@@ -116,33 +119,21 @@ class Cell(nn.Module):
         return run
 
 
-class SearchHead(nn.Module):
-    """Per level: an atrous separable conv branch and a 1x1 branch, concatenated and projected."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.atrous = nn.Sequential(
-            make_act(), nn.Conv2d(c_in, c_in, 3, padding=2, dilation=2, groups=c_in, bias=False),
-            nn.Conv2d(c_in, c_out, 1, bias=False), make_norm(c_out, affine=True))
-        self.pointwise = ActConvBN(c_in, c_out, 1, affine=True)
-        self.project = ActConvBN(2 * c_out, c_out, 1, affine=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.project(torch.cat([self.atrous(x), self.pointwise(x)], dim=1))
-
-
 @ARCH_REGISTRY.register()
 class HiNASSupernet(nn.Module):
     """HiNAS supernet for super-resolution and denoising (Zhang et al., IJCV 2022).
 
     Grid position (depth d, level w) exists for ``w <= min(d, W - 1)``; depth 0 is the stem (level 0).
-    Every projection (routing, missing ``s_prev_prev``) is act, 1x1 conv, BN, as the operations are.
+    Every projection (routing, missing ``s_prev_prev``) is 1x1 conv, BN, with no activation (as the reference).
     With ``cell_sharing`` the beta-weighted projections arriving at a position are summed and one cell
     is computed; without it (Auto-DeepLab style) the cell runs once per incoming path on the unweighted
     projection and the outputs are beta-weighted and summed. In both modes a level's ``s_prev_prev`` is
     the beta-weighted sum of projections that arrived at that level one layer earlier (for layer 1,
     level 0: the stem's second branch; a level's first cell: 1x1 projection of the level below's).
-    SR output: PixelShuffle(upscale) (one step, x8 included) plus the bicubic-upsampled input.
+    Head, as the reference: per last-layer level an ASPP (a 1x1 branch and a separable atrous 3x3 branch at
+    rate 16, projected to B*F channels), the levels concatenated, conv3x3-BN-act to B*F*W channels, conv3x3
+    (with bias) to the output. Every BN has no affine parameters except the two of the separable branch.
+    SR output: PixelShuffle(upscale) (one step, x8 included) plus the bicubic-upsampled input (no sigmoid).
     Denoise output: input minus the predicted noise.
 
     Args:
@@ -177,8 +168,6 @@ class HiNASSupernet(nn.Module):
         self.channels = level_channels(num_feat, width_factors)
         num_levels = len(self.channels)
         chans, nodes = self.channels, num_nodes
-        self.cell_evaluations = 0
-
         self.alpha = nn.Parameter(1e-3 * torch.randn(num_layers if layerwise_cells else 1, num_edges(nodes), len(ops)))
         self.beta = nn.Parameter(1e-3 * torch.randn(num_layers, num_levels, len(MOVE_NAMES)))
         move_mask = torch.zeros(num_levels, len(MOVE_NAMES), dtype=torch.bool)
@@ -187,28 +176,27 @@ class HiNASSupernet(nn.Module):
                 move_mask[w, m] = True
         self.register_buffer('move_mask', move_mask, persistent=False)
 
-        self.conv_first = nn.Sequential(nn.Conv2d(num_in_ch, STEM_FEAT, 3, padding=1, bias=False),
-                                        make_norm(STEM_FEAT, affine=True), make_act())
-        self.stem_out = nn.Sequential(nn.Conv2d(STEM_FEAT, nodes * chans[0], 3, padding=1, bias=False),
-                                      make_norm(nodes * chans[0], affine=True))
-        self.stem_prev = nn.Sequential(nn.Conv2d(STEM_FEAT, chans[0], 3, padding=1, bias=False),
-                                       make_norm(chans[0], affine=True))
+        self.conv_first = nn.Sequential(conv_bn(num_in_ch, STEM_FEAT, 3), make_act())
+        self.stem_out = conv_bn(STEM_FEAT, nodes * chans[0], 3)
+        self.stem_prev = conv_bn(STEM_FEAT, chans[0], 3)
         self.routes, self.expand, self.cells = nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
         for d in range(num_layers):
             for w in self.levels_at(d):
                 for _, name, target in moves_from(w, num_levels):
-                    self.routes[route_key(d, w, name)] = ActConvBN(nodes * chans[w], chans[target], 1, affine=False)
+                    self.routes[route_key(d, w, name)] = conv_bn(nodes * chans[w], chans[target], 1)
             for w in self.levels_at(d + 1):
                 self.cells[position_key(d + 1, w)] = Cell(chans[w], nodes, ops, checkpoint_cells)
                 if w not in self.levels_at(d):
-                    self.expand[position_key(d + 1, w)] = ActConvBN(chans[w - 1], chans[w], 1, affine=False)
+                    self.expand[position_key(d + 1, w)] = conv_bn(chans[w - 1], chans[w], 1)
         last_levels = self.levels_at(num_layers)
         head_feat = nodes * chans[0]
-        self.heads = nn.ModuleList(SearchHead(nodes * chans[w], head_feat) for w in last_levels)
+        body_feat = num_levels * head_feat
+        self.heads = nn.ModuleList(ASPP(nodes * chans[w], head_feat, rates=(SEARCH_HEAD_RATE,), affine=False)
+                                   for w in last_levels)
         self.conv_after_body = nn.Sequential(
-            nn.Conv2d(len(last_levels) * head_feat, STEM_FEAT, 3, padding=1, bias=False),
-            make_norm(STEM_FEAT, affine=True), make_act())
-        self.conv_last = nn.Conv2d(STEM_FEAT, num_out_ch * upscale ** 2, 3, padding=1)
+            nn.Conv2d(len(last_levels) * head_feat, body_feat, 3, padding=1, bias=False),
+            make_norm(body_feat, affine=False), make_act())
+        self.conv_last = nn.Conv2d(body_feat, num_out_ch * upscale ** 2, 3, padding=1)
         self.upsample = nn.PixelShuffle(upscale) if task == 'sr' else nn.Identity()
 
     def levels_at(self, depth: int) -> range:
@@ -234,7 +222,6 @@ class HiNASSupernet(nn.Module):
         return weights if self.layerwise_cells else weights.expand(self.num_layers, -1, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.cell_evaluations = 0
         alphas, probs = self.cell_weights(), self.transition_probs()
         feat = self.conv_first(x)
         hidden = {0: self.stem_out(feat)}  # level -> cell output at the current depth
@@ -254,10 +241,8 @@ class HiNASSupernet(nn.Module):
                 cell = self.cells[key]
                 if self.cell_sharing:
                     hidden[t] = cell(s_pp, routed[t], alphas[d])
-                    self.cell_evaluations += 1
                 else:
                     hidden[t] = sum(p * cell(s_pp, proj, alphas[d]) for p, proj in arrivals[t])
-                    self.cell_evaluations += len(arrivals[t])
         body = torch.cat([head(hidden[w]) for w, head in zip(self.levels_at(self.num_layers), self.heads)], dim=1)
         out = self.upsample(self.conv_last(self.conv_after_body(body)))
         if self.task == 'sr':
