@@ -352,6 +352,9 @@ def plot_psnr_vs_flops(results: dict[str, Any], path: str) -> None:
         marker, color, size = markers.get(name, ('^', 'tab:purple', 9))
         x, y, err = points([e])
         ax.errorbar(x, y, yerr=err, fmt=marker, color=color, markersize=size, capsize=3, label=name, zorder=3)
+    if results.get('baseline'):
+        ax.axhline(results['baseline']['psnr'], color='0.3', linestyle='--', linewidth=1,
+                   label=results['baseline']['name'])
     ax.set_xlabel(f'GFLOPs (input {next(iter(entries.values()))["flops_input"]})')
     ax.set_ylabel('PSNR (dB) on held-out photos, mean over seeds')
     ax.set_title(f'{s["task"]} x{s["scale"]}: search ({s["search_iters"]} it) vs random, '
