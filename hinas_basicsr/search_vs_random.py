@@ -290,8 +290,9 @@ def markdown_table(results: dict[str, Any]) -> str:
     searched = {n: e for n, e in entries.items() if not n.startswith('random_')}
     metric = f'Y channel, crop {s["scale"]}' if s['task'] == 'sr' else f'gray, sigma {DENOISE_TEST_SIGMA}'
     some = next(iter(entries.values()))
-    lines = [f'{s["task"]} x{s["scale"]}: {len(randoms)} random genotypes vs the search ({s["search_iters"]} '
-             f'iterations); every net trained {s["train_iters"]} iterations with seeds 0..{s["seeds"] - 1}. PSNR (dB) '
+    source = (f'the search ({s["search_iters"]} iterations)' if s.get('search_opt')
+              else f'the given genotype {s.get("genotype")}')
+    lines = [f'{s["task"]} x{s["scale"]}: {len(randoms)} random genotypes vs {source}; every net trained {s["train_iters"]} iterations with seeds 0..{s["seeds"] - 1}. PSNR (dB) '
              f'/ SSIM on held-out photos ({metric}), mean +- std over seeds; FLOPs for one {some["flops_input"]} '
              'input.', '',
              '| genotype | PSNR | SSIM | params | GFLOPs |', '| --- | --- | --- | --- | --- |']
@@ -357,7 +358,8 @@ def plot_psnr_vs_flops(results: dict[str, Any], path: str) -> None:
                    label=results['baseline']['name'])
     ax.set_xlabel(f'GFLOPs (input {next(iter(entries.values()))["flops_input"]})')
     ax.set_ylabel('PSNR (dB) on held-out photos, mean over seeds')
-    ax.set_title(f'{s["task"]} x{s["scale"]}: search ({s["search_iters"]} it) vs random, '
+    source = f'search ({s["search_iters"]} it)' if s.get('search_opt') else 'given genotype'
+    ax.set_title(f'{s["task"]} x{s["scale"]}: {source} vs random, '
                  f'{s["train_iters"]} training it, {s["seeds"]} seed(s)', fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
