@@ -292,7 +292,8 @@ def markdown_table(results: dict[str, Any]) -> str:
     some = next(iter(entries.values()))
     source = (f'the search ({s["search_iters"]} iterations)' if s.get('search_opt')
               else f'the given genotype {s.get("genotype")}')
-    lines = [f'{s["task"]} x{s["scale"]}: {len(randoms)} random genotypes vs {source}; every net trained {s["train_iters"]} iterations with seeds 0..{s["seeds"] - 1}. PSNR (dB) '
+    lines = [f'{s["task"]} x{s["scale"]}: {len(randoms)} random genotypes vs {source}; every net trained '
+             f'{s["train_iters"]} iterations with seeds 0..{s["seeds"] - 1}. PSNR (dB) '
              f'/ SSIM on held-out photos ({metric}), mean +- std over seeds; FLOPs for one {some["flops_input"]} '
              'input.', '',
              '| genotype | PSNR | SSIM | params | GFLOPs |', '| --- | --- | --- | --- | --- |']
