@@ -40,6 +40,10 @@ def test_search_then_randoms_end_to_end_and_rerun_skips(in_tmp, capsys):
     assert list(entries) == ['found', 'random_1', 'random_2']
     found = Genotype.load(str(out / 'genotypes' / 'found.json'))
     assert found.search['iteration'] == 2  # the search ran with total_iter = --search-iters
+    # its val_freq was lowered to 2 // 3 -> 1 so that it validates at iterations 1 and 2 (and once more at 2)
+    log = ''.join(p.read_text() for p in in_tmp.glob('experiments/search_vs_random_*_found/train_*.log'))
+    assert 'Convergence at iter 1: alpha_max_mean' in log and 'Convergence at iter 2: alpha_max_mean' in log
+    assert log.count('Search convergence: only 2 validation(s)') == 1
     for name, e in entries.items():
         assert set(e) == ENTRY_KEYS, name
         assert len(e['psnr']) == len(e['ssim']) == 1 and e['train_iterations'] == [2]
