@@ -1,7 +1,7 @@
 """Does the search find better networks than chance? ``hinas search-vs-random`` as a benchmark script.
 
     python benchmarks/search_vs_random.py --task sr --scale 2 --search-opt options/demo/search_sr_x2.yml \\
-        --random 8 --seeds 2 --search-iters 250 --train-iters 50 --out results/search_vs_random
+        --random 8 --seeds 2 --search-iters 1000 --train-iters 200 --out results/search_vs_random
 
 See ``hinas_basicsr/search_vs_random.py`` for what it does and writes.
 """

@@ -8,7 +8,7 @@ Writes OUT/results.json (after every genotype), OUT/table.md and OUT/psnr_vs_flo
 the same arguments skips what is done.
 
   hinas search-vs-random --task sr --scale 2 --search-opt options/demo/search_sr_x2.yml \\
-      --random 8 --seeds 2 --search-iters 250 --train-iters 50 --out results/search_vs_random
+      --random 8 --seeds 2 --search-iters 1000 --train-iters 200 --out results/search_vs_random
 """
 from __future__ import annotations
 
