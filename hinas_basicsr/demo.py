@@ -116,12 +116,14 @@ def _training_options(option: str, root: str, network_overrides: dict[str, Any])
 
 
 def train_for_budget(option: str, budget_s: float, out_dir: str, network_overrides: dict[str, Any] | None = None,
-                     on_progress: Callable[[float], None] | None = None) -> TrainResult:
+                     on_progress: Callable[[float], None] | None = None, max_iters: int | None = None) -> TrainResult:
     """Train ``network_g`` of ``option`` with BasicSR's SRModel for ``budget_s`` seconds; save ``net_g_latest.pth``.
 
     The budget counts data loading and optimisation steps, not building the dataset and model. The
     learning rate follows a cosine from ``optim_g.lr`` to 0 over the wall-clock budget (the option
     file's ``scheduler``, counted in iterations, is not used: the iterations a budget buys vary by machine).
+    With ``max_iters``, training also stops after that many iterations, and the cosine runs over
+    whichever budget is spent faster (``budget_s = inf``: an iteration budget).
     The option file (with the overrides) is written beside the checkpoint, for ``hinas compare``.
     ``on_progress`` gets the seconds spent after every step.
     """
@@ -142,13 +144,17 @@ def train_for_budget(option: str, budget_s: float, out_dir: str, network_overrid
     model = build_model(opt)
     base_lrs = [[group['lr'] for group in optimizer.param_groups] for optimizer in model.optimizers]
     iterations, start = 0, time.perf_counter()
-    while time.perf_counter() - start < budget_s:
+
+    def spent() -> float:
+        return max((time.perf_counter() - start) / budget_s, iterations / max_iters if max_iters else 0.)
+
+    while spent() < 1:
         for batch in loader:
-            elapsed = time.perf_counter() - start
-            if elapsed >= budget_s:
+            fraction = spent()
+            if fraction >= 1:
                 break
             iterations += 1
-            set_budget_lr(model.optimizers, base_lrs, elapsed / budget_s)
+            set_budget_lr(model.optimizers, base_lrs, fraction)
             model.feed_data(batch)
             model.optimize_parameters(iterations)
             if on_progress:

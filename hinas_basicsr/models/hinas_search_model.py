@@ -19,8 +19,10 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.utils.data import DataLoader
 
+from hinas_basicsr.convergence import alpha_max_mean, genotype_changes, stability_line
 from hinas_basicsr.data.hinas_split_dataset import loader_batch_size, loader_iters_per_epoch
 from hinas_basicsr.fileio import write_torch
+from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.genotype_plot import save_genotype_png
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
 from hinas_basicsr.trellis import MOVE_NAMES
@@ -198,9 +200,33 @@ class HiNASSearchModel(SRModel):
             save_genotype_png(genotype, os.path.join(out_dir, f'{name}.png'))
         get_root_logger().info(f'Genotype at iter {current_iter}: widths {list(genotype.widths)}, cells '
                                f'{[list(c) for c in genotype.cells]}' + (' (best)' if 'best' in names else ''))
+        self.log_convergence(genotype, current_iter, tb_logger)
         if tb_logger:
             for tag, value in self.arch_scalars().items():
                 tb_logger.add_scalar(tag, value, current_iter)
+
+    def log_convergence(self, genotype: Genotype, current_iter: int, tb_logger=None) -> None:
+        """Log (and send to tensorboard as ``convergence/*``) what changed since the previous validation's
+        genotype and ``alpha_max_mean``; at ``total_iter``, one line saying whether the genotype was stable.
+
+        The history lives only in this process: after a resume it restarts from the first validation.
+        """
+        # created here rather than in init_training_settings, so that this feature stays in one method
+        history: list[tuple[int, Genotype]] = self.__dict__.setdefault('genotype_history', [])
+        repeated = bool(history) and history[-1][0] == current_iter  # BasicSR's extra validation after the loop
+        if repeated:
+            history.pop()
+        scalars = {'alpha_max_mean': alpha_max_mean(genotype.search['alpha_softmax'])}
+        if history:
+            scalars.update(genotype_changes(history[-1][1], genotype))
+        history.append((current_iter, genotype))
+        get_root_logger().info(f'Convergence at iter {current_iter}: ' + ', '.join(
+            f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}' for k, v in scalars.items()))
+        if tb_logger:
+            for name, value in scalars.items():
+                tb_logger.add_scalar(f'convergence/{name}', value, current_iter)
+        if current_iter >= int(self.opt['train']['total_iter']) and not repeated:
+            get_root_logger().info(stability_line([g for _, g in history]))
 
     @torch.no_grad()
     def arch_scalars(self) -> dict[str, float]:
