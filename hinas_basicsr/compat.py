@@ -6,7 +6,9 @@ BasicSR 1.4.2 (the PyPI release) breaks in four places on torch >= 2.6 and torch
 * resuming maps the saved state to CUDA and loads it with ``weights_only=True`` (the new default),
   which rejects the ``Counter`` inside a MultiStepLR state;
 * distributed launch hard-codes NCCL and ``torch.cuda.set_device``; DDP is built with CUDA device ids;
-* the optimizer factory only knows Adam.
+* the optimizer factory only knows Adam;
+* distributed validation runs on rank 0 alone through the DDP wrapper, whose forward broadcasts the
+  BatchNorm buffers to ranks that are not there: the run hangs or dies with "Connection closed by peer".
 
 ``install()`` repairs each of them at run time, once, before anything imports ``basicsr``.
 It also makes checkpoint writes atomic (temporary file, then rename), so that a run killed while
@@ -130,6 +132,24 @@ def _save_training_state(self, epoch: int, current_iter: int) -> None:
     atomic_torch_save(state, os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'))
 
 
+def _dist_validation(self, dataloader, current_iter, tb_logger, save_img) -> None:
+    """BasicSR's ``SRModel.dist_validation`` (rank 0 validates), through the bare networks.
+
+    A DDP forward is a collective (it broadcasts buffers such as BatchNorm's running statistics); on one
+    rank alone it waits on, or breaks against, ranks that are training or have already left.
+    """
+    if self.opt['rank'] != 0:
+        return
+    wrapped = {name: getattr(self, name) for name in ('net_g', 'net_g_ema') if hasattr(self, name)}
+    for name, net in wrapped.items():
+        setattr(self, name, self.get_bare_model(net))
+    try:
+        self.nondist_validation(dataloader, current_iter, tb_logger, save_img)
+    finally:
+        for name, net in wrapped.items():
+            setattr(self, name, net)
+
+
 def install() -> None:
     """Apply the repairs; idempotent. Must run before the first ``import basicsr``."""
     global _installed
@@ -141,6 +161,7 @@ def install() -> None:
     import basicsr.utils.dist_util
     import basicsr.utils.options
     from basicsr.models.base_model import BaseModel
+    from basicsr.models.sr_model import SRModel
     from basicsr.utils.dist_util import master_only
 
     basicsr.utils.dist_util.init_dist = init_dist
@@ -150,4 +171,5 @@ def install() -> None:
     BaseModel.get_optimizer = _get_optimizer
     BaseModel.save_network = master_only(_save_network)
     BaseModel.save_training_state = master_only(_save_training_state)
+    SRModel.dist_validation = _dist_validation
     _installed = True
