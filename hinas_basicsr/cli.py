@@ -67,6 +67,11 @@ def run_guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argp
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f'{prog}: error: {message}', file=sys.stderr)
         return 2
+    except OSError as err:  # an output path that cannot be written (permissions, full disk, ...)
+        if os.environ.get('HINAS_DEBUG') or err.filename is None:
+            raise
+        print(f'{prog}: error: {err.filename}: {err.strerror or err}', file=sys.stderr)
+        return 2
 
 
 def basicsr_main(argv: Sequence[str] | None = None) -> int:

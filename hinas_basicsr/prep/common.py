@@ -41,12 +41,16 @@ def list_images(folder: str) -> list[str]:
 
 
 def image_size(path: str) -> tuple[int, int]:
-    """``(height, width)`` from the image header, without decoding; a file that is no image is refused."""
+    """``(height, width)`` of an image that decodes completely; a corrupt or truncated file is refused.
+
+    The whole image is decoded: ``PIL``'s ``verify()`` checks PNG chunks but not JPEG data, and OpenCV
+    fills a truncated JPEG with gray and returns it without an error.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
-            img.verify()
+            img.load()  # raises OSError ("image file is truncated") where data is missing
             w, h = img.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ValueError(f'{path}: not a readable image ({err.__class__.__name__})') from None
