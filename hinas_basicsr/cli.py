@@ -64,7 +64,9 @@ def run_guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argp
     except USER_ERRORS as err:
         if os.environ.get('HINAS_DEBUG'):
             raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        message = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
+        if 'Original Traceback' in message:  # re-raised from a DataLoader worker: its last line is the error
+            message = message.strip().splitlines()[-1].split(': ', 1)[-1]
         print(f'{prog}: error: {message}', file=sys.stderr)
         return 2
     except OSError as err:  # an output path that cannot be written (permissions, full disk, ...)
