@@ -53,7 +53,7 @@ def test_truncated_jpeg_in_bsd500(tmp_path):
     _truncated_jpeg(images / 'train' / 'bad.jpg')
     out = run_cli([str(REPO / 'datasets_prep' / 'prepare_bsd500.py'), '--src', str(tmp_path / 'BSR'), '--dst',
                    str(tmp_path / 'out')], cwd=tmp_path)
-    one_line(out.returncode, out.stderr, 'bad.jpg', 'truncated')
+    one_line(out.returncode, out.stderr, 'bad.jpg', 'not a readable image', 'image file is truncated')
     assert not (tmp_path / 'out').exists() or not os.listdir(tmp_path / 'out')
 
 
@@ -63,7 +63,7 @@ def test_truncated_jpeg_in_sr_benchmarks(tmp_path):
     _truncated_jpeg(tmp_path / 'src' / 'Set5' / 'bird.jpg')
     out = run_cli([str(REPO / 'datasets_prep' / 'prepare_sr_benchmarks.py'), '--src', str(tmp_path / 'src'),
                    '--dst', str(tmp_path / 'out'), '--scales', '2'], cwd=tmp_path)
-    one_line(out.returncode, out.stderr, 'bird.jpg', 'truncated')
+    one_line(out.returncode, out.stderr, 'bird.jpg', 'not a readable image', 'image file is truncated')
     assert not (tmp_path / 'out').exists() or not os.listdir(tmp_path / 'out')
 
 
