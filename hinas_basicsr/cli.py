@@ -43,24 +43,6 @@ def _basicsr_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def _dump_rank_state(models: list) -> None:
-    """Test hook: with HINAS_RANK_STATE_DIR set, every rank saves the net_g it holds at the end."""
-    out_dir = os.environ.get('HINAS_RANK_STATE_DIR')
-    if not out_dir or not models:
-        return
-    import torch
-    from basicsr.utils.dist_util import get_dist_info
-
-    from hinas_basicsr.fileio import write_torch
-
-    model = models[-1]
-    rank, _ = get_dist_info()
-    os.makedirs(out_dir, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in model.get_bare_model(model.net_g).state_dict().items()}
-    write_torch(os.path.join(out_dir, f'rank{rank}.pth'), state)
-    torch.distributed.barrier() if torch.distributed.is_initialized() else None
-
-
 def run_pipeline(args: argparse.Namespace) -> int:
     """Check the options, then run BasicSR's train or test pipeline from the current directory."""
     is_train = args.command == 'train'
@@ -68,23 +50,11 @@ def run_pipeline(args: argparse.Namespace) -> int:
     import basicsr.test
     import basicsr.train
 
-    built: list = []
-    build_model = basicsr.train.build_model
-
-    def _recording_build_model(opt: dict):
-        built.append(build_model(opt))
-        return built[-1]
-
-    basicsr.train.build_model = _recording_build_model
     sys.argv = _basicsr_argv(args)
-    try:
-        if is_train:
-            basicsr.train.train_pipeline(os.getcwd())
-        else:
-            basicsr.test.test_pipeline(os.getcwd())
-        _dump_rank_state(built)
-    finally:
-        basicsr.train.build_model = build_model
+    if is_train:
+        basicsr.train.train_pipeline(os.getcwd())
+    else:
+        basicsr.test.test_pipeline(os.getcwd())
     return 0
 
 
@@ -94,8 +64,15 @@ def run_guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argp
     except USER_ERRORS as err:
         if os.environ.get('HINAS_DEBUG'):
             raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        message = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
+        if 'Original Traceback' in message:  # re-raised from a DataLoader worker: its last line is the error
+            message = message.strip().splitlines()[-1].split(': ', 1)[-1]
         print(f'{prog}: error: {message}', file=sys.stderr)
+        return 2
+    except OSError as err:  # an output path that cannot be written (permissions, full disk, ...)
+        if os.environ.get('HINAS_DEBUG') or err.filename is None:
+            raise
+        print(f'{prog}: error: {err.filename}: {err.strerror or err}', file=sys.stderr)
         return 2
 
 

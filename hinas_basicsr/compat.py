@@ -6,7 +6,11 @@ BasicSR 1.4.2 (the PyPI release) breaks in four places on torch >= 2.6 and torch
 * resuming maps the saved state to CUDA and loads it with ``weights_only=True`` (the new default),
   which rejects the ``Counter`` inside a MultiStepLR state;
 * distributed launch hard-codes NCCL and ``torch.cuda.set_device``; DDP is built with CUDA device ids;
-* the optimizer factory only knows Adam.
+* the optimizer factory only knows Adam;
+* distributed validation runs on rank 0 alone through the DDP wrapper, whose forward broadcasts the
+  BatchNorm buffers to ranks that are not there: the run hangs or dies with "Connection closed by peer";
+* a record that does not decode (a corrupt LMDB value or file) ends in ``AttributeError: 'NoneType'``,
+  far from the key or file that holds it.
 
 ``install()`` repairs each of them at run time, once, before anything imports ``basicsr``.
 It also makes checkpoint writes atomic (temporary file, then rename), so that a run killed while
@@ -14,11 +18,14 @@ saving never leaves a truncated ``.pth`` or ``.state`` that ``--auto_resume`` wo
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import types
 from typing import Any
 
+import cv2
+import numpy as np
 import torch
 
 from hinas_basicsr.fileio import write_torch
@@ -124,6 +131,60 @@ def _save_training_state(self, epoch: int, current_iter: int) -> None:
     write_torch(os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'), state)
 
 
+def _dist_validation(self, dataloader, current_iter, tb_logger, save_img) -> None:
+    """BasicSR's ``SRModel.dist_validation`` (rank 0 validates), through the bare networks.
+
+    A DDP forward is a collective (it broadcasts buffers such as BatchNorm's running statistics); on one
+    rank alone it waits on, or breaks against, ranks that are training or have already left.
+    """
+    if self.opt['rank'] != 0:
+        return
+    wrapped = {name: getattr(self, name) for name in ('net_g', 'net_g_ema') if hasattr(self, name)}
+    for name, net in wrapped.items():
+        setattr(self, name, self.get_bare_model(net))
+    try:
+        self.nondist_validation(dataloader, current_iter, tb_logger, save_img)
+    finally:
+        for name, net in wrapped.items():
+            setattr(self, name, net)
+
+
+class _SourcedBytes(bytes):
+    """Bytes read by a BasicSR file client, with the file or ``LMDB:key`` they came from."""
+
+    source: str
+
+
+def _sourced(get):
+    """Wrap a file client's ``get`` so that its bytes name their source (``client_key`` is the LMDB's)."""
+    @functools.wraps(get)
+    def wrapped(self, filepath, client_key=None):
+        value = get(self, filepath, client_key) if client_key is not None else get(self, filepath)
+        source = str(filepath)
+        if client_key is not None and hasattr(self, 'db_paths'):
+            source = f'{self._client[client_key].path()}: key {filepath}'
+            if value is None:
+                raise ValueError(f'{source}: no such record (the LMDB and its meta_info.txt disagree)')
+        data = _SourcedBytes(value)
+        data.source = source
+        return data
+    return wrapped
+
+
+def _checked_imfrombytes(imfrombytes):
+    @functools.wraps(imfrombytes)
+    def wrapped(content: bytes, flag: str = 'color', float32: bool = False):
+        """BasicSR's ``imfrombytes``, refusing bytes that do not decode with the file or LMDB key named."""
+        try:
+            img = imfrombytes(content, flag=flag, float32=False)
+        except cv2.error:  # empty bytes
+            img = None
+        if img is None:
+            raise ValueError(f"{getattr(content, 'source', 'image bytes')}: does not decode as an image (corrupt)")
+        return img.astype(np.float32) / 255. if float32 else img
+    return wrapped
+
+
 def install() -> None:
     """Apply the repairs; idempotent. Must run before the first ``import basicsr``."""
     global _installed
@@ -135,6 +196,7 @@ def install() -> None:
     import basicsr.utils.dist_util
     import basicsr.utils.options
     from basicsr.models.base_model import BaseModel
+    from basicsr.models.sr_model import SRModel
     from basicsr.utils.dist_util import master_only
 
     basicsr.utils.dist_util.init_dist = init_dist
@@ -144,4 +206,13 @@ def install() -> None:
     BaseModel.get_optimizer = _get_optimizer
     BaseModel.save_network = master_only(_save_network)
     BaseModel.save_training_state = master_only(_save_training_state)
+    SRModel.dist_validation = _dist_validation
+    from basicsr.utils import file_client, img_util
+
+    file_client.LmdbBackend.get = _sourced(file_client.LmdbBackend.get)
+    file_client.HardDiskBackend.get = _sourced(file_client.HardDiskBackend.get)
+    original, checked = img_util.imfrombytes, _checked_imfrombytes(img_util.imfrombytes)
+    for name, module in list(sys.modules.items()):  # the dataset modules bound the name at import
+        if name.startswith('basicsr') and getattr(module, 'imfrombytes', None) is original:
+            module.imfrombytes = checked
     _installed = True

@@ -6,6 +6,7 @@ torchvision compat shim), and puts tests/ on sys.path for the helper modules her
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,19 @@ def run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: float 
     full_env = {**os.environ, 'PYTHONPATH': str(REPO), **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def torchrun(opt_path: Path, cwd: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``torchrun --nproc_per_node 2 -m hinas_basicsr.cli train -opt X --launcher pytorch`` on gloo."""
+    return run_cli(['-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
+                    '--master_port', str(free_port()), '-m', 'hinas_basicsr.cli', 'train', '-opt', str(opt_path),
+                    '--launcher', 'pytorch', *extra], cwd=cwd, env={'OMP_NUM_THREADS': '1'}, timeout=180)
 
 
 @pytest.fixture

@@ -32,6 +32,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f'--budget-s: expected a positive number of seconds, got {args.budget_s}')
     if args.threads < 0:
         raise ValueError(f'--threads: expected 0 (one per core) or a positive number, got {args.threads}')
+    if args.genotype is not None:
+        from hinas_basicsr.genotype import Genotype
+
+        genotype = Genotype.load(args.genotype)
+        genotype.check_compatible(task='sr', source=f'--genotype {args.genotype}')
+        if genotype.scale != 2:
+            raise ValueError(f'--genotype {args.genotype}: searched for x{genotype.scale}; the demo trains and '
+                             'compares at x2: give an x2 SR genotype')
     run_demo(args.out, budget_s=args.budget_s, genotype=args.genotype, latency_runs=args.latency_runs,
              threads=args.threads or None)
     return 0

@@ -39,8 +39,18 @@ def input_channels(net: nn.Module) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from hinas_basicsr.networks import load_network
+    from hinas_basicsr.options_check import check_hinas_networks, load_yaml
 
-    net = load_network(args.opt, args.checkpoint, device=torch.device('cpu'))
+    check_hinas_networks(load_yaml(args.opt), args.opt)
+    try:
+        net = load_network(args.opt, args.checkpoint, device=torch.device('cpu'))
+    except RuntimeError as err:  # load_state_dict: keys or shapes of another architecture
+        if 'state_dict' not in str(err):
+            raise
+        lines = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
+        detail = lines[0] if lines else str(err)
+        raise ValueError(f'{args.checkpoint or args.opt}: the checkpoint does not fit network_g of {args.opt} '
+                         f'({detail[:160]}{"..." if len(detail) > 160 else ""})') from None
     example = torch.rand(1, input_channels(net), *args.input_size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         reference = net(example)

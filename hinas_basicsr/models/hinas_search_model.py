@@ -1,6 +1,7 @@
 """The HiNAS search: first-order bilevel optimisation of a HiNASSupernet, as a BasicSR model."""
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from collections import OrderedDict
@@ -168,6 +169,35 @@ class HiNASSearchModel(SRModel):
             self.model_ema(decay=self.ema_decay)
 
     # --- validation and export -----------------------------------------------------------------------
+    def dist_validation(self, dataloader, current_iter: int, tb_logger, save_img: bool) -> None:
+        self.check_arch_in_sync(current_iter)
+        super().dist_validation(dataloader, current_iter, tb_logger, save_img)
+
+    @torch.no_grad()
+    def check_arch_in_sync(self, current_iter: int) -> None:
+        """Check that alpha and beta are bit-identical on every rank (one all-reduce); stop if not.
+
+        DDP keeps them equal by averaging their gradients; any rank-local step on them (a non-deterministic
+        kernel, a missed all-reduce) would let the ranks search different architectures unnoticed.
+        """
+        import torch.distributed as dist
+
+        digest = hashlib.sha256()
+        for param in self.get_bare_model(self.net_g).arch_parameters():
+            digest.update(param.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        checksum = int.from_bytes(digest.digest()[:7], 'little')  # 56 bits: -checksum fits in int64
+        # max of (c, -c) over ranks gives (max c, -min c): equal on every rank iff max == min
+        bounds = torch.tensor([checksum, -checksum], dtype=torch.int64, device=self.device)
+        dist.all_reduce(bounds, op=dist.ReduceOp.MAX)
+        highest, lowest = int(bounds[0]), -int(bounds[1])
+        world = dist.get_world_size()
+        if highest != lowest:
+            raise RuntimeError(f'alpha/beta differ between the {world} ranks at iter {current_iter} (sha256 '
+                               f'prefixes {lowest:014x} .. {highest:014x}): the ranks no longer search one '
+                               'architecture; stopping')
+        get_root_logger().info(f'alpha/beta checksum {checksum:014x} identical on all {world} ranks at iter '
+                               f'{current_iter}')
+
     def nondist_validation(self, dataloader, current_iter: int, tb_logger, save_img: bool) -> None:
         state = rng_state()  # validation must not shift the training's random streams (resume equality)
         super().nondist_validation(dataloader, current_iter, tb_logger, save_img)

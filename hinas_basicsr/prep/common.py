@@ -41,15 +41,23 @@ def list_images(folder: str) -> list[str]:
 
 
 def image_size(path: str) -> tuple[int, int]:
-    """``(height, width)`` from the image header, without decoding; a file that is no image is refused."""
+    """``(height, width)`` of an image that decodes completely; a corrupt or truncated file is refused.
+
+    A PNG's chunks are checked against their CRCs (``verify()``, fast); any other format is decoded
+    whole, as ``verify()`` does not read JPEG data and OpenCV fills a truncated JPEG with gray
+    without an error.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
-            img.verify()
             w, h = img.size
+            if img.format == 'PNG':
+                img.verify()
+            else:
+                img.load()  # raises OSError ("image file is truncated") where data is missing
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f'{path}: not a readable image ({err.__class__.__name__})') from None
+        raise ValueError(f'{path}: not a readable image ({err.__class__.__name__}: {err})') from None
     return h, w
 
 
