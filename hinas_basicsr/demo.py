@@ -219,7 +219,8 @@ def run_demo(out_dir: str = 'results/demo', budget_s: float = 240., genotype: st
             say(f'[2/5] search skipped: genotype {genotype}')
         say(f'[3/5] training the found net and an EDSR-baseline, {budget_s:.0f} s each')
         trained = {}
-        for name, option, overrides in (('hinas', HINAS_OPT, {'genotype': genotype}), ('edsr_baseline', EDSR_OPT, {})):
+        hinas_overrides = {'genotype': genotype, 'upscale': load_yaml(HINAS_OPT)['scale']}  # any SR genotype at x2
+        for name, option, overrides in (('hinas', HINAS_OPT, hinas_overrides), ('edsr_baseline', EDSR_OPT, {})):
             stage = f'training {name}'
             trained[name] = train_for_budget(option, budget_s, out_dir, overrides,
                                              lambda seconds, stage=stage: progress.update(stage, seconds))

@@ -216,13 +216,12 @@ def _genotype(tmp_path, task: str, scale: int) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize('task,scale,message', [('denoise', 1, "searched for task 'denoise'"),
-                                                ('sr', 4, 'searched for x4')])
-def test_demo_refuses_a_genotype_of_another_task_or_scale(tmp_path, monkeypatch, capsys, task, scale, message):
+def test_demo_refuses_a_genotype_of_another_task(tmp_path, monkeypatch, capsys):
+    """A denoising genotype cannot be the SR demo's net (an SR genotype of any scale is built at x2)."""
     monkeypatch.chdir(tmp_path)
-    geno = _genotype(tmp_path, task, scale)
+    geno = _genotype(tmp_path, 'denoise', 1)
     code, err = run_in_process(hinas_main, ['demo', '--genotype', geno, '--out', 'results/demo'], capsys)
-    one_line(code, err, f'--genotype {geno}', message)
+    one_line(code, err, f'--genotype {geno}', "searched for task 'denoise'")
     assert left_behind(tmp_path) == [] and not (tmp_path / 'datasets').exists()
 
 
