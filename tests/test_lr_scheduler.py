@@ -83,14 +83,14 @@ def test_registry_and_bad_options():
     ('HiNASModel', 'StepLR', "unknown type 'StepLR'"),
 ])
 def test_options_check_refuses_a_scheduler_the_model_cannot_build(tmp_path, model_type, scheduler_type, error):
-    import yaml
+    from conftest import edsr_options, write_options
 
     from hinas_basicsr.options_check import check_options
 
-    opt = {'name': 'x', 'model_type': model_type, 'num_gpu': 0, 'datasets': {}, 'path': {},
-           'train': {'scheduler': {'type': scheduler_type}}}
-    path = tmp_path / 'x.yml'
-    path.write_text(yaml.safe_dump(opt))
+    opt = edsr_options(tmp_path / 'data')  # a complete training option file: only the scheduler is in question
+    opt.update(name='x', model_type=model_type, num_gpu=0)
+    opt['train']['scheduler'] = {'type': scheduler_type}
+    path = write_options(tmp_path / 'x.yml', opt)
     if error is None:
         check_options(str(path))
     else:
