@@ -166,14 +166,26 @@ class Cell(nn.Module):
         return tuple(s * x if p is None else p + s * x for p, s in zip(parts, skip))
 
     def _recomputable_fan_out(self, i: int) -> Callable[..., tuple[torch.Tensor, ...]]:
-        calls = 0
+        """``state_fan_out(i, ...)`` for ``checkpoint``: the recomputation restores the BN running statistics
+        and sees the parameters' ``requires_grad`` of the forward (the search model sets it per step)."""
+        edges = nn.ModuleList(self.edges[e] for _, e in self.fan_out[i])
+        params = list(edges.parameters())
+        forward_flags: list[bool] | None = None
 
         def run(x: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            nonlocal calls
-            calls += 1
-            edges = nn.ModuleList(self.edges[e] for _, e in self.fan_out[i])
-            with contextlib.nullcontext() if calls == 1 else buffers_restored(edges):
+            nonlocal forward_flags
+            if forward_flags is None:
+                forward_flags = [p.requires_grad for p in params]
                 return self.state_fan_out(i, x, weights)
+            now = [p.requires_grad for p in params]
+            try:
+                for p, flag in zip(params, forward_flags):
+                    p.requires_grad_(flag)
+                with buffers_restored(edges):
+                    return self.state_fan_out(i, x, weights)
+            finally:
+                for p, flag in zip(params, now):
+                    p.requires_grad_(flag)
 
         return run
 

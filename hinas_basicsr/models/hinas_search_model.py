@@ -1,10 +1,12 @@
 """The HiNAS search: first-order bilevel optimisation of a HiNASSupernet, as a BasicSR model."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from copy import deepcopy
 from functools import partial
 from typing import Any
@@ -17,6 +19,8 @@ from basicsr.losses import build_loss
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from hinas_basicsr.genotype_plot import save_genotype_png
@@ -40,6 +44,24 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state['torch'].cpu())
     if 'cuda' in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
+
+
+@contextlib.contextmanager
+def grads_only_for(net: nn.Module, params: Sequence[nn.Parameter], enabled: bool = True) -> Iterator[None]:
+    """Within: of ``net``'s trainable parameters only ``params`` require grad (when ``enabled``).
+
+    Autograd then records and keeps only what the gradients of ``params`` need (no weight gradients in
+    the architecture step, no alpha/beta gradients in the weight step); the backward may run after exit.
+    """
+    chosen = {id(p) for p in params}
+    frozen = [p for p in net.parameters() if p.requires_grad and id(p) not in chosen] if enabled else []
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
 
 
 @MODEL_REGISTRY.register()
@@ -136,15 +158,23 @@ class HiNASSearchModel(SRModel):
 
     def optimize_parameters(self, current_iter: int) -> None:
         loss_dict = OrderedDict()
-        if current_iter > self.arch_warmup_iter:
-            arch_data = self._next_arch_batch()
-            self.optimizer_arch.zero_grad()
-            l_arch, _ = self._losses(self.net_g(arch_data['lq'].to(self.device)), arch_data['gt'].to(self.device))
-            l_arch.backward()
-            self.optimizer_arch.step()
-            loss_dict['l_arch'] = l_arch.detach()
-        self.optimizer_g.zero_grad()
-        self.output = self.net_g(self.lq)
+        net = self.get_bare_model(self.net_g)
+        # each step records (and keeps for its backward) only what its own parameters' gradients need; DDP
+        # expects the same parameters to require grad in every step, so it records everything
+        restrict = not isinstance(self.net_g, DistributedDataParallel)
+        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=self.opt['train'].get('amp') == 'bf16'):
+            if current_iter > self.arch_warmup_iter:
+                arch_data = self._next_arch_batch()
+                self.optimizer_arch.zero_grad()
+                with grads_only_for(net, net.arch_parameters(), restrict):
+                    output = self.net_g(arch_data['lq'].to(self.device))
+                l_arch, _ = self._losses(output.float(), arch_data['gt'].to(self.device))
+                l_arch.backward()
+                self.optimizer_arch.step()
+                loss_dict['l_arch'] = l_arch.detach()
+            self.optimizer_g.zero_grad()
+            with grads_only_for(net, net.weight_parameters(), restrict):
+                self.output = self.net_g(self.lq).float()
         l_total, parts = self._losses(self.output, self.gt)
         l_total.backward()
         self.optimizer_g.step()
