@@ -143,8 +143,9 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     if args.one:
         args.task = args.task[0]
-        print(json.dumps(measure(args, json.loads(args.one))))
-        return {}
+        measured = measure(args, json.loads(args.one))
+        print(json.dumps(measured))
+        return measured
 
     variants = [dict(impl=impl, checkpoint_cells=ck == 'on', lever=None) for impl in args.impl
                 for ck in args.checkpoint_cells if impl == 'default' or ck == 'off']
