@@ -11,9 +11,12 @@ import copy
 
 import pytest
 import torch
+import yaml
+from conftest import REPO
 
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
 from hinas_basicsr.archs.search_cell import Cell, PlainCell, use_plain_cells
+from hinas_basicsr.cli import basicsr_main
 from hinas_basicsr.models.hinas_search_model import grads_only_for
 from hinas_basicsr.trellis import PRIMITIVES, num_edges
 
@@ -171,3 +174,18 @@ def test_default_and_checkpoint_cells_keep_less_than_the_plain_cells(task):
     saver = saved_bytes(make(task, checkpoint_cells=True), x)
     assert default <= 0.7 * plain, (default, plain)
     assert saver <= default / 2, (saver, default)
+
+
+@pytest.mark.parametrize('amp', ['fp16', pytest.param('bf16', marks=pytest.mark.skipif(
+    torch.cuda.is_available(), reason='bf16 autocast is accepted on CUDA'))])
+def test_unsupported_amp_is_refused_in_one_line_before_anything_is_written(tmp_path, monkeypatch, capsys, amp):
+    opt = yaml.safe_load((REPO / 'options' / 'search_sr_x2.yml').read_text())
+    opt['train']['amp'] = amp
+    opt_path = tmp_path / 'search.yml'
+    opt_path.write_text(yaml.safe_dump(opt))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv('HINAS_DEBUG', raising=False)
+    assert basicsr_main(['train', '-opt', str(opt_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'train.amp' in err and repr(amp) in err
+    assert not (tmp_path / 'experiments').exists()

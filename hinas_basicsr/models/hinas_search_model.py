@@ -80,6 +80,8 @@ class HiNASSearchModel(SRModel):
         arch_warmup_ratio (float): Fraction of ``total_iter`` with weight steps only. Default: 0.2.
         arch_warmup_iter (int): Warm-up length in iterations; overrides arch_warmup_ratio. Default: None.
         ssim_opt (dict): Structural loss added to the pixel loss (e.g. LogSSIMLoss). Default: None.
+        amp (str): ``bf16`` runs the supernet's forward passes under CUDA bf16 autocast (CUDA only; the
+            losses are computed in fp32). Default: None (fp32).
     """
 
     def init_training_settings(self) -> None:
