@@ -164,19 +164,22 @@ class HiNASSearchModel(SRModel):
         # each step records (and keeps for its backward) only what its own parameters' gradients need; DDP
         # expects the same parameters to require grad in every step, so it records everything
         restrict = not isinstance(self.net_g, DistributedDataParallel)
-        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=self.opt['train'].get('amp') == 'bf16'):
-            if current_iter > self.arch_warmup_iter:
-                arch_data = self._next_arch_batch()
-                self.optimizer_arch.zero_grad()
-                with grads_only_for(net, net.arch_parameters(), restrict):
-                    output = self.net_g(arch_data['lq'].to(self.device))
-                l_arch, _ = self._losses(output.float(), arch_data['gt'].to(self.device))
-                l_arch.backward()
-                self.optimizer_arch.step()
-                loss_dict['l_arch'] = l_arch.detach()
-            self.optimizer_g.zero_grad()
-            with grads_only_for(net, net.weight_parameters(), restrict):
-                self.output = self.net_g(self.lq).float()
+        amp = self.opt['train'].get('amp') == 'bf16'
+
+        def forward(lq: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
+            with torch.autocast('cuda', dtype=torch.bfloat16, enabled=amp), grads_only_for(net, params, restrict):
+                return self.net_g(lq).float()  # the losses in fp32
+
+        if current_iter > self.arch_warmup_iter:
+            arch_data = self._next_arch_batch()
+            self.optimizer_arch.zero_grad()
+            l_arch, _ = self._losses(forward(arch_data['lq'].to(self.device), net.arch_parameters()),
+                                     arch_data['gt'].to(self.device))
+            l_arch.backward()
+            self.optimizer_arch.step()
+            loss_dict['l_arch'] = l_arch.detach()
+        self.optimizer_g.zero_grad()
+        self.output = forward(self.lq, net.weight_parameters())
         l_total, parts = self._losses(self.output, self.gt)
         l_total.backward()
         self.optimizer_g.step()
