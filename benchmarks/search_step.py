@@ -1,17 +1,31 @@
-"""Time full HiNAS search iterations and measure their peak memory growth.
+"""Time HiNAS search iterations and measure their peak memory growth, side by side with a plain supernet.
 
 One iteration is what the search model does each step after warm-up: an arch step (forward, search
-loss, backward, Adam on alpha/beta) and a weight step (the same, SGD on the weights). The supernet
-is built through BasicSR's ``build_network`` from the reference options.
+loss, backward, Adam on alpha/beta) and a weight step (the same, SGD on the weights). The supernet is
+built through BasicSR's ``build_network`` from the reference options. Variants:
 
-    python benchmarks/search_step.py --task sr --scale 2 --batch 8 --patch 32 --json out.json
+- ``plain``: the same supernet with every cell a ``PlainCell`` (each edge computes every operation on
+  its input and sums ``w_k * op_k(x)``, DARTS style) and full backward passes: the stand-in for the
+  reference implementation;
+- ``default``: the supernet as the search runs it (fused ``Cell``, each step computing only its own
+  parameters' gradients, as ``HiNASSearchModel.optimize_parameters`` does); with ``--checkpoint-cells on``
+  also ``checkpoint_cells: true``;
+- ``--levers``: the default with one lever changed (``all-grads``: every gradient in both steps;
+  ``channels-last``; ``compile``: ``torch.compile`` of the supernet).
+
+Each variant runs in a fresh process (peak memory is per process), the variants alternate, each is run
+``--rounds`` times and the best round counts. The table gives time and memory and their ratios to plain.
+
+    python benchmarks/search_step.py --task sr denoise --threads 2 --json search_step.json
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 
@@ -19,8 +33,10 @@ import torch
 import torch.nn.functional as F
 
 import hinas_basicsr  # noqa: F401  (repairs BasicSR's imports: must come before basicsr)
+from hinas_basicsr.archs.search_cell import use_plain_cells
 from hinas_basicsr.fileio import write_json
 from hinas_basicsr.losses.log_ssim_loss import LogSSIMLoss
+from hinas_basicsr.models.hinas_search_model import grads_only_for
 
 # isort: split
 from basicsr.archs import build_network
@@ -30,6 +46,7 @@ REFERENCE = {
     'denoise': dict(num_layers=3, num_nodes=4, num_feat=10, num_in_ch=1, num_out_ch=1, ssim_weight=0.5,
                     pixel=F.mse_loss),
 }
+LEVERS = ('all-grads', 'channels-last', 'compile')
 
 
 def rss_mb() -> float:
@@ -41,39 +58,34 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--task', choices=['sr', 'denoise'], default='sr')
-    parser.add_argument('--scale', type=int, default=2)
-    parser.add_argument('--batch', type=int, default=8)
-    parser.add_argument('--patch', type=int, default=32, help='LR patch size (input side)')
-    parser.add_argument('--cell-sharing', choices=['on', 'off'], default='on')
-    parser.add_argument('--checkpoint-cells', choices=['on', 'off'], default='off')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--iters', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--json', help='write the result here')
-    args = parser.parse_args(argv)
-
+def measure(args: argparse.Namespace, variant: dict) -> dict:
+    """Build the variant's supernet and time ``args.iters`` search iterations after ``args.warmup``."""
     ref = dict(REFERENCE[args.task])
     ssim_weight, pixel_loss = ref.pop('ssim_weight'), ref.pop('pixel')
     scale = args.scale if args.task == 'sr' else 1
-    opt = dict(type='HiNASSupernet', task=args.task, upscale=scale, cell_sharing=args.cell_sharing == 'on', **ref)
-    if args.checkpoint_cells == 'on':
-        opt['checkpoint_cells'] = True
+    opt = dict(type='HiNASSupernet', task=args.task, upscale=scale, cell_sharing=args.cell_sharing == 'on',
+               checkpoint_cells=variant['checkpoint_cells'], **ref)
     device = torch.device(args.device)
     torch.manual_seed(0)
     net = build_network(opt).to(device).train()
+    if variant['impl'] == 'plain':
+        use_plain_cells(net)
+    memory_format = torch.channels_last if variant['lever'] == 'channels-last' else torch.contiguous_format
+    net = net.to(memory_format=memory_format)
+    model = torch.compile(net) if variant['lever'] == 'compile' else net
+    restrict = variant['impl'] == 'default' and variant['lever'] != 'all-grads'
     arch_opt = torch.optim.Adam(net.arch_parameters(), lr=1e-3, weight_decay=1e-3)
     weight_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     log_ssim = LogSSIMLoss(ssim_weight)
     c = ref['num_in_ch']
-    batches = [(torch.rand(args.batch, c, args.patch, args.patch, device=device),
+    batches = [(torch.rand(args.batch, c, args.patch, args.patch, device=device).to(memory_format=memory_format),
                 torch.rand(args.batch, c, args.patch * scale, args.patch * scale, device=device)) for _ in range(2)]
 
     def step(optimizer: torch.optim.Optimizer, lq: torch.Tensor, gt: torch.Tensor) -> None:
         net.zero_grad(set_to_none=True)
-        out = net(lq)
+        params = optimizer.param_groups[0]['params']
+        with grads_only_for(net, params, restrict):
+            out = model(lq)
         loss = pixel_loss(out, gt) + log_ssim(out, gt)
         loss.backward()
         optimizer.step()
@@ -99,17 +111,76 @@ def main(argv: list[str] | None = None) -> dict:
         peak = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
     else:
         peak = peak_rss_mb() - base
-    result = {
-        'task': args.task, 'scale': scale, 'batch': args.batch, 'patch': args.patch,
-        'cell_sharing': args.cell_sharing == 'on', 'checkpoint_cells': args.checkpoint_cells == 'on',
-        'device': str(device), 'threads': torch.get_num_threads(), 'iters': args.iters,
-        'step_s_median': statistics.median(times), 'step_s_min': min(times),
-        'peak_mem_mb': round(peak, 1), 'params': sum(p.numel() for p in net.weight_parameters()),
-        'arch_params': sum(p.numel() for p in net.arch_parameters()),
-    }
-    width = max(len(k) for k in result)
-    for key, value in result.items():
-        print(f'{key:<{width}}  {value:.4f}' if isinstance(value, float) else f'{key:<{width}}  {value}')
+    return {'step_s': statistics.median(times), 'peak_mem_mb': round(peak, 1),
+            'params': sum(p.numel() for p in net.weight_parameters())}
+
+
+def variant_name(variant: dict) -> str:
+    name = variant['impl'] + (' + checkpoint_cells' if variant['checkpoint_cells'] else '')
+    return name + (f' ({variant["lever"]})' if variant['lever'] else '')
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--task', nargs='+', choices=['sr', 'denoise'], default=['sr', 'denoise'])
+    parser.add_argument('--scale', type=int, default=2)
+    parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--patch', type=int, default=32, help='LR patch size (input side)')
+    parser.add_argument('--impl', nargs='+', choices=['plain', 'default'], default=['plain', 'default'])
+    parser.add_argument('--checkpoint-cells', nargs='+', choices=['off', 'on'], default=['off', 'on'],
+                        help='checkpoint_cells of the default (plain runs off only)')
+    parser.add_argument('--levers', nargs='*', choices=LEVERS, default=[],
+                        help='also the default with one lever changed')
+    parser.add_argument('--cell-sharing', choices=['on', 'off'], default='on')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--threads', type=int, default=torch.get_num_threads())
+    parser.add_argument('--iters', type=int, default=5)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--rounds', type=int, default=2, help='runs of each variant; the best counts')
+    parser.add_argument('--json', help='write the result here')
+    parser.add_argument('--one', help=argparse.SUPPRESS)  # internal: measure this variant (JSON) and print it
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.one:
+        args.task = args.task[0]
+        measured = measure(args, json.loads(args.one))
+        print(json.dumps(measured))
+        return measured
+
+    variants = [dict(impl=impl, checkpoint_cells=ck == 'on', lever=None) for impl in args.impl
+                for ck in args.checkpoint_cells if impl == 'default' or ck == 'off']
+    variants += [dict(impl='default', checkpoint_cells=False, lever=lever) for lever in args.levers]
+    common = ['--scale', str(args.scale), '--batch', str(args.batch), '--patch', str(args.patch),
+              '--cell-sharing', args.cell_sharing, '--device', args.device, '--threads', str(args.threads),
+              '--iters', str(args.iters), '--warmup', str(args.warmup)]
+    rows = []
+    for task in args.task:
+        runs: dict[int, list[dict]] = {i: [] for i in range(len(variants))}
+        for _ in range(args.rounds):  # alternate the variants: a load spike hits one round, not one variant
+            for i, variant in enumerate(variants):
+                cmd = [sys.executable, os.path.abspath(__file__), '--task', task, *common, '--one', json.dumps(variant)]
+                done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                runs[i].append(json.loads(done.stdout.strip().splitlines()[-1]))
+        for i, variant in enumerate(variants):
+            rows.append({'task': task, 'variant': variant_name(variant), **variant,
+                         'step_s': min(r['step_s'] for r in runs[i]),
+                         'peak_mem_mb': min(r['peak_mem_mb'] for r in runs[i]), 'params': runs[i][0]['params'],
+                         'runs': runs[i]})
+        plain = next((r for r in rows if r['task'] == task and r['impl'] == 'plain'), None)
+        for row in rows:
+            if row['task'] == task and plain is not None:
+                row['time_vs_plain'] = round(row['step_s'] / plain['step_s'], 3)
+                row['mem_vs_plain'] = round(row['peak_mem_mb'] / max(plain['peak_mem_mb'], 1e-9), 3)
+
+    print(f'device {args.device}, {args.threads} threads, batch {args.batch}, LR patch {args.patch}, '
+          f'median of {args.iters} iterations, best of {args.rounds} alternating runs')
+    print(f'{"task":<8} {"variant":<34} {"step s":>8} {"peak MB":>8} {"time/plain":>10} {"mem/plain":>9}')
+    for row in rows:
+        print(f'{row["task"]:<8} {row["variant"]:<34} {row["step_s"]:>8.3f} {row["peak_mem_mb"]:>8.1f} '
+              f'{row.get("time_vs_plain", float("nan")):>10.2f} {row.get("mem_vs_plain", float("nan")):>9.2f}')
+    result = {'device': args.device, 'threads': args.threads, 'batch': args.batch, 'patch': args.patch,
+              'scale': args.scale, 'cell_sharing': args.cell_sharing == 'on', 'iters': args.iters,
+              'rounds': args.rounds, 'rows': rows}
     if args.json:
         write_json(args.json, result)
     return result

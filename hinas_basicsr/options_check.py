@@ -153,6 +153,9 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
             raise ValueError(f'{path}: {err}') from None
     for key, spec in ((opt.get('val') or {}).get('metrics') or {}).items():
         _check_type(path, f'val.metrics.{key}', spec, METRIC_REGISTRY)
+    amp = (opt.get('train') or {}).get('amp')
+    if amp is not None and (amp != 'bf16' or num_gpu == 0 or not torch.cuda.is_available()):
+        raise ValueError(f'{path}: train.amp: {amp!r} is not supported: use bf16, on a CUDA device (CPU runs fp32)')
     for key, value in (opt.get('path') or {}).items():
         if value and ('pretrain_network' in key or key == 'resume_state') and not os.path.exists(value):
             raise FileNotFoundError(f'{path}: path.{key}: {value} does not exist')

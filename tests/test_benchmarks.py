@@ -4,7 +4,10 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 from conftest import REPO
+
+from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
 
 sys.path.insert(0, str(REPO / 'benchmarks'))
 
@@ -22,9 +25,13 @@ def test_inference_benchmark(tmp_path):
     assert all(r['max_abs_diff_vs_hinas'] <= 1e-4 for r in rows if r['model'] != 'hinas')
 
 
-def test_search_step_benchmark(tmp_path):
-    out = tmp_path / 'step.json'
-    search_step.main(['--task', 'sr', '--batch', '2', '--patch', '8', '--iters', '1', '--warmup', '1',
-                      '--checkpoint-cells', 'on', '--device', 'cpu', '--json', str(out)])
-    result = json.loads(out.read_text())
-    assert {'step_s_median', 'peak_mem_mb', 'params'} <= result.keys() and result['checkpoint_cells']
+@pytest.mark.parametrize('variant', [dict(impl='plain', checkpoint_cells=False, lever=None),
+                                     dict(impl='default', checkpoint_cells=True, lever=None),
+                                     dict(impl='default', checkpoint_cells=False, lever='channels-last')])
+def test_search_step_benchmark_measures_one_variant(variant):
+    """One variant, measured in this process (the script runs each in a process of its own)."""
+    measured = search_step.main(['--task', 'sr', '--batch', '2', '--patch', '8', '--iters', '1', '--warmup', '0',
+                                 '--device', 'cpu', '--one', json.dumps(variant)])
+    assert measured['step_s'] > 0 and measured['peak_mem_mb'] >= 0
+    net = HiNASSupernet(task='sr', upscale=2, num_layers=2, num_nodes=3, num_feat=8)
+    assert measured['params'] == sum(p.numel() for p in net.weight_parameters())

@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from hinas_basicsr.trellis import PRIMITIVES
 
@@ -28,42 +26,7 @@ def make_norm(channels: int, affine: bool) -> nn.Module:
     return nn.BatchNorm2d(channels, affine=affine)
 
 
-def scaled_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """``scale * bn(x)`` for a BatchNorm without affine parameters, ``scale`` a 0-dim tensor.
-
-    The scale is passed to ``F.batch_norm`` as the affine weight, so autograd keeps only BN's input
-    (which its backward needs anyway) and not the normalised output that ``scale * bn(x)`` would keep.
-    Running statistics are handled exactly as ``nn.BatchNorm2d.forward`` handles them.
-    """
-    if bn.affine:
-        raise ValueError('scaled_batch_norm: the BatchNorm must have affine=False')
-    momentum = 0.0 if bn.momentum is None else bn.momentum
-    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
-        bn.num_batches_tracked.add_(1)
-        if bn.momentum is None:
-            momentum = 1.0 / float(bn.num_batches_tracked)
-    use_batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
-    track = not bn.training or bn.track_running_stats
-    return F.batch_norm(x, bn.running_mean if track else None, bn.running_var if track else None,
-                        scale.expand(x.shape[1]), None, use_batch_stats, momentum, bn.eps)
-
-
-class PreActOp(nn.Sequential):
-    """An operation whose first module is the activation and whose last is a BatchNorm.
-
-    ``forward(x)`` applies it whole; ``forward_scaled`` is the supernet's form: the input is already
-    activated (the activation is shared by every operation of an edge) and the output is scaled.
-    """
-
-    def forward_scaled(self, x_act: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """``scale * self(x)`` given ``x_act = act(x)``."""
-        modules = list(self)
-        for module in modules[1:-1]:
-            x_act = module(x_act)
-        return scaled_batch_norm(modules[-1], x_act, scale)
-
-
-class ActConvBN(PreActOp):
+class ActConvBN(nn.Sequential):
     """act, conv k x k (dilation d, no bias), BN."""
 
     def __init__(self, c_in: int, c_out: int, kernel_size: int, dilation: int = 1, affine: bool = True) -> None:
@@ -74,7 +37,7 @@ class ActConvBN(PreActOp):
             make_norm(c_out, affine))
 
 
-class SepConv(PreActOp):
+class SepConv(nn.Sequential):
     """Twice: act, depthwise k x k, pointwise 1x1, BN.
 
     The second activation runs in place on the BN output (BN keeps its input for the backward, not its
@@ -90,23 +53,6 @@ class SepConv(PreActOp):
                 nn.Conv2d(channels, channels, 1, bias=False),
                 make_norm(channels, affine)]
         super().__init__(*layers)
-
-    def forward_scaled(self, x_act: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """``scale * self(x)`` given ``x_act = act(x)``; the depthwise outputs are recomputed, not kept.
-
-        Each depthwise output is needed only by the backward of the pointwise conv after it; the backward
-        recomputes it from the depthwise input (kept anyway), at k * k multiply-adds per value.
-        """
-        _, dw1, pw1, bn1, act2, dw2, pw2, bn2 = self
-        h = act2(bn1(_depthwise_pointwise(dw1, pw1, x_act)))
-        return scaled_batch_norm(bn2, _depthwise_pointwise(dw2, pw2, h), scale)
-
-
-def _depthwise_pointwise(dw: nn.Module, pw: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``pw(dw(x))``, with ``dw(x)`` recomputed in the backward pass instead of kept."""
-    if not torch.is_grad_enabled():
-        return pw(dw(x))
-    return checkpoint(lambda t: pw(dw(t)), x, use_reentrant=False)
 
 
 class Zero(nn.Module):

@@ -5,18 +5,17 @@ IJCV 2022 (arXiv 2012.13212). See docs/HINAS.md for the method; this module hold
 """
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from hinas_basicsr.archs.hinas_net_arch import ASPP, conv_bn
-from hinas_basicsr.archs.hinas_ops import PreActOp, Zero, make_act, make_norm, make_op
+from hinas_basicsr.archs.hinas_ops import make_act, make_norm
+from hinas_basicsr.archs.search_cell import Cell
 from hinas_basicsr.genotype import TASK_SCALES, Genotype
 from hinas_basicsr.trellis import (
     MOVE_NAMES,
@@ -34,89 +33,6 @@ STEM_FEAT = 64
 SEARCH_HEAD_RATE = 16
 
 
-@contextlib.contextmanager
-def buffers_restored(module: nn.Module) -> Iterator[None]:
-    """Restore ``module``'s buffers on exit: a recomputation leaves BN running statistics as they were."""
-    saved = [(buffer, buffer.clone()) for buffer in module.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for buffer, value in saved:
-                buffer.copy_(value)
-
-
-class MixedOp(nn.Module):
-    """One cell edge: ``sum_k w_k * op_k(x)`` over the candidate operations.
-
-    Computed without changing that sum: the operations take the edge's activated input ``act(x)``
-    (computed once by the cell) and scale their last BN by ``w_k``; ``skip_connect`` takes the raw
-    input; ``none`` adds nothing (its weight still takes part in the softmax).
-    """
-
-    def __init__(self, channels: int, ops: Sequence[str]) -> None:
-        super().__init__()
-        self.ops = nn.ModuleList(make_op(name, channels, affine=False) for name in ops)
-
-    def forward(self, x: torch.Tensor, x_act: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        total: torch.Tensor | None = None
-        for w, op in zip(weights, self.ops):
-            if isinstance(op, Zero):
-                continue
-            out = op.forward_scaled(x_act, w) if isinstance(op, PreActOp) else w * op(x)
-            total = out if total is None else total.add_(out)  # in place: no autograd node keeps the sum
-        assert total is not None  # the options hold an operation other than none
-        return total
-
-
-class Cell(nn.Module):
-    """A searchable cell: node j sums a MixedOp over every earlier state; the output concatenates the nodes.
-
-    States are indexed as in the genotype: 0 = ``s_prev_prev``, 1 = ``s_prev``, 2 + j = node j.
-    Each state is activated once and the activation is shared by all the edges leaving it. With
-    ``checkpoint_nodes`` (while autograd records), autograd keeps only the node outputs: the backward pass
-    recomputes each node from its inputs, one node at a time, without updating BN running stats again.
-    """
-
-    def __init__(self, channels: int, num_nodes: int, ops: Sequence[str], checkpoint_nodes: bool = False) -> None:
-        super().__init__()
-        self.num_nodes, self.checkpoint_nodes = num_nodes, checkpoint_nodes
-        self.act = make_act()
-        self.edges = nn.ModuleList(MixedOp(channels, ops) for _ in range(num_edges(num_nodes)))
-
-    def forward(self, s_prev_prev: torch.Tensor, s_prev: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        states, acts = [s_prev_prev, s_prev], []
-        recompute = self.checkpoint_nodes and torch.is_grad_enabled()
-        first_edge = 0
-        for _ in range(self.num_nodes):
-            if recompute:
-                node = checkpoint(self._recomputable_node(first_edge), weights, *states, use_reentrant=False)
-            else:
-                acts += [self.act(s) for s in states[len(acts):]]
-                node = self.node(first_edge, states, acts, weights)
-            first_edge += len(states)
-            states.append(node)
-        return torch.cat(states[2:], dim=1)
-
-    def node(self, first_edge: int, states: Sequence[torch.Tensor], acts: Sequence[torch.Tensor],
-             weights: torch.Tensor) -> torch.Tensor:
-        """The sum of the edges ``first_edge, first_edge + 1, ...`` over ``states`` (their activations ``acts``)."""
-        total = self.edges[first_edge](states[0], acts[0], weights[first_edge])
-        for i in range(1, len(states)):
-            total = total.add_(self.edges[first_edge + i](states[i], acts[i], weights[first_edge + i]))
-        return total
-
-    def _recomputable_node(self, first_edge: int) -> Callable[..., torch.Tensor]:
-        calls = 0
-
-        def run(weights: torch.Tensor, *states: torch.Tensor) -> torch.Tensor:
-            nonlocal calls
-            calls += 1
-            edges = self.edges[first_edge:first_edge + len(states)]
-            with contextlib.nullcontext() if calls == 1 else buffers_restored(edges):
-                return self.node(first_edge, states, [self.act(s) for s in states], weights)
-
-        return run
 
 
 @ARCH_REGISTRY.register()
@@ -148,10 +64,11 @@ class HiNASSupernet(nn.Module):
         ops (list[str]): Candidate operations (names from ``hinas_ops.OPS``). Default: all seven.
         cell_sharing (bool): One cell per grid position (True) or one per incoming path. Default: True.
         layerwise_cells (bool): One alpha per layer (LWAS, True) or one tied across layers. Default: True.
-        checkpoint_cells (bool): Keep no activation inside a cell for the backward pass: recompute each cell
-            there, node by node (``torch.utils.checkpoint``). Outputs, gradients and BN running statistics are
-            those of the default (the recomputation does not update the running statistics again); it costs
-            one more forward pass of the cells per step, and halves the search's peak memory. Default: False.
+        checkpoint_cells (bool): Keep only each cell's states for the backward pass: recompute one state's
+            outgoing edges at a time there (``torch.utils.checkpoint``). Outputs, gradients and BN running
+            statistics are those of the default (the recomputation does not update the running statistics
+            again); it costs one more forward pass of the cells per step for about half the peak memory (see
+            the README's search-step table). Default: False.
     """
 
     def __init__(self, task: str = 'sr', upscale: int = 2, num_in_ch: int = 3, num_out_ch: int = 3,

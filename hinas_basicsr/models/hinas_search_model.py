@@ -1,10 +1,12 @@
 """The HiNAS search: first-order bilevel optimisation of a HiNASSupernet, as a BasicSR model."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from copy import deepcopy
 from functools import partial
 from typing import Any
@@ -18,6 +20,8 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from hinas_basicsr.convergence import alpha_max_mean, genotype_changes, stability_line
@@ -48,6 +52,24 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
 
 
+@contextlib.contextmanager
+def grads_only_for(net: nn.Module, params: Sequence[nn.Parameter], enabled: bool = True) -> Iterator[None]:
+    """Within: of ``net``'s trainable parameters only ``params`` require grad (when ``enabled``).
+
+    Autograd then records and keeps only what the gradients of ``params`` need (no weight gradients in
+    the architecture step, no alpha/beta gradients in the weight step); the backward may run after exit.
+    """
+    chosen = {id(p) for p in params}
+    frozen = [p for p in net.parameters() if p.requires_grad and id(p) not in chosen] if enabled else []
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+
+
 @MODEL_REGISTRY.register()
 class HiNASSearchModel(SRModel):
     """The HiNAS architecture search (Zhang et al., IJCV 2022) on a ``HiNASSupernet``.
@@ -69,6 +91,8 @@ class HiNASSearchModel(SRModel):
             >= this fraction of ``total_iter`` (the reference: after epoch 60 of 100). Default: 0.6.
         scheduler (dict): A BasicSR scheduler, or one of the plugin's (``CosinePolyLR``, the reference's
             weight lr); ``iters_per_epoch`` defaults to the batches in one pass over the W split.
+        amp (str): ``bf16`` runs the supernet's forward passes under CUDA bf16 autocast (CUDA only; the
+            losses are computed in fp32). Default: None (fp32).
     """
 
     def init_training_settings(self) -> None:
@@ -151,15 +175,26 @@ class HiNASSearchModel(SRModel):
 
     def optimize_parameters(self, current_iter: int) -> None:
         loss_dict = OrderedDict()
+        net = self.get_bare_model(self.net_g)
+        # each step records (and keeps for its backward) only what its own parameters' gradients need; DDP
+        # expects the same parameters to require grad in every step, so it records everything
+        restrict = not isinstance(self.net_g, DistributedDataParallel)
+        amp = self.opt['train'].get('amp') == 'bf16'
+
+        def forward(lq: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
+            with torch.autocast('cuda', dtype=torch.bfloat16, enabled=amp), grads_only_for(net, params, restrict):
+                return self.net_g(lq).float()  # the losses in fp32
+
         if current_iter > self.arch_warmup_iter:
             arch_data = self._next_arch_batch()
             self.optimizer_arch.zero_grad()
-            l_arch, _ = self._losses(self.net_g(arch_data['lq'].to(self.device)), arch_data['gt'].to(self.device))
+            l_arch, _ = self._losses(forward(arch_data['lq'].to(self.device), net.arch_parameters()),
+                                     arch_data['gt'].to(self.device))
             l_arch.backward()
             self.optimizer_arch.step()
             loss_dict['l_arch'] = l_arch.detach()
         self.optimizer_g.zero_grad()
-        self.output = self.net_g(self.lq)
+        self.output = forward(self.lq, net.weight_parameters())
         l_total, parts = self._losses(self.output, self.gt)
         l_total.backward()
         self.optimizer_g.step()

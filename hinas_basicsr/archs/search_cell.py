@@ -1,0 +1,220 @@
+"""The supernet's searchable cell: the DARTS weighted sum, computed with the edges leaving one state fused.
+
+``PlainCell`` computes a cell the straightforward DARTS way (every edge applies each operation to its input
+and sums ``w_k * op_k(x)``); ``Cell`` computes the same sum faster and with less memory. Both hold the same
+modules (``edges[e].ops[k]``), so their state dicts are the same and :func:`use_plain_cells` can swap one for
+the other inside a supernet (the benchmark's stand-in for the reference, and the tests' oracle).
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from hinas_basicsr.archs.hinas_ops import ActConvBN, SepConv, Zero, make_act, make_op
+from hinas_basicsr.trellis import node_edges, num_edges
+
+
+@contextlib.contextmanager
+def buffers_restored(module: nn.Module) -> Iterator[None]:
+    """Restore ``module``'s buffers on exit: a recomputation leaves BN running statistics as they were."""
+    saved = [(buffer, buffer.clone()) for buffer in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
+
+
+class MixedOp(nn.Module):
+    """One cell edge: ``sum_k w_k * op_k(x)`` over the candidate operations (computed plainly)."""
+
+    def __init__(self, channels: int, ops: Sequence[str]) -> None:
+        super().__init__()
+        self.ops = nn.ModuleList(make_op(name, channels, affine=False) for name in ops)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return sum(w * op(x) for w, op in zip(weights, self.ops))
+
+
+def batch_norm_fused(bns: Sequence[nn.BatchNorm2d], x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
+    """``bns[i](x_i) * scale[i]`` for the channel blocks ``x_i`` of ``x``, in one BatchNorm call.
+
+    BatchNorm is per channel, so one call over the concatenated channels is exact; the blocks' running
+    statistics are gathered, updated by the call and written back, as ``nn.BatchNorm2d.forward`` updates them.
+    ``scale`` (one entry per block, or None) is passed as the affine weight, so autograd keeps BN's input
+    (which its backward needs anyway) and not the normalised output that ``scale * bn(x)`` would keep.
+    """
+    bn = bns[0]
+    if bn.affine:
+        raise ValueError('batch_norm_fused: the BatchNorms must have affine=False')
+    momentum = 0.0 if bn.momentum is None else bn.momentum
+    if bn.training and bn.track_running_stats:
+        for b in bns:
+            b.num_batches_tracked.add_(1)
+        if bn.momentum is None:
+            momentum = 1.0 / float(bn.num_batches_tracked)
+    track = not bn.training or bn.track_running_stats
+    use_batch_stats = bn.training or not track
+    running_mean = torch.cat([b.running_mean for b in bns]) if track else None
+    running_var = torch.cat([b.running_var for b in bns]) if track else None
+    weight = None if scale is None else scale.repeat_interleave(x.shape[1] // len(bns))
+    out = F.batch_norm(x, running_mean, running_var, weight, None, use_batch_stats, momentum, bn.eps)
+    if track and use_batch_stats:
+        with torch.no_grad():
+            for b, mean, var in zip(bns, running_mean.chunk(len(bns)), running_var.chunk(len(bns))):
+                b.running_mean.copy_(mean)
+                b.running_var.copy_(var)
+    return out
+
+
+def _cat_weights(convs: Sequence[nn.Conv2d]) -> torch.Tensor:
+    return torch.cat([conv.weight for conv in convs])
+
+
+def fan_out_conv_bn(ops: Sequence[ActConvBN], x_act: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``scale[i] * ops[i](x)`` for every op (given ``x_act = act(x)``), concatenated: one conv, one BN."""
+    conv = ops[0][1]
+    y = F.conv2d(x_act, _cat_weights([op[1] for op in ops]), padding=conv.padding, dilation=conv.dilation)
+    return batch_norm_fused([op[2] for op in ops], y, scale)
+
+
+def fan_out_sep_conv(ops: Sequence[SepConv], x_act: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``scale[i] * ops[i](x)`` for every SepConv (given ``x_act = act(x)``), concatenated.
+
+    Every layer is one grouped convolution (one group per op) and one BN over the ops' channels.
+    """
+    n, channels = len(ops), x_act.shape[1]
+    _, dw1, _, _, act2, dw2, _, _ = ops[0]
+    # groups=C with n filters per input channel yields channels ordered (channel, op): reorder to (op, channel)
+    dw_weight = torch.stack([op[1].weight for op in ops], dim=1).flatten(0, 1)
+    h = F.conv2d(x_act, dw_weight, padding=dw1.padding, groups=channels)
+    h = h.unflatten(1, (channels, n)).transpose(1, 2).flatten(1, 2)
+    h = F.conv2d(h, _cat_weights([op[2] for op in ops]), groups=n)
+    h = act2(batch_norm_fused([op[3] for op in ops], h, None))
+    h = F.conv2d(h, _cat_weights([op[5] for op in ops]), padding=dw2.padding, groups=n * channels)
+    h = F.conv2d(h, _cat_weights([op[6] for op in ops]), groups=n)
+    return batch_norm_fused([op[7] for op in ops], h, scale)
+
+
+class Cell(nn.Module):
+    """A searchable cell: node j sums a MixedOp over every earlier state; the output concatenates the nodes.
+
+    States are indexed as in the genotype: 0 = ``s_prev_prev``, 1 = ``s_prev``, 2 + j = node j. The sum is
+    computed state by state: every edge leaving a state sees the same input, so the state is activated
+    once and each operation runs for all those edges at once (one grouped convolution per layer and one
+    BN: exact, as BN is per channel); each operation's weight is folded into its last BN; ``none`` is
+    skipped (its weight still takes part in the softmax). With ``checkpoint_states`` (while autograd
+    records), autograd keeps only the states: the backward pass recomputes the fan-out of each state, one
+    state at a time, without updating BN running statistics again.
+
+    Args:
+        channels (int): Channels of each state (C).
+        num_nodes (int): Nodes B; the output has B * C channels.
+        ops (list[str]): Candidate operations (names from ``hinas_ops.OPS``).
+        checkpoint_states (bool): Recompute each state's fan-out in the backward pass. Default: False.
+    """
+
+    def __init__(self, channels: int, num_nodes: int, ops: Sequence[str], checkpoint_states: bool = False) -> None:
+        super().__init__()
+        self.num_nodes, self.checkpoint_states = num_nodes, checkpoint_states
+        self.act = make_act()
+        self.edges = nn.ModuleList(MixedOp(channels, ops) for _ in range(num_edges(num_nodes)))
+        # state i feeds nodes max(0, i - 1)..B-1, through edges node_edges[j][i]
+        ranges = node_edges(num_nodes)
+        self.fan_out = [[(j, ranges[j][i]) for j in range(max(0, i - 1), num_nodes)] for i in range(num_nodes + 1)]
+
+    def forward(self, s_prev_prev: torch.Tensor, s_prev: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        states = [s_prev_prev, s_prev]
+        nodes: list[torch.Tensor | None] = [None] * self.num_nodes
+        recompute = self.checkpoint_states and torch.is_grad_enabled()
+        for i in range(self.num_nodes + 1):
+            if recompute:
+                parts = checkpoint(self._recomputable_fan_out(i), states[i], weights, use_reentrant=False)
+            else:
+                parts = self.state_fan_out(i, states[i], weights)
+            for (j, _), part in zip(self.fan_out[i], parts):
+                nodes[j] = part if nodes[j] is None else nodes[j] + part
+            if i > 0:  # node i - 1 has all its inputs now: it is state i + 1
+                states.append(nodes[i - 1])
+        return torch.cat(nodes, dim=1)
+
+    def state_fan_out(self, i: int, x: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The outputs of the edges leaving state ``i`` (input ``x``), one per target node."""
+        edges = [e for _, e in self.fan_out[i]]
+        x_act = self.act(x)
+        total: torch.Tensor | None = None
+        skip: torch.Tensor | None = None
+        for k, op in enumerate(self.edges[edges[0]].ops):
+            if isinstance(op, Zero):
+                continue
+            scale = weights[edges, k]
+            if isinstance(op, nn.Identity):
+                skip = scale
+                continue
+            fused = fan_out_sep_conv if isinstance(op, SepConv) else fan_out_conv_bn
+            out = fused([self.edges[e].ops[k] for e in edges], x_act, scale)
+            total = out if total is None else total.add_(out)  # in place: BN's output is not kept by autograd
+        parts = total.chunk(len(edges), dim=1) if total is not None else [None] * len(edges)
+        if skip is None:
+            return tuple(parts)
+        return tuple(s * x if p is None else p + s * x for p, s in zip(parts, skip))
+
+    def _recomputable_fan_out(self, i: int) -> Callable[..., tuple[torch.Tensor, ...]]:
+        """``state_fan_out(i, ...)`` for ``checkpoint``: the recomputation restores the BN running statistics
+        and sees the parameters' ``requires_grad`` of the forward (the search model sets it per step)."""
+        edges = nn.ModuleList(self.edges[e] for _, e in self.fan_out[i])
+        params = list(edges.parameters())
+        forward_flags: list[bool] | None = None
+
+        def run(x: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            nonlocal forward_flags
+            if forward_flags is None:
+                forward_flags = [p.requires_grad for p in params]
+                return self.state_fan_out(i, x, weights)
+            now = [p.requires_grad for p in params]
+            try:
+                for p, flag in zip(params, forward_flags):
+                    p.requires_grad_(flag)
+                with buffers_restored(edges):
+                    return self.state_fan_out(i, x, weights)
+            finally:
+                for p, flag in zip(params, now):
+                    p.requires_grad_(flag)
+
+        return run
+
+
+class PlainCell(nn.Module):
+    """The cell computed the straightforward DARTS way: ``sum_k w_k * op_k(x)`` on every edge, nothing fused.
+
+    It holds a :class:`Cell`'s edges (the same parameters and BN buffers) and computes what that cell
+    computes; it is the stand-in for the reference implementation in benchmarks and the oracle in tests.
+
+    Args:
+        cell (Cell): The cell whose edges it computes.
+    """
+
+    def __init__(self, cell: Cell) -> None:
+        super().__init__()
+        self.num_nodes, self.edges = cell.num_nodes, cell.edges
+
+    def forward(self, s_prev_prev: torch.Tensor, s_prev: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        states = [s_prev_prev, s_prev]
+        for edges in node_edges(self.num_nodes):
+            states.append(sum(self.edges[e](s, weights[e]) for e, s in zip(edges, states)))
+        return torch.cat(states[2:], dim=1)
+
+
+def use_plain_cells(net: nn.Module) -> nn.Module:
+    """Replace every :class:`Cell` inside ``net`` by a :class:`PlainCell` on the same edges; return ``net``."""
+    for module in list(net.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, Cell):
+                setattr(module, name, PlainCell(child))
+    return net
