@@ -105,9 +105,12 @@ def test_use_plain_cells_swaps_every_cell_and_keeps_the_state_dict():
 @pytest.mark.parametrize('cell_sharing', [True, False])
 @pytest.mark.parametrize('layerwise_cells', [True, False])
 def test_supernet_matches_the_supernet_with_plain_cells(device, task, cell_sharing, layerwise_cells):
-    net = make(task, device, cell_sharing=cell_sharing, layerwise_cells=layerwise_cells)
+    # float64: on a 6x5 input the head's rate-16 depthwise conv sees one tap, and its weight gradient is a sum
+    # with heavy cancellation, off by up to 3e-4 from the exact value in fp32 for plain cells and fused alike;
+    # the cells themselves are compared in fp32 above.
+    net = make(task, device, cell_sharing=cell_sharing, layerwise_cells=layerwise_cells).double()
     plain = use_plain_cells(copy.deepcopy(net))
-    x = torch.rand(2, CONFIGS[task].get('num_in_ch', 3), 6, 5, device=device)
+    x = torch.rand(2, CONFIGS[task].get('num_in_ch', 3), 6, 5, device=device, dtype=torch.float64)
     out, grads = run(net, x)
     ref_out, ref_grads = run(plain, x)
     assert_same(out, grads, dict(net.named_buffers()), ref_out, ref_grads, dict(plain.named_buffers()))
@@ -135,9 +138,9 @@ def test_checkpoint_cells_gives_identical_results(task, cell_sharing):
 def test_each_step_computes_only_its_own_gradients(checkpoint_cells):
     """The search model's arch step computes alpha/beta gradients only, its weight step weight gradients only:
     the same values as one full backward of the plain supernet."""
-    net = make('sr', checkpoint_cells=checkpoint_cells)
+    net = make('sr', checkpoint_cells=checkpoint_cells).double()  # float64: see the test above
     plain = use_plain_cells(copy.deepcopy(net))
-    x = torch.rand(2, 3, 6, 5)
+    x = torch.rand(2, 3, 6, 5, dtype=torch.float64)
     _, ref_grads = run(plain, x)
     for params in (net.arch_parameters(), net.weight_parameters()):
         net.zero_grad(set_to_none=True)
