@@ -102,7 +102,9 @@ def check_settings(s: Settings) -> Genotype | None:
     if os.path.isfile(previous):
         with open(previous, encoding='utf-8') as f:
             old = json.load(f).get('settings', {})
-        differ = [k for k, v in s.as_dict().items() if k != 'device' and old.get(k) != v]
+        # --ablations may be added to a finished run: it only adds genotypes, the others stay as they are
+        differ = [k for k, v in s.as_dict().items()
+                  if k != 'device' and old.get(k) != v and not (k == 'ablations' and v and not old.get(k))]
         if differ:
             raise ValueError(f'--out: {previous} holds a run with other settings ({differ[0]}: {old.get(differ[0])!r} '
                              f'there, {getattr(s, differ[0])!r} now); use another --out')
@@ -191,7 +193,7 @@ class Benchmark:
         if os.path.isfile(self.results_path):
             with open(self.results_path, encoding='utf-8') as f:
                 self.results = json.load(f)
-            self.results['settings']['device'] = settings.device
+            self.results['settings'].update(device=settings.device, ablations=settings.ablations)
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.s.out, *parts)

@@ -112,6 +112,21 @@ def test_rerun_with_other_settings_is_refused(in_tmp, capsys):
     assert os.listdir(in_tmp / 'out') == ['results.json']
 
 
+def test_ablations_may_be_added_to_a_finished_run_but_not_removed(tmp_path):
+    from hinas_basicsr.search_vs_random import Settings, check_settings
+
+    common = dict(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None, random=2, seeds=1,
+                  search_iters=4, train_iters=2, out=str(tmp_path), device='cpu')
+    for before, after, refused in ((False, True, False), (True, False, True), (False, False, False)):
+        old = Settings(**common, ablations=before)
+        (tmp_path / 'results.json').write_text(json.dumps({'settings': old.as_dict(), 'genotypes': {}}))
+        if refused:
+            with pytest.raises(ValueError, match='ablations: True there, False now'):
+                check_settings(Settings(**common, ablations=after))
+        else:
+            assert check_settings(Settings(**common, ablations=after)) is None
+
+
 def test_ranks_and_table_of_hand_made_results():
     assert rank_among(30.0, [29.0, 31.0, 30.0]) == (2, 4)
     entry = {'params': 10, 'flops_input': '1x3x128x128', 'ssim': [0.9], 'genotype': {}}
