@@ -58,9 +58,8 @@ class _BatchNormLeakyReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         out, invstd = ctx.saved_tensors
-        positive = out > 0
-        normalised = torch.where(positive, out, out / NEGATIVE_SLOPE)
-        grad_normalised = torch.where(positive, grad_out, grad_out * NEGATIVE_SLOPE)
+        normalised = F.leaky_relu(out, 1 / NEGATIVE_SLOPE)  # the inverse LeakyReLU
+        grad_normalised = torch.ops.aten.leaky_relu_backward(grad_out, out, NEGATIVE_SLOPE, True)
         # BN's backward written for an input already normalised (mean 0, invstd 1), its true invstd as weight
         ones = torch.ones_like(invstd)
         grad_x, _, _ = torch.ops.aten.native_batch_norm_backward(
