@@ -175,7 +175,8 @@ def test_default_and_checkpoint_cells_keep_less_than_the_plain_cells(task):
     plain = saved_bytes(use_plain_cells(make(task)), x)
     default = saved_bytes(make(task), x)
     saver = saved_bytes(make(task, checkpoint_cells=True), x)
-    assert default <= 0.7 * plain, (default, plain)
+    assert default <= 0.5 * plain, (default, plain)  # 0.42 with the fused cells, 0.64 without recomputing
+    # the depthwise outputs or in-place activated BN
     assert saver <= default / 2, (saver, default)
 
 

@@ -84,8 +84,8 @@ class SeparableConvBNAct(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, dilation: int = 1, affine: bool = True) -> None:
         super().__init__(
             nn.Conv2d(c_in, c_in, 3, padding=dilation, dilation=dilation, groups=c_in, bias=False),
-            make_norm(c_in, affine), make_act(),
-            nn.Conv2d(c_in, c_out, 1, bias=False), make_norm(c_out, affine), make_act())
+            make_norm(c_in, affine), make_act(inplace=True),
+            nn.Conv2d(c_in, c_out, 1, bias=False), make_norm(c_out, affine), make_act(inplace=True))
 
 
 class ConvBNAct(nn.Sequential):
@@ -98,7 +98,7 @@ class ConvBNAct(nn.Sequential):
     """
 
     def __init__(self, c_in: int, c_out: int, affine: bool = True) -> None:
-        super().__init__(nn.Conv2d(c_in, c_out, 1, bias=False), make_norm(c_out, affine), make_act())
+        super().__init__(nn.Conv2d(c_in, c_out, 1, bias=False), make_norm(c_out, affine), make_act(inplace=True))
 
 
 class ASPP(nn.Module):
@@ -211,7 +211,7 @@ class HiNASNet(nn.Module):
         in_ch, nodes = geno.num_in_ch, geno.num_nodes
 
         self.conv_first = nn.Sequential(nn.Conv2d(in_ch, STEM_CHANNELS, 3, padding=1, bias=False),
-                                        make_norm(STEM_CHANNELS, True), make_act())
+                                        make_norm(STEM_CHANNELS, True), make_act(inplace=True))
         self.conv_second = ActConvBN(STEM_CHANNELS, STEM_CHANNELS, 3)
         self.body = nn.ModuleList()
         c_pp, c_p = STEM_CHANNELS, STEM_CHANNELS

@@ -93,7 +93,7 @@ class HiNASSupernet(nn.Module):
                 move_mask[w, m] = True
         self.register_buffer('move_mask', move_mask, persistent=False)
 
-        self.conv_first = nn.Sequential(conv_bn(num_in_ch, STEM_FEAT, 3), make_act())
+        self.conv_first = nn.Sequential(conv_bn(num_in_ch, STEM_FEAT, 3), make_act(inplace=True))
         self.stem_out = conv_bn(STEM_FEAT, nodes * chans[0], 3)
         self.stem_prev = conv_bn(STEM_FEAT, chans[0], 3)
         self.routes, self.expand, self.cells = nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
@@ -112,7 +112,7 @@ class HiNASSupernet(nn.Module):
                                    for w in last_levels)
         self.conv_after_body = nn.Sequential(
             nn.Conv2d(len(last_levels) * head_feat, body_feat, 3, padding=1, bias=False),
-            make_norm(body_feat, affine=False), make_act())
+            make_norm(body_feat, affine=False), make_act(inplace=True))
         self.conv_last = nn.Conv2d(body_feat, num_out_ch * upscale ** 2, 3, padding=1)
         self.upsample = nn.PixelShuffle(upscale) if task == 'sr' else nn.Identity()
 

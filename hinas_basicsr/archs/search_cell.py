@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from hinas_basicsr.archs.hinas_ops import ActConvBN, SepConv, Zero, make_act, make_op
+from hinas_basicsr.archs.hinas_ops import NEGATIVE_SLOPE, ActConvBN, SepConv, Zero, make_act, make_op
 from hinas_basicsr.trellis import node_edges, num_edges
 
 
@@ -42,13 +42,42 @@ class MixedOp(nn.Module):
         return sum(w * op(x) for w, op in zip(weights, self.ops))
 
 
-def batch_norm_fused(bns: Sequence[nn.BatchNorm2d], x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
+class _BatchNormLeakyReLU(torch.autograd.Function):
+    """``leaky_relu(batch_norm(x))`` over the batch statistics (no affine), computed in place, keeping only the
+    result for the backward: LeakyReLU is invertible, so the normalised input is recovered from it (as in
+    in-place activated BatchNorm) and BN's input need not be kept."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, running_mean: torch.Tensor | None, running_var: torch.Tensor | None,
+                momentum: float, eps: float) -> torch.Tensor:
+        out, _, invstd = torch.native_batch_norm(x, None, None, running_mean, running_var, True, momentum, eps)
+        out = F.leaky_relu_(out, NEGATIVE_SLOPE)
+        ctx.save_for_backward(out, invstd)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        out, invstd = ctx.saved_tensors
+        normalised = F.leaky_relu(out, 1 / NEGATIVE_SLOPE)  # the inverse LeakyReLU
+        grad_normalised = torch.ops.aten.leaky_relu_backward(grad_out, out, NEGATIVE_SLOPE, True)
+        # BN's backward written for an input already normalised (mean 0, invstd 1), its true invstd as weight
+        ones = torch.ones_like(invstd)
+        grad_x, _, _ = torch.ops.aten.native_batch_norm_backward(
+            grad_normalised, normalised, invstd, None, None, torch.zeros_like(invstd), ones, True, 0.0,
+            [True, False, False])
+        return grad_x, None, None, None, None
+
+
+def batch_norm_fused(bns: Sequence[nn.BatchNorm2d], x: torch.Tensor, scale: torch.Tensor | None,
+                     leaky_relu: bool = False) -> torch.Tensor:
     """``bns[i](x_i) * scale[i]`` for the channel blocks ``x_i`` of ``x``, in one BatchNorm call.
 
     BatchNorm is per channel, so one call over the concatenated channels is exact; the blocks' running
     statistics are gathered, updated by the call and written back, as ``nn.BatchNorm2d.forward`` updates them.
     ``scale`` (one entry per block, or None) is passed as the affine weight, so autograd keeps BN's input
     (which its backward needs anyway) and not the normalised output that ``scale * bn(x)`` would keep.
+    ``leaky_relu`` (without ``scale``) applies the activation in place after BN; over batch statistics,
+    autograd then keeps only the activated output.
     """
     bn = bns[0]
     if bn.affine:
@@ -64,7 +93,12 @@ def batch_norm_fused(bns: Sequence[nn.BatchNorm2d], x: torch.Tensor, scale: torc
     running_mean = torch.cat([b.running_mean for b in bns]) if track else None
     running_var = torch.cat([b.running_var for b in bns]) if track else None
     weight = None if scale is None else scale.repeat_interleave(x.shape[1] // len(bns))
-    out = F.batch_norm(x, running_mean, running_var, weight, None, use_batch_stats, momentum, bn.eps)
+    if leaky_relu and scale is None and use_batch_stats:
+        out = _BatchNormLeakyReLU.apply(x, running_mean, running_var, momentum, bn.eps)
+    else:
+        out = F.batch_norm(x, running_mean, running_var, weight, None, use_batch_stats, momentum, bn.eps)
+        if leaky_relu:
+            out = F.leaky_relu_(out, NEGATIVE_SLOPE)
     if track and use_batch_stats:
         with torch.no_grad():
             for b, mean, var in zip(bns, running_mean.chunk(len(bns)), running_var.chunk(len(bns))):
@@ -84,21 +118,58 @@ def fan_out_conv_bn(ops: Sequence[ActConvBN], x_act: torch.Tensor, scale: torch.
     return batch_norm_fused([op[2] for op in ops], y, scale)
 
 
+class _DepthwisePointwise(torch.autograd.Function):
+    """``pointwise(reorder(depthwise(x)))`` that keeps only ``x`` for the backward and recomputes the depthwise
+    output there: that output is as large as the result, and the depthwise convolution is cheap to redo."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, dw_weight: torch.Tensor, pw_weight: torch.Tensor, padding: int,
+                dw_groups: int, pw_groups: int, reorder: bool) -> torch.Tensor:
+        ctx.conf = padding, dw_groups, pw_groups, reorder
+        ctx.save_for_backward(x, dw_weight, pw_weight)
+        return F.conv2d(_DepthwisePointwise.depthwise(x, dw_weight, *ctx.conf), pw_weight, groups=pw_groups)
+
+    @staticmethod
+    def depthwise(x: torch.Tensor, dw_weight: torch.Tensor, padding: int, dw_groups: int, pw_groups: int,
+                  reorder: bool) -> torch.Tensor:
+        h = F.conv2d(x, dw_weight, padding=padding, groups=dw_groups)
+        if reorder:  # groups=C with n filters per input channel yields channels (channel, op): make them (op, channel)
+            h = h.unflatten(1, (dw_groups, pw_groups)).transpose(1, 2).flatten(1, 2)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, dw_weight, pw_weight = ctx.saved_tensors
+        padding, dw_groups, pw_groups, reorder = ctx.conf
+        need_x, need_dw, need_pw = ctx.needs_input_grad[:3]
+        h = _DepthwisePointwise.depthwise(x, dw_weight, *ctx.conf)
+        grad_h, grad_pw, _ = torch.ops.aten.convolution_backward(
+            grad_out, h, pw_weight, None, [1, 1], [0, 0], [1, 1], False, [0, 0], pw_groups,
+            [need_x or need_dw, need_pw, False])
+        grad_x = grad_dw = None
+        if need_x or need_dw:
+            if reorder:
+                grad_h = grad_h.unflatten(1, (pw_groups, dw_groups)).transpose(1, 2).flatten(1, 2)
+            grad_x, grad_dw, _ = torch.ops.aten.convolution_backward(
+                grad_h, x, dw_weight, None, [1, 1], [padding, padding], [1, 1], False, [0, 0], dw_groups,
+                [need_x, need_dw, False])
+        return grad_x, grad_dw, grad_pw if need_pw else None, None, None, None, None
+
+
 def fan_out_sep_conv(ops: Sequence[SepConv], x_act: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """``scale[i] * ops[i](x)`` for every SepConv (given ``x_act = act(x)``), concatenated.
 
-    Every layer is one grouped convolution (one group per op) and one BN over the ops' channels.
+    Every layer is one grouped convolution (one group per op) and one BN over the ops' channels; each
+    depthwise output is recomputed in the backward pass instead of being kept.
     """
     n, channels = len(ops), x_act.shape[1]
-    _, dw1, _, _, act2, dw2, _, _ = ops[0]
-    # groups=C with n filters per input channel yields channels ordered (channel, op): reorder to (op, channel)
+    _, dw1, _, _, _, dw2, _, _ = ops[0]
     dw_weight = torch.stack([op[1].weight for op in ops], dim=1).flatten(0, 1)
-    h = F.conv2d(x_act, dw_weight, padding=dw1.padding, groups=channels)
-    h = h.unflatten(1, (channels, n)).transpose(1, 2).flatten(1, 2)
-    h = F.conv2d(h, _cat_weights([op[2] for op in ops]), groups=n)
-    h = act2(batch_norm_fused([op[3] for op in ops], h, None))
-    h = F.conv2d(h, _cat_weights([op[5] for op in ops]), padding=dw2.padding, groups=n * channels)
-    h = F.conv2d(h, _cat_weights([op[6] for op in ops]), groups=n)
+    h = _DepthwisePointwise.apply(x_act, dw_weight, _cat_weights([op[2] for op in ops]), dw1.padding[0],
+                                  channels, n, True)
+    h = batch_norm_fused([op[3] for op in ops], h, None, leaky_relu=True)
+    h = _DepthwisePointwise.apply(h, _cat_weights([op[5] for op in ops]), _cat_weights([op[6] for op in ops]),
+                                  dw2.padding[0], n * channels, n, False)
     return batch_norm_fused([op[7] for op in ops], h, scale)
 
 
