@@ -58,8 +58,9 @@ def test_search_model_logs_convergence():
         def add_scalar(self, tag, value, step):
             self.scalars.append((tag, value, step))
 
-    model = HiNASSearchModel.__new__(HiNASSearchModel)  # log_convergence needs only opt
+    model = HiNASSearchModel.__new__(HiNASSearchModel)  # log_convergence needs opt and the history only
     model.opt = {'train': {'total_iter': 30}}
+    model.genotype_history = []  # as init_training_settings sets it
     alpha = [[[0.5, 0.25, 0.25]] * 5] * 2
     tb = Recorder()
     stream = io.StringIO()

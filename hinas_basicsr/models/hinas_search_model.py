@@ -108,6 +108,7 @@ class HiNASSearchModel(SRModel):
         else:
             self.arch_warmup_iter = round(float(train_opt.get('arch_warmup_ratio', 0.2)) * int(train_opt['total_iter']))
         self.best_score: float | None = None
+        self.genotype_history: list[tuple[int, Genotype]] = []  # (iteration, genotype) of each validation
 
     def setup_optimizers(self) -> None:
         net = self.get_bare_model(self.net_g)
@@ -276,8 +277,7 @@ class HiNASSearchModel(SRModel):
 
         The history lives only in this process: after a resume it restarts from the first validation.
         """
-        # created here rather than in init_training_settings, so that this feature stays in one method
-        history: list[tuple[int, Genotype]] = self.__dict__.setdefault('genotype_history', [])
+        history = self.genotype_history
         repeated = bool(history) and history[-1][0] == current_iter  # BasicSR's extra validation after the loop
         if repeated:
             history.pop()
