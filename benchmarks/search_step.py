@@ -5,13 +5,14 @@ loss, backward, Adam on alpha/beta) and a weight step (the same, SGD on the weig
 built through BasicSR's ``build_network`` from the reference options. Variants:
 
 - ``plain``: the same supernet with every cell a ``PlainCell`` (each edge computes every operation on
-  its input and sums ``w_k * op_k(x)``, DARTS style) and full backward passes: the stand-in for the
-  reference implementation;
-- ``default``: the supernet as the search runs it (fused ``Cell``, each step computing only its own
-  parameters' gradients, as ``HiNASSearchModel.optimize_parameters`` does); with ``--checkpoint-cells on``
-  also ``checkpoint_cells: true``;
+  its input and sums ``w_k * op_k(x)``, DARTS style), full backward passes and PyTorch's default memory
+  format (NCHW): the stand-in for the reference implementation;
+- ``plain-channels-last``: the same in the channels-last format (how much the format alone gives);
+- ``default``: the supernet as the search runs it (fused ``Cell``, channels-last, each step computing only
+  its own parameters' gradients, as ``HiNASSearchModel.optimize_parameters`` does); with
+  ``--checkpoint-cells on`` also ``checkpoint_cells: true``;
 - ``--levers``: the default with one lever changed (``all-grads``: every gradient in both steps;
-  ``channels-last``; ``compile``: ``torch.compile`` of the supernet).
+  ``contiguous``: ``channels_last: false``; ``compile``: ``torch.compile`` of the supernet).
 
 Each variant runs in a fresh process (peak memory is per process), the variants alternate, each is run
 ``--rounds`` times and the best round counts. The table gives time and memory and their ratios to plain.
@@ -33,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 import hinas_basicsr  # noqa: F401  (repairs BasicSR's imports: must come before basicsr)
-from hinas_basicsr.archs.search_cell import use_plain_cells
+from hinas_basicsr.archs.search_cell import Cell, use_plain_cells
 from hinas_basicsr.fileio import write_json
 from hinas_basicsr.losses.log_ssim_loss import LogSSIMLoss
 from hinas_basicsr.models.hinas_search_model import grads_only_for
@@ -46,7 +47,7 @@ REFERENCE = {
     'denoise': dict(num_layers=3, num_nodes=4, num_feat=10, num_in_ch=1, num_out_ch=1, ssim_weight=0.5,
                     pixel=F.mse_loss),
 }
-LEVERS = ('all-grads', 'channels-last', 'compile')
+LEVERS = ('all-grads', 'contiguous', 'compile')
 
 
 def rss_mb() -> float:
@@ -63,22 +64,21 @@ def measure(args: argparse.Namespace, variant: dict) -> dict:
     ref = dict(REFERENCE[args.task])
     ssim_weight, pixel_loss = ref.pop('ssim_weight'), ref.pop('pixel')
     scale = args.scale if args.task == 'sr' else 1
+    channels_last = variant['impl'] != 'plain' and variant['lever'] != 'contiguous'
     opt = dict(type='HiNASSupernet', task=args.task, upscale=scale, cell_sharing=args.cell_sharing == 'on',
-               checkpoint_cells=variant['checkpoint_cells'], **ref)
+               checkpoint_cells=variant['checkpoint_cells'], channels_last=channels_last, **ref)
     device = torch.device(args.device)
     torch.manual_seed(0)
     net = build_network(opt).to(device).train()
-    if variant['impl'] == 'plain':
+    if variant['impl'] != 'default':
         use_plain_cells(net)
-    memory_format = torch.channels_last if variant['lever'] == 'channels-last' else torch.contiguous_format
-    net = net.to(memory_format=memory_format)
     model = torch.compile(net) if variant['lever'] == 'compile' else net
     restrict = variant['impl'] == 'default' and variant['lever'] != 'all-grads'
     arch_opt = torch.optim.Adam(net.arch_parameters(), lr=1e-3, weight_decay=1e-3)
     weight_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     log_ssim = LogSSIMLoss(ssim_weight)
     c = ref['num_in_ch']
-    batches = [(torch.rand(args.batch, c, args.patch, args.patch, device=device).to(memory_format=memory_format),
+    batches = [(torch.rand(args.batch, c, args.patch, args.patch, device=device),
                 torch.rand(args.batch, c, args.patch * scale, args.patch * scale, device=device)) for _ in range(2)]
 
     def step(optimizer: torch.optim.Optimizer, lq: torch.Tensor, gt: torch.Tensor) -> None:
@@ -112,7 +112,8 @@ def measure(args: argparse.Namespace, variant: dict) -> dict:
     else:
         peak = peak_rss_mb() - base
     return {'step_s': statistics.median(times), 'peak_mem_mb': round(peak, 1),
-            'params': sum(p.numel() for p in net.weight_parameters())}
+            'params': sum(p.numel() for p in net.weight_parameters()), 'channels_last': channels_last,
+            'plain_cells': not any(isinstance(m, Cell) for m in net.modules())}
 
 
 def variant_name(variant: dict) -> str:
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--scale', type=int, default=2)
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--patch', type=int, default=32, help='LR patch size (input side)')
-    parser.add_argument('--impl', nargs='+', choices=['plain', 'default'], default=['plain', 'default'])
+    parser.add_argument('--impl', nargs='+', choices=['plain', 'plain-channels-last', 'default'],
+                        default=['plain', 'default'])
     parser.add_argument('--checkpoint-cells', nargs='+', choices=['off', 'on'], default=['off', 'on'],
                         help='checkpoint_cells of the default (plain runs off only)')
     parser.add_argument('--levers', nargs='*', choices=LEVERS, default=[],

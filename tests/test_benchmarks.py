@@ -27,11 +27,14 @@ def test_inference_benchmark(tmp_path):
 
 @pytest.mark.parametrize('variant', [dict(impl='plain', checkpoint_cells=False, lever=None),
                                      dict(impl='default', checkpoint_cells=True, lever=None),
-                                     dict(impl='default', checkpoint_cells=False, lever='channels-last')])
+                                     dict(impl='default', checkpoint_cells=False, lever='contiguous'),
+                                     dict(impl='plain-channels-last', checkpoint_cells=False, lever=None)])
 def test_search_step_benchmark_measures_one_variant(variant):
     """One variant, measured in this process (the script runs each in a process of its own)."""
     measured = search_step.main(['--task', 'sr', '--batch', '2', '--patch', '8', '--iters', '1', '--warmup', '0',
                                  '--device', 'cpu', '--one', json.dumps(variant)])
     assert measured['step_s'] > 0 and measured['peak_mem_mb'] >= 0
+    assert measured['plain_cells'] == variant['impl'].startswith('plain')
+    assert measured['channels_last'] == (variant['impl'] != 'plain' and variant['lever'] != 'contiguous')
     net = HiNASSupernet(task='sr', upscale=2, num_layers=2, num_nodes=3, num_feat=8)
     assert measured['params'] == sum(p.numel() for p in net.weight_parameters())

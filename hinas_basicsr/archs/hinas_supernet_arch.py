@@ -69,12 +69,16 @@ class HiNASSupernet(nn.Module):
             statistics are those of the default (the recomputation does not update the running statistics
             again); it costs one more forward pass of the cells per step for about half the peak memory (see
             the README's search-step table). Default: False.
+        channels_last (bool): Keep weights and activations in the channels-last memory format: the same
+            results, and on the CPU the small grouped and depthwise convolutions of the cells run two to four
+            times faster in it (the README's search-step table). Default: True.
     """
 
     def __init__(self, task: str = 'sr', upscale: int = 2, num_in_ch: int = 3, num_out_ch: int = 3,
                  num_layers: int = 2, num_nodes: int = 3, num_feat: int = 8,
                  width_factors: Sequence[float] = (1, 1.5, 2), ops: Sequence[str] = PRIMITIVES,
-                 cell_sharing: bool = True, layerwise_cells: bool = True, checkpoint_cells: bool = False) -> None:
+                 cell_sharing: bool = True, layerwise_cells: bool = True, checkpoint_cells: bool = False,
+                 channels_last: bool = True) -> None:
         super().__init__()
         _check_options(task, upscale, num_in_ch, num_out_ch, num_layers, num_nodes, num_feat, width_factors, ops)
         self.task, self.upscale, self.num_in_ch = task, upscale, num_in_ch
@@ -115,6 +119,8 @@ class HiNASSupernet(nn.Module):
             make_norm(body_feat, affine=False), make_act(inplace=True))
         self.conv_last = nn.Conv2d(body_feat, num_out_ch * upscale ** 2, 3, padding=1)
         self.upsample = nn.PixelShuffle(upscale) if task == 'sr' else nn.Identity()
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
 
     def levels_at(self, depth: int) -> range:
         """Levels present at ``depth`` (0 = the stem), see :func:`trellis.levels_at`."""
@@ -140,7 +146,7 @@ class HiNASSupernet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         alphas, probs = self.cell_weights(), self.transition_probs()
-        feat = self.conv_first(x)
+        feat = self.conv_first(x.contiguous(memory_format=self.memory_format))
         hidden = {0: self.stem_out(feat)}  # level -> cell output at the current depth
         routed = {0: self.stem_prev(feat)}  # level -> s_prev_prev of the next layer
         for d in range(self.num_layers):
@@ -163,8 +169,10 @@ class HiNASSupernet(nn.Module):
         body = torch.cat([head(hidden[w]) for w, head in zip(self.levels_at(self.num_layers), self.heads)], dim=1)
         out = self.upsample(self.conv_last(self.conv_after_body(body)))
         if self.task == 'sr':
-            return out + F.interpolate(x, scale_factor=self.upscale, mode='bicubic', align_corners=False)
-        return x - out
+            out = out + F.interpolate(x, scale_factor=self.upscale, mode='bicubic', align_corners=False)
+        else:
+            out = x - out
+        return out.contiguous()
 
     @torch.no_grad()
     def search_state(self) -> dict[str, Any]:

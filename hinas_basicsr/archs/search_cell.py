@@ -119,57 +119,53 @@ def fan_out_conv_bn(ops: Sequence[ActConvBN], x_act: torch.Tensor, scale: torch.
 
 
 class _DepthwisePointwise(torch.autograd.Function):
-    """``pointwise(reorder(depthwise(x)))`` that keeps only ``x`` for the backward and recomputes the depthwise
-    output there: that output is as large as the result, and the depthwise convolution is cheap to redo."""
+    """``pointwise(depthwise(x))`` that keeps only ``x`` for the backward and recomputes the depthwise output
+    there: that output is as large as the result, and the depthwise convolution is cheap to redo."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, dw_weight: torch.Tensor, pw_weight: torch.Tensor, padding: int,
-                dw_groups: int, pw_groups: int, reorder: bool) -> torch.Tensor:
-        ctx.conf = padding, dw_groups, pw_groups, reorder
+                pw_groups: int) -> torch.Tensor:
+        ctx.conf = padding, pw_groups
         ctx.save_for_backward(x, dw_weight, pw_weight)
-        return F.conv2d(_DepthwisePointwise.depthwise(x, dw_weight, *ctx.conf), pw_weight, groups=pw_groups)
-
-    @staticmethod
-    def depthwise(x: torch.Tensor, dw_weight: torch.Tensor, padding: int, dw_groups: int, pw_groups: int,
-                  reorder: bool) -> torch.Tensor:
-        h = F.conv2d(x, dw_weight, padding=padding, groups=dw_groups)
-        if reorder:  # groups=C with n filters per input channel yields channels (channel, op): make them (op, channel)
-            h = h.unflatten(1, (dw_groups, pw_groups)).transpose(1, 2).flatten(1, 2)
-        return h
+        h = F.conv2d(x, dw_weight, padding=padding, groups=x.shape[1])
+        return F.conv2d(h, pw_weight, groups=pw_groups)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, dw_weight, pw_weight = ctx.saved_tensors
-        padding, dw_groups, pw_groups, reorder = ctx.conf
+        padding, pw_groups = ctx.conf
         need_x, need_dw, need_pw = ctx.needs_input_grad[:3]
-        h = _DepthwisePointwise.depthwise(x, dw_weight, *ctx.conf)
+        h = F.conv2d(x, dw_weight, padding=padding, groups=x.shape[1])
         grad_h, grad_pw, _ = torch.ops.aten.convolution_backward(
             grad_out, h, pw_weight, None, [1, 1], [0, 0], [1, 1], False, [0, 0], pw_groups,
             [need_x or need_dw, need_pw, False])
         grad_x = grad_dw = None
         if need_x or need_dw:
-            if reorder:
-                grad_h = grad_h.unflatten(1, (pw_groups, dw_groups)).transpose(1, 2).flatten(1, 2)
             grad_x, grad_dw, _ = torch.ops.aten.convolution_backward(
-                grad_h, x, dw_weight, None, [1, 1], [padding, padding], [1, 1], False, [0, 0], dw_groups,
+                grad_h, x, dw_weight, None, [1, 1], [padding, padding], [1, 1], False, [0, 0], x.shape[1],
                 [need_x, need_dw, False])
-        return grad_x, grad_dw, grad_pw if need_pw else None, None, None, None, None
+        return grad_x, grad_dw, grad_pw if need_pw else None, None, None
 
 
 def fan_out_sep_conv(ops: Sequence[SepConv], x_act: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """``scale[i] * ops[i](x)`` for every SepConv (given ``x_act = act(x)``), concatenated.
 
-    Every layer is one grouped convolution (one group per op) and one BN over the ops' channels; each
-    depthwise output is recomputed in the backward pass instead of being kept.
+    Every layer is one depthwise convolution, one pointwise convolution and one BN over the ops' channels;
+    each depthwise output is recomputed in the backward pass instead of being kept. The first depthwise
+    convolution applies the n ops' filters to each input channel (channels in (channel, op) order), so the
+    first pointwise convolution is one dense 1x1 convolution whose weight is the ops' block diagonal with its
+    columns in that order: n times the pointwise work, which is small, instead of reordering the depthwise
+    output; the second layer is one depthwise and one grouped pointwise convolution (one group per op).
     """
     n, channels = len(ops), x_act.shape[1]
     _, dw1, _, _, _, dw2, _, _ = ops[0]
     dw_weight = torch.stack([op[1].weight for op in ops], dim=1).flatten(0, 1)
-    h = _DepthwisePointwise.apply(x_act, dw_weight, _cat_weights([op[2] for op in ops]), dw1.padding[0],
-                                  channels, n, True)
+    pw_weight = torch.block_diag(*(op[2].weight.flatten(1) for op in ops))
+    pw_weight = pw_weight.unflatten(1, (n, channels)).transpose(1, 2).reshape(n * channels, n * channels, 1, 1)
+    h = _DepthwisePointwise.apply(x_act, dw_weight, pw_weight, dw1.padding[0], 1)
     h = batch_norm_fused([op[3] for op in ops], h, None, leaky_relu=True)
     h = _DepthwisePointwise.apply(h, _cat_weights([op[5] for op in ops]), _cat_weights([op[6] for op in ops]),
-                                  dw2.padding[0], n * channels, n, False)
+                                  dw2.padding[0], n)
     return batch_norm_fused([op[7] for op in ops], h, scale)
 
 
