@@ -15,7 +15,12 @@ built through BasicSR's ``build_network`` from the reference options. Variants:
   ``contiguous``: ``channels_last: false``; ``compile``: ``torch.compile`` of the supernet).
 
 Each variant runs in a fresh process (peak memory is per process), the variants alternate, each is run
-``--rounds`` times and the best round counts. The table gives time and memory and their ratios to plain.
+``--rounds`` times and the best round counts. On the CPU, peak memory is measured in a run of its own (one
+iteration after the warm-up) with glibc's ``MALLOC_MMAP_THRESHOLD_=65536``: every allocation of 64 KiB or more
+gets a mapping of its own and is returned to the system when freed, so the growth of the peak resident set
+follows the live tensors, as ``max_memory_allocated`` does on CUDA (with glibc's default, freed blocks stay in
+the heap, and the timed runs' peak RSS growth, also reported, includes that slack). The table gives time and
+memory and their ratios to plain.
 
     python benchmarks/search_step.py --task sr denoise --threads 2 --json search_step.json
 """
@@ -48,6 +53,8 @@ REFERENCE = {
                     pixel=F.mse_loss),
 }
 LEVERS = ('all-grads', 'contiguous', 'compile')
+# glibc: allocations of 64 KiB and more get mappings of their own, returned when freed (see the docstring)
+LIVE_MEMORY_ENV = {'MALLOC_MMAP_THRESHOLD_': '65536'}
 
 
 def rss_mb() -> float:
@@ -154,20 +161,29 @@ def main(argv: list[str] | None = None) -> dict:
     variants += [dict(impl='default', checkpoint_cells=False, lever=lever) for lever in args.levers]
     common = ['--scale', str(args.scale), '--batch', str(args.batch), '--patch', str(args.patch),
               '--cell-sharing', args.cell_sharing, '--device', args.device, '--threads', str(args.threads),
-              '--iters', str(args.iters), '--warmup', str(args.warmup)]
+              '--warmup', str(args.warmup)]
+    exact_memory_run = args.device == 'cpu'
+
+    def run_one(task: str, variant: dict, iters: int, env: dict[str, str] | None = None) -> dict:
+        cmd = [sys.executable, os.path.abspath(__file__), '--task', task, *common, '--iters', str(iters),
+               '--one', json.dumps(variant)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
     rows = []
     for task in args.task:
         runs: dict[int, list[dict]] = {i: [] for i in range(len(variants))}
-        for _ in range(args.rounds):  # alternate the variants: a load spike hits one round, not one variant
+        memory: dict[int, float] = {}
+        for round_ in range(args.rounds):  # alternate the variants: a load spike hits one round, not one variant
             for i, variant in enumerate(variants):
-                cmd = [sys.executable, os.path.abspath(__file__), '--task', task, *common, '--one', json.dumps(variant)]
-                done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-                runs[i].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                runs[i].append(run_one(task, variant, args.iters))
+                if exact_memory_run and round_ == 0:
+                    memory[i] = run_one(task, variant, 1, {**os.environ, **LIVE_MEMORY_ENV})['peak_mem_mb']
         for i, variant in enumerate(variants):
+            rss = min(r['peak_mem_mb'] for r in runs[i])
             rows.append({'task': task, 'variant': variant_name(variant), **variant,
-                         'step_s': min(r['step_s'] for r in runs[i]),
-                         'peak_mem_mb': min(r['peak_mem_mb'] for r in runs[i]), 'params': runs[i][0]['params'],
-                         'runs': runs[i]})
+                         'step_s': min(r['step_s'] for r in runs[i]), 'peak_mem_mb': memory.get(i, rss),
+                         'peak_rss_mb': rss, 'params': runs[i][0]['params'], 'runs': runs[i]})
         plain = next((r for r in rows if r['task'] == task and r['impl'] == 'plain'), None)
         for row in rows:
             if row['task'] == task and plain is not None:
@@ -176,10 +192,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     print(f'device {args.device}, {args.threads} threads, batch {args.batch}, LR patch {args.patch}, '
           f'median of {args.iters} iterations, best of {args.rounds} alternating runs')
-    print(f'{"task":<8} {"variant":<34} {"step s":>8} {"peak MB":>8} {"time/plain":>10} {"mem/plain":>9}')
+    print(f'{"task":<8} {"variant":<34} {"step s":>8} {"peak MB":>8} {"time/plain":>10} {"mem/plain":>9} '
+          f'{"RSS MB":>8}')
     for row in rows:
         print(f'{row["task"]:<8} {row["variant"]:<34} {row["step_s"]:>8.3f} {row["peak_mem_mb"]:>8.1f} '
-              f'{row.get("time_vs_plain", float("nan")):>10.2f} {row.get("mem_vs_plain", float("nan")):>9.2f}')
+              f'{row.get("time_vs_plain", float("nan")):>10.2f} {row.get("mem_vs_plain", float("nan")):>9.2f} '
+              f'{row["peak_rss_mb"]:>8.1f}')
     result = {'device': args.device, 'threads': args.threads, 'batch': args.batch, 'patch': args.patch,
               'scale': args.scale, 'cell_sharing': args.cell_sharing == 'on', 'iters': args.iters,
               'rounds': args.rounds, 'rows': rows}

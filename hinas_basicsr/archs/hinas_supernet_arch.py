@@ -12,10 +12,11 @@ import torch
 import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from hinas_basicsr.archs.hinas_net_arch import ASPP, conv_bn
 from hinas_basicsr.archs.hinas_ops import make_act, make_norm
-from hinas_basicsr.archs.search_cell import Cell
+from hinas_basicsr.archs.search_cell import Cell, recomputable
 from hinas_basicsr.genotype import TASK_SCALES, Genotype
 from hinas_basicsr.trellis import (
     MOVE_NAMES,
@@ -65,10 +66,10 @@ class HiNASSupernet(nn.Module):
         cell_sharing (bool): One cell per grid position (True) or one per incoming path. Default: True.
         layerwise_cells (bool): One alpha per layer (LWAS, True) or one tied across layers. Default: True.
         checkpoint_cells (bool): Keep only each cell's states for the backward pass: recompute one state's
-            outgoing edges at a time there (``torch.utils.checkpoint``). Outputs, gradients and BN running
-            statistics are those of the default (the recomputation does not update the running statistics
-            again); it costs one more forward pass of the cells per step for about half the peak memory (see
-            the README's search-step table). Default: False.
+            outgoing edges at a time there, and each level's search head (``torch.utils.checkpoint``).
+            Outputs, gradients and BN running statistics are those of the default (the recomputation does
+            not update the running statistics again); it costs one more forward pass of the cells and heads
+            per step for about half the peak memory (see the README's search-step table). Default: False.
         channels_last (bool): Keep weights and activations in the channels-last memory format: the same
             results, and on the CPU the small grouped and depthwise convolutions of the cells run two to four
             times faster in it (the README's search-step table). Default: True.
@@ -166,7 +167,9 @@ class HiNASSupernet(nn.Module):
                     hidden[t] = cell(s_pp, routed[t], alphas[d])
                 else:
                     hidden[t] = sum(p * cell(s_pp, proj, alphas[d]) for p, proj in arrivals[t])
-        body = torch.cat([head(hidden[w]) for w, head in zip(self.levels_at(self.num_layers), self.heads)], dim=1)
+        recompute = self.checkpoint_cells and torch.is_grad_enabled()
+        body = torch.cat([checkpoint(recomputable(head, head), hidden[w], use_reentrant=False) if recompute
+                          else head(hidden[w]) for w, head in zip(self.levels_at(self.num_layers), self.heads)], dim=1)
         out = self.upsample(self.conv_last(self.conv_after_body(body)))
         if self.task == 'sr':
             out = out + F.interpolate(x, scale_factor=self.upscale, mode='bicubic', align_corners=False)

@@ -8,7 +8,9 @@ the other inside a supernet (the benchmark's stand-in for the reference, and the
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +31,32 @@ def buffers_restored(module: nn.Module) -> Iterator[None]:
         with torch.no_grad():
             for buffer, value in saved:
                 buffer.copy_(value)
+
+
+def recomputable(fn: Callable[..., Any], module: nn.Module) -> Callable[..., Any]:
+    """``fn`` (which runs ``module``) for ``torch.utils.checkpoint``: its recomputation in the backward pass
+    restores ``module``'s buffers (BN running statistics are updated once) and sees the ``requires_grad`` its
+    parameters had in the forward pass (the search model sets them per step and restores them before the
+    backward)."""
+    params = list(module.parameters())
+    forward_flags: list[bool] | None = None
+
+    def run(*args: Any) -> Any:
+        nonlocal forward_flags
+        if forward_flags is None:
+            forward_flags = [p.requires_grad for p in params]
+            return fn(*args)
+        now = [p.requires_grad for p in params]
+        try:
+            for p, flag in zip(params, forward_flags):
+                p.requires_grad_(flag)
+            with buffers_restored(module):
+                return fn(*args)
+        finally:
+            for p, flag in zip(params, now):
+                p.requires_grad_(flag)
+
+    return run
 
 
 class MixedOp(nn.Module):
@@ -202,7 +230,9 @@ class Cell(nn.Module):
         recompute = self.checkpoint_states and torch.is_grad_enabled()
         for i in range(self.num_nodes + 1):
             if recompute:
-                parts = checkpoint(self._recomputable_fan_out(i), states[i], weights, use_reentrant=False)
+                edges = nn.ModuleList(self.edges[e] for _, e in self.fan_out[i])
+                parts = checkpoint(recomputable(functools.partial(self.state_fan_out, i), edges), states[i], weights,
+                                   use_reentrant=False)
             else:
                 parts = self.state_fan_out(i, states[i], weights)
             for (j, _), part in zip(self.fan_out[i], parts):
@@ -231,30 +261,6 @@ class Cell(nn.Module):
         if skip is None:
             return tuple(parts)
         return tuple(s * x if p is None else p + s * x for p, s in zip(parts, skip))
-
-    def _recomputable_fan_out(self, i: int) -> Callable[..., tuple[torch.Tensor, ...]]:
-        """``state_fan_out(i, ...)`` for ``checkpoint``: the recomputation restores the BN running statistics
-        and sees the parameters' ``requires_grad`` of the forward (the search model sets it per step)."""
-        edges = nn.ModuleList(self.edges[e] for _, e in self.fan_out[i])
-        params = list(edges.parameters())
-        forward_flags: list[bool] | None = None
-
-        def run(x: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            nonlocal forward_flags
-            if forward_flags is None:
-                forward_flags = [p.requires_grad for p in params]
-                return self.state_fan_out(i, x, weights)
-            now = [p.requires_grad for p in params]
-            try:
-                for p, flag in zip(params, forward_flags):
-                    p.requires_grad_(flag)
-                with buffers_restored(edges):
-                    return self.state_fan_out(i, x, weights)
-            finally:
-                for p, flag in zip(params, now):
-                    p.requires_grad_(flag)
-
-        return run
 
 
 class PlainCell(nn.Module):
