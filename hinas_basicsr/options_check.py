@@ -156,6 +156,10 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
     amp = (opt.get('train') or {}).get('amp')
     if amp is not None and (amp != 'bf16' or num_gpu == 0 or not torch.cuda.is_available()):
         raise ValueError(f'{path}: train.amp: {amp!r} is not supported: use bf16, on a CUDA device (CPU runs fp32)')
+    compile_opt = (opt.get('train') or {}).get('compile')
+    if compile_opt is not None and not isinstance(compile_opt, (bool, dict)):
+        raise ValueError(f'{path}: train.compile: {compile_opt!r} must be true, false or a mapping of torch.compile '
+                         'keyword arguments')
     for key, value in (opt.get('path') or {}).items():
         if value and ('pretrain_network' in key or key == 'resume_state') and not os.path.exists(value):
             raise FileNotFoundError(f'{path}: path.{key}: {value} does not exist')

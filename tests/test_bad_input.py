@@ -159,6 +159,7 @@ OPTION_CASES = {
     'unknown loss in SumLoss': ('train.pixel_opt', {'type': 'SumLoss', 'losses': [
         {'type': 'L1Loss', 'loss_weight': 1.0}, {'type': 'NoSuchLoss'}]},
         "train.pixel_opt.losses[1].type: unknown type 'NoSuchLoss'"),
+    'compile yes': ('train.compile', 'yes', "train.compile: 'yes' must be true, false or a mapping"),
 }
 
 

@@ -93,6 +93,10 @@ class HiNASSearchModel(SRModel):
             weight lr); ``iters_per_epoch`` defaults to the batches in one pass over the W split.
         amp (str): ``bf16`` runs the supernet's forward passes under CUDA bf16 autocast (CUDA only; the
             losses are computed in fp32). Default: None (fp32).
+        compile (bool | dict): ``true`` runs the training forward passes through ``torch.compile`` of the
+            supernet; a mapping is passed to ``torch.compile`` as keyword arguments (``mode``, ``backend``...).
+            Validation and export use the supernet itself. On this project's 2-core CPU compiling took 6.5
+            minutes for a step 7% faster (the README's search-step table). Default: false.
     """
 
     def init_training_settings(self) -> None:
@@ -107,6 +111,10 @@ class HiNASSearchModel(SRModel):
             self.arch_warmup_iter = int(train_opt['arch_warmup_iter'])
         else:
             self.arch_warmup_iter = round(float(train_opt.get('arch_warmup_ratio', 0.2)) * int(train_opt['total_iter']))
+        compile_opt = train_opt.get('compile') or False
+        # the same parameters and buffers: saving, loading and validation keep using self.net_g
+        self.net_forward = (torch.compile(self.net_g, **({} if compile_opt is True else compile_opt)) if compile_opt
+                            else self.net_g)
         self.best_score: float | None = None
         self.genotype_history: list[tuple[int, Genotype]] = []  # (iteration, genotype) of each validation
 
@@ -184,7 +192,7 @@ class HiNASSearchModel(SRModel):
 
         def forward(lq: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
             with torch.autocast('cuda', dtype=torch.bfloat16, enabled=amp), grads_only_for(net, params, restrict):
-                return self.net_g(lq).float()  # the losses in fp32
+                return self.net_forward(lq).float()  # the losses in fp32
 
         if current_iter > self.arch_warmup_iter:
             arch_data = self._next_arch_batch()
