@@ -69,7 +69,8 @@ class HiNASSupernet(nn.Module):
             outgoing edges at a time there, and each level's search head (``torch.utils.checkpoint``).
             Outputs, gradients and BN running statistics are those of the default (the recomputation does
             not update the running statistics again); it costs one more forward pass of the cells and heads
-            per step for about half the peak memory (see the README's search-step table). Default: False.
+            per step for 0.4x (SR) to 0.25x (denoising) of the default's peak memory (the README's search-step
+            table). Default: False.
         channels_last (bool): Keep weights and activations in the channels-last memory format: the same
             results, and on the CPU the small grouped and depthwise convolutions of the cells run two to four
             times faster in it (the README's search-step table). Default: True.
