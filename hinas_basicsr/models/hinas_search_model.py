@@ -96,7 +96,7 @@ class HiNASSearchModel(SRModel):
         compile (bool | dict): ``true`` runs the training forward passes through ``torch.compile`` of the
             supernet; a mapping is passed to ``torch.compile`` as keyword arguments (``mode``, ``backend``...).
             Validation and export use the supernet itself. On this project's 2-core CPU compiling took 6.5
-            minutes for a step 7% faster (the README's search-step table). Default: false.
+            minutes for a step 3% to 9% faster (the README's search-step table). Default: false.
     """
 
     def init_training_settings(self) -> None:
