@@ -12,11 +12,10 @@ import torch
 import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from hinas_basicsr.archs.hinas_net_arch import ASPP, conv_bn
 from hinas_basicsr.archs.hinas_ops import make_act, make_norm
-from hinas_basicsr.archs.search_cell import Cell, recomputable
+from hinas_basicsr.archs.search_cell import Cell, recomputed_in_backward
 from hinas_basicsr.genotype import TASK_SCALES, Genotype
 from hinas_basicsr.trellis import (
     MOVE_NAMES,
@@ -169,8 +168,8 @@ class HiNASSupernet(nn.Module):
                 else:
                     hidden[t] = sum(p * cell(s_pp, proj, alphas[d]) for p, proj in arrivals[t])
         recompute = self.checkpoint_cells and torch.is_grad_enabled()
-        body = torch.cat([checkpoint(recomputable(head, head), hidden[w], use_reentrant=False) if recompute
-                          else head(hidden[w]) for w, head in zip(self.levels_at(self.num_layers), self.heads)], dim=1)
+        body = torch.cat([recomputed_in_backward(head, head, hidden[w]) if recompute else head(hidden[w])
+                          for w, head in zip(self.levels_at(self.num_layers), self.heads)], dim=1)
         out = self.upsample(self.conv_last(self.conv_after_body(body)))
         if self.task == 'sr':
             out = out + F.interpolate(x, scale_factor=self.upscale, mode='bicubic', align_corners=False)

@@ -33,30 +33,30 @@ def buffers_restored(module: nn.Module) -> Iterator[None]:
                 buffer.copy_(value)
 
 
-def recomputable(fn: Callable[..., Any], module: nn.Module) -> Callable[..., Any]:
-    """``fn`` (which runs ``module``) for ``torch.utils.checkpoint``: its recomputation in the backward pass
-    restores ``module``'s buffers (BN running statistics are updated once) and sees the ``requires_grad`` its
-    parameters had in the forward pass (the search model sets them per step and restores them before the
-    backward)."""
+def recomputed_in_backward(fn: Callable[..., Any], module: nn.Module, *args: torch.Tensor) -> Any:
+    """``fn(*args)`` (which runs ``module``) through ``torch.utils.checkpoint``: autograd keeps only ``args``,
+    and the recomputation in the backward pass restores ``module``'s buffers (BN running statistics are updated
+    once) and sees the ``requires_grad`` its parameters had in the forward pass (the search model sets them per
+    step and restores them before the backward)."""
     params = list(module.parameters())
     forward_flags: list[bool] | None = None
 
-    def run(*args: Any) -> Any:
+    def run(*inputs: torch.Tensor) -> Any:
         nonlocal forward_flags
         if forward_flags is None:
             forward_flags = [p.requires_grad for p in params]
-            return fn(*args)
+            return fn(*inputs)
         now = [p.requires_grad for p in params]
         try:
             for p, flag in zip(params, forward_flags):
                 p.requires_grad_(flag)
             with buffers_restored(module):
-                return fn(*args)
+                return fn(*inputs)
         finally:
             for p, flag in zip(params, now):
                 p.requires_grad_(flag)
 
-    return run
+    return checkpoint(run, *args, use_reentrant=False)
 
 
 class MixedOp(nn.Module):
@@ -231,8 +231,7 @@ class Cell(nn.Module):
         for i in range(self.num_nodes + 1):
             if recompute:
                 edges = nn.ModuleList(self.edges[e] for _, e in self.fan_out[i])
-                parts = checkpoint(recomputable(functools.partial(self.state_fan_out, i), edges), states[i], weights,
-                                   use_reentrant=False)
+                parts = recomputed_in_backward(functools.partial(self.state_fan_out, i), edges, states[i], weights)
             else:
                 parts = self.state_fan_out(i, states[i], weights)
             for (j, _), part in zip(self.fan_out[i], parts):
