@@ -52,7 +52,7 @@ def test_sum_loss_is_l1_plus_weighted_log_ssim():
     torch.manual_seed(0)
     pred, target = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
     loss = SumLoss([{'type': 'L1Loss', 'loss_weight': 1.0}, {'type': 'LogSSIMLoss', 'loss_weight': 0.6}])
-    expected = F.l1_loss(pred, target) - 0.6 * math.log10(_ssim_numpy(pred.numpy(), target.numpy(), 'same'))
+    expected = F.l1_loss(pred, target).item() - 0.6 * math.log10(_ssim_numpy(pred.numpy(), target.numpy(), 'same'))
     assert loss(pred, target).item() == pytest.approx(expected, rel=1e-5)
 
 
