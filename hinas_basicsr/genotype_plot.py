@@ -22,7 +22,8 @@ LABEL_CANDIDATES = tuple((t, offset) for offset in (0.0, 0.22, -0.22, 0.42, -0.4
 INPUT_COLOUR, NODE_COLOUR, OUTPUT_COLOUR = '#fde9a9', '#bfdcf5', '#c9ecc3'
 
 
-def _draw_path(ax, genotype: Genotype) -> None:
+def draw_path(ax, genotype: Genotype, annotate: bool = False) -> None:
+    """The width path over the trellis; beta's moves in grey (if the genotype has them), labelled if ``annotate``."""
     num_levels, num_layers = len(genotype.width_factors), genotype.num_layers
     transitions = (genotype.search or {}).get('transitions')
     for d in range(num_layers + 1):
@@ -34,6 +35,9 @@ def _draw_path(ax, genotype: Genotype) -> None:
                 if p > 0:
                     ax.plot([d, d + 1], [w, w + move], '-', color='gray', alpha=0.2 + 0.8 * p, lw=0.5 + 3 * p,
                             zorder=0)
+                    if annotate:
+                        ax.text(d + 0.5, w + move / 2, f'{p:.3f}', fontsize=7, ha='center', va='bottom',
+                                color='dimgray', zorder=3)
     path = [0, *genotype.widths]
     ax.plot(range(num_layers + 1), path, '-o', color='tab:red', lw=2.5, zorder=2)
     ax.set_xticks(range(num_layers + 1), ['stem'] + [f'L{i + 1}' for i in range(num_layers)])
@@ -188,7 +192,7 @@ def genotype_figure(genotype: Genotype):
     # Fixed margins, no automatic layout: label placement measures text on the final geometry.
     grid = fig.add_gridspec(num_layers, 2, width_ratios=[3.0, cell_w], height_ratios=cell_hs, left=0.9 / width,
                             right=0.99, bottom=0.5 / height, top=1 - 0.7 / height, wspace=0.08, hspace=0.08)
-    _draw_path(fig.add_subplot(grid[:, 0]), genotype)
+    draw_path(fig.add_subplot(grid[:, 0]), genotype)
     x_range = (min(e[0] for e in extents), max(e[1] for e in extents))
     overlap = sum(_draw_cell(fig.add_subplot(grid[layer, 1]), genotype, layer, x_range) for layer in range(num_layers))
     search = genotype.search or {}

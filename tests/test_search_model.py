@@ -6,12 +6,13 @@ import os
 import random
 from copy import deepcopy
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from search_helpers import build_search_model, make_subimage_folders, search_options, write_search_options
 
-from hinas_basicsr.cli import basicsr_main
+from hinas_basicsr.cli import basicsr_main, hinas_main
 from hinas_basicsr.data.hinas_split_dataset import HiNASSplitDataset, image_of, split_indices
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.models.hinas_search_model import HiNASSearchModel
@@ -250,3 +251,30 @@ def test_resumed_search_ends_with_the_same_genotype(searches):
     assert resumed['search']['val_psnr'] == pytest.approx(full['search']['val_psnr'], abs=1e-6)
     # the search moved alpha: a check that resumed an untouched alpha would prove nothing
     assert np.abs(np.array(full['search']['alpha_softmax']) - 1 / 7).max() > 1e-5
+
+
+def test_each_validation_sends_alpha_and_trellis_images_to_tensorboard(searches):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    experiments, _ = searches
+    events = EventAccumulator(str(experiments.parent / 'tb_logger' / 'full'), size_guidance={'images': 0})
+    events.Reload()
+    assert {'arch/alpha_softmax', 'arch/trellis_beta'} <= set(events.Tags()['images'])
+    for tag in ('arch/alpha_softmax', 'arch/trellis_beta'):
+        images = events.Images(tag)
+        assert sorted({i.step for i in images}) == [3, 6]  # one per validation (BasicSR's last repeats iter 6)
+        picture = cv2.imdecode(np.frombuffer(images[-1].encoded_image_string, np.uint8), cv2.IMREAD_COLOR)
+        assert picture is not None and picture.shape[0] > 100 and picture.std() > 10
+
+
+def test_hinas_report_on_a_search(searches):
+    from hinas_basicsr.search_report import course_panels, load_search_course
+
+    experiments, _ = searches
+    assert hinas_main(['report', str(experiments / 'full')]) == 0
+    assert cv2.imread(str(experiments / 'full' / 'report.png')) is not None
+    panels = course_panels(load_search_course(str(experiments / 'full')))
+    assert panels['iterations'] == [3, 6]
+    logged = [it for it, _ in panels['losses']['l_pix']]
+    assert logged == list(range(1, 7))  # print_freq 1: every iteration's loss read back from the log
+    assert len(panels['losses']['l_arch']) == 4  # architecture steps after the warm-up of 2

@@ -30,6 +30,7 @@ from hinas_basicsr.fileio import write_torch
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.genotype_plot import save_genotype_png
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
+from hinas_basicsr.search_report import alpha_figure, trellis_figure
 from hinas_basicsr.trellis import MOVE_NAMES
 
 DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 1e-3}
@@ -278,6 +279,9 @@ class HiNASSearchModel(SRModel):
         if tb_logger:
             for tag, value in self.arch_scalars().items():
                 tb_logger.add_scalar(tag, value, current_iter)
+            # add_figure renders and closes each figure
+            tb_logger.add_figure('arch/alpha_softmax', alpha_figure(genotype), current_iter)
+            tb_logger.add_figure('arch/trellis_beta', trellis_figure(genotype), current_iter)
 
     def log_convergence(self, genotype: Genotype, current_iter: int, tb_logger=None) -> None:
         """Log (and send to tensorboard as ``convergence/*``) what changed since the previous validation's
