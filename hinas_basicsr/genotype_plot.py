@@ -36,7 +36,8 @@ def draw_path(ax, genotype: Genotype, annotate: bool = False) -> None:
                     ax.plot([d, d + 1], [w, w + move], '-', color='gray', alpha=0.2 + 0.8 * p, lw=0.5 + 3 * p,
                             zorder=0)
                     if annotate:
-                        ax.text(d + 0.5, w + move / 2, f'{p:.3f}', fontsize=7, ha='center', va='bottom',
+                        # a third of the way along: moves that cross do so at their middle
+                        ax.text(d + 0.33, w + move / 3, f'{p:.3f}', fontsize=7, ha='center', va='bottom',
                                 color='dimgray', zorder=3)
     path = [0, *genotype.widths]
     ax.plot(range(num_layers + 1), path, '-o', color='tab:red', lw=2.5, zorder=2)

@@ -296,18 +296,20 @@ def alpha_figure(genotype: Genotype):
     ranges = node_edges(genotype.num_nodes)
     edge_names = [f'{INPUT_NAMES[i] if i < 2 else f"n{i - 2}"} -> n{j}' for j, r in enumerate(ranges)
                   for i in range(len(r))]
-    fig, axes = plt.subplots(1, num_layers, figsize=(2.2 + 2.3 * num_layers, 1.2 + 0.28 * num_edges), squeeze=False)
+    fig, axes = plt.subplots(1, num_layers, figsize=(2.0 + 2.4 * num_layers, 2.2 + 0.28 * num_edges), squeeze=False,
+                             sharey=True, layout='constrained')
     low, high = 1 / n_ops - 0.01, max(alpha.max(), 1 / n_ops + 0.01)
     for layer, ax in enumerate(axes[0]):
         image = ax.imshow(alpha[layer], vmin=low, vmax=high, cmap='viridis', aspect='auto')
         ax.set_xticks(range(n_ops), list(genotype.ops), rotation=60, ha='right', fontsize=7)
         ax.set_yticks(range(num_edges), edge_names, fontsize=7)
+        ax.tick_params(axis='y', labelleft=layer == 0)
         chosen = [(ranges[j][idx], genotype.ops.index(op)) for j in range(genotype.num_nodes)
                   for op, idx in genotype.cells[layer][2 * j:2 * j + 2]]
         for edge, op in chosen:
             ax.add_patch(plt.Rectangle((op - 0.5, edge - 0.5), 1, 1, fill=False, color='red', lw=1.2))
         ax.set_title(f'layer {layer + 1}', fontsize=8)
-    fig.colorbar(image, ax=axes[0].tolist(), fraction=0.04)
+    fig.colorbar(image, ax=axes[0].tolist(), fraction=0.05, label='softmax(alpha)')
     it = genotype.search.get('iteration')
     fig.suptitle(f'softmax(alpha) at iteration {it} (red: decoded)', fontsize=9)
     return fig
