@@ -201,7 +201,7 @@ def report_figure(course: SearchCourse):
                  f'{math.log(n_ops):.3f} nats)', fontsize=10)
     ax.plot(its, panels['alpha_max_mean'], '-o', color='black', ms=3, label='alpha_max_mean')
     ax.axhline(1 / n_ops, color='black', ls=':', lw=1)
-    ax.set_ylabel('mean of each edge\'s largest softmax(alpha)')
+    ax.set_ylabel('alpha_max_mean')
     ax.set_xlabel('iteration')
     twin = ax.twinx()
     for layer in range(course.found.num_layers):
