@@ -1,15 +1,23 @@
 """The search remedies as options of a search: selection by perturbation, the decoder head, a FLOPs target."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 import torch
 from search_helpers import make_subimage_folders, search_options, write_search_options
 
+from hinas_basicsr.archs.hinas_net_arch import low_level_cell
+from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
 from hinas_basicsr.cli import basicsr_main
 from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.options_check import check_options
+from hinas_basicsr.options_check import check_options, load_yaml
+from hinas_basicsr.path_probs import low_level_probs
+from hinas_basicsr.remedies import REMEDIES, apply_overrides
+from hinas_basicsr.search_judge import one_hot_weights, valid_paths
+
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -52,3 +60,37 @@ def test_bad_remedy_options_are_refused_before_anything_is_written(tmp_path, key
     path = write_search_options(str(tmp_path / 'bad.yml'), opt)
     with pytest.raises(ValueError, match=f'bad.yml: {message}'):
         check_options(path)
+    os.chdir(tmp_path)
+    try:
+        assert basicsr_main(['train', '-opt', path]) == 2
+    finally:
+        os.chdir(REPO)
+    assert not (tmp_path / 'experiments').exists()
+
+
+@pytest.mark.parametrize('name', sorted(REMEDIES))
+def test_remedy_option_files_are_the_demo_search_with_one_change(name):
+    path = os.path.join(REPO, 'options', 'remedies', f'search_sr_x2_{name}.yml')
+    opt = check_options(path)
+    demo = load_yaml(os.path.join(REPO, 'options', 'demo', 'search_sr_x2.yml'))
+    expected = apply_overrides(demo, REMEDIES[name])
+    expected['name'] = f'remedy_search_sr_x2_{name}'
+    assert json.loads(json.dumps(opt)) == json.loads(json.dumps(expected))
+    assert opt != demo
+
+
+@pytest.mark.parametrize('task, upscale, in_ch', [('sr', 3, 3), ('denoise', 1, 1)])
+def test_decoder_search_head_shapes_and_its_low_level_input(task, upscale, in_ch):
+    net = HiNASSupernet(task=task, upscale=upscale, num_in_ch=in_ch, num_out_ch=in_ch, num_layers=3, num_nodes=2,
+                        num_feat=4, search_head='decoder')
+    out = net(torch.rand(2, in_ch, 6, 5))
+    assert out.shape == (2, in_ch, 6 * upscale, 5 * upscale)
+    out.mean().backward()
+    assert net.beta.grad[-1].abs().sum() > 0 and net.low_proj[0].weight.grad.abs().sum() > 0
+    # at each one-hot path, the head's low-level input is the derived net's: the stem (depth 0) or a level-0 cell
+    for widths in valid_paths(3, 3):
+        genotype = Genotype.from_json(json.dumps({**json.loads(net.genotype().to_json()), 'widths': list(widths),
+                                                  'search': None}))
+        probs = low_level_probs(one_hot_weights(genotype)[1])
+        cell = low_level_cell(widths)
+        assert probs.tolist() == [float(d == (0 if cell is None else cell + 1)) for d in range(3)], widths
