@@ -45,9 +45,11 @@ def check_search_remedies(train_opt: Mapping[str, Any]) -> None:
     selection = train_opt.get('selection', 'alpha')
     if selection not in SELECTIONS:
         raise ValueError(f'train.selection: {selection!r} is not one of {", ".join(SELECTIONS)}')
-    calib = train_opt.get('selection_calib_batches', DEFAULT_CALIB_BATCHES)
-    if not isinstance(calib, int) or isinstance(calib, bool) or calib < 0:
-        raise ValueError(f'train.selection_calib_batches: expected an integer >= 0, got {calib!r}')
+    for key, low, default in (('selection_calib_batches', 0, DEFAULT_CALIB_BATCHES), ('selection_val_batches', 1, None),
+                              ('selection_val_crop', 1, None)):
+        value = train_opt.get(key, default)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+            raise ValueError(f'train.{key}: expected an integer >= {low}, got {value!r}')
     from hinas_basicsr.flops_model import check_flops_options
 
     check_flops_options(train_opt)
@@ -118,13 +120,16 @@ class SearchJudge:
         calibration (iterable | None): Training batches (dicts with ``lq``) on which BatchNorm statistics are
             recomputed for each one-hot net and after each perturbation decision; None keeps the supernet's
             running statistics. Default: None.
+        val_crop (int | None): Score on the central ``val_crop`` x ``val_crop`` LR pixels of each val image (and
+            the GT pixels they map to); None: the whole images. Default: None.
     """
 
     def __init__(self, net: Any, val_batches: Iterable[Mapping[str, torch.Tensor]], crop_border: int = 0,
-                 test_y_channel: bool = True, calibration: Iterable[Mapping[str, torch.Tensor]] | None = None) -> None:
+                 test_y_channel: bool = True, calibration: Iterable[Mapping[str, torch.Tensor]] | None = None,
+                 val_crop: int | None = None) -> None:
         self.net = supernet_of(net)
         self.device = next(self.net.parameters()).device
-        self.val = [(b['lq'], b['gt']) for b in val_batches]
+        self.val = [center_crop(b['lq'], b['gt'], val_crop) for b in val_batches]
         if not self.val:
             raise ValueError('search_judge: the validation loader yields no batch')
         self.calibration = [b['lq'] for b in calibration] if calibration is not None else []
@@ -133,8 +138,10 @@ class SearchJudge:
     # --- construction ------------------------------------------------------------------------------------------
     @classmethod
     def from_model(cls, model: Any, val_loader: Iterable[Mapping[str, torch.Tensor]],
-                   calib_batches: int = DEFAULT_CALIB_BATCHES) -> SearchJudge:
-        """A judge of a search model's supernet: PSNR as its ``val.metrics.psnr``, calibration on its A split."""
+                   calib_batches: int = DEFAULT_CALIB_BATCHES, val_batches: int | None = None,
+                   val_crop: int | None = None) -> SearchJudge:
+        """A judge of a search model's supernet: PSNR as its ``val.metrics.psnr`` on the first ``val_batches``
+        batches of ``val_loader`` (all with None), calibration on its A split."""
         crop_border, y = _psnr_options(model.opt)
         calibration = None
         if calib_batches:
@@ -144,13 +151,15 @@ class SearchJudge:
             loader = DataLoader(model.arch_set, batch_size=int(set_opt['batch_size_per_gpu']), shuffle=True,
                                 generator=torch.Generator().manual_seed(int(model.opt.get('manual_seed') or 0)))
             calibration = take_batches(loader, calib_batches)
-        return cls(model, val_loader, crop_border, y, calibration)
+        return cls(model, take_batches(val_loader, val_batches), crop_border, y, calibration, val_crop)
 
     @classmethod
     def from_options(cls, search_opt: str, checkpoint: str | None = None, calib_batches: int = DEFAULT_CALIB_BATCHES,
-                     device: torch.device | None = None) -> SearchJudge:
+                     device: torch.device | None = None, val_batches: int | None = None,
+                     val_crop: int | None = None) -> SearchJudge:
         """A judge of a finished search: its option file, its final supernet (``experiments/<name>/models/
-        net_g_latest.pth`` unless ``checkpoint``), its held-out val split and calibration on its A split."""
+        net_g_latest.pth`` unless ``checkpoint``), its held-out val split (the first ``val_batches`` images, all
+        with None) and calibration on its A split."""
         from basicsr.data import build_dataset
         from torch.utils.data import DataLoader
 
@@ -168,14 +177,14 @@ class SearchJudge:
             spec.update(phase='val' if split == 'val' else 'train', scale=opt['scale'], split=split)
             return build_dataset(spec)
 
-        val = DataLoader(dataset('val', 'val'), batch_size=1)
+        val = take_batches(DataLoader(dataset('val', 'val'), batch_size=1), val_batches)
         calibration = None
         if calib_batches:
             loader = DataLoader(dataset('train', 'a'), batch_size=int(opt['datasets']['train']['batch_size_per_gpu']),
                                 shuffle=True, generator=torch.Generator().manual_seed(int(opt.get('manual_seed') or 0)))
             calibration = take_batches(loader, calib_batches)
         crop_border, y = _psnr_options(opt)
-        return cls(net, val, crop_border, y, calibration)
+        return cls(net, val, crop_border, y, calibration, val_crop)
 
     # --- scoring ------------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -336,6 +345,16 @@ class SearchJudge:
         return Genotype(task=net.task, scale=net.upscale, num_in_ch=net.num_in_ch, num_nodes=net.num_nodes,
                         width_factors=tuple(net.width_factors), ops=tuple(net.op_names), cells=tuple(cells),
                         widths=tuple(widths), search=search or None)
+
+
+def center_crop(lq: torch.Tensor, gt: torch.Tensor, size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The central ``size`` x ``size`` pixels of ``lq`` and the GT pixels they map to (at the GT's integer scale)."""
+    if size is None:
+        return lq, gt
+    scale = gt.shape[-1] // lq.shape[-1]
+    top, left = max(0, (lq.shape[-2] - size) // 2), max(0, (lq.shape[-1] - size) // 2)
+    return (lq[..., top:top + size, left:left + size],
+            gt[..., top * scale:(top + size) * scale, left * scale:(left + size) * scale])
 
 
 def _psnr_options(opt: Mapping[str, Any]) -> tuple[int, bool]:

@@ -170,3 +170,12 @@ def test_one_hot_weights_layout():
     assert transitions.sum().item() == 2 and transitions[0, 0, 2] == 1 and transitions[1, 1, 0] == 1
     with pytest.raises(ValueError, match="supernet's space"):
         SearchJudge(HiNASSupernet(num_nodes=3, num_feat=4), [{'lq': 0, 'gt': 0}]).inherited_psnr(genotype)
+
+
+def test_val_crop_keeps_the_central_pixels_and_their_gt():
+    lq = torch.arange(2 * 3 * 6 * 8, dtype=torch.float32).reshape(2, 3, 6, 8)
+    gt = torch.nn.functional.interpolate(lq, scale_factor=3, mode='nearest')
+    judge = SearchJudge(HiNASSupernet(**TINY), [{'lq': lq, 'gt': gt}], val_crop=4)
+    (small, small_gt), = judge.val
+    assert torch.equal(small, lq[..., 1:5, 2:6]) and small_gt.shape == (2, 3, 12, 12)
+    assert torch.equal(torch.nn.functional.interpolate(small, scale_factor=3, mode='nearest'), small_gt)

@@ -15,7 +15,7 @@ from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.options_check import check_options, load_yaml
 from hinas_basicsr.path_probs import low_level_probs
 from hinas_basicsr.remedies import REMEDIES, apply_overrides
-from hinas_basicsr.search_judge import one_hot_weights, valid_paths
+from hinas_basicsr.search_judge import SearchJudge, one_hot_weights, valid_paths
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 
@@ -48,11 +48,19 @@ def test_a_search_with_every_remedy_selects_by_perturbation_at_the_end(tmp_path,
     assert Genotype.load(out / 'iter_6.json').search['alpha_softmax'] == best.search['supernet']['alpha_softmax']
     log = next((tmp_path / 'experiments' / 'remedies').glob('train_remedies_*.log')).read_text()
     assert 'l_flops' in log and 'gflops' in log and 'Genotype selected by perturbation at iter 6' in log
+    # the benchmark's entry point: the finished search's supernet, val split and A-split calibration
+    judge = SearchJudge.from_options(path, calib_batches=1)
+    assert judge.net.search_head == 'decoder' and len(judge.val) == 2 and len(judge.calibration) == 1
+    assert torch.equal(judge.net.alpha, torch.load(tmp_path / 'experiments' / 'remedies' / 'models' /
+                                                   'net_g_latest.pth', weights_only=True)['params']['alpha'])
+    scores = judge.inherited_psnrs([best, Genotype.load(out / 'iter_6.json')])
+    assert all(10 < s < 60 for s in scores)
 
 
 @pytest.mark.parametrize('key, value, message', [
     ('selection', 'largest', 'train.selection'), ('flops_target', 'big', 'train.flops_target'),
-    ('flops_input', [0, 64], 'train.flops_input'), ('search_head', 'deeplab', 'network_g.search_head')])
+    ('flops_input', [0, 64], 'train.flops_input'), ('search_head', 'deeplab', 'network_g.search_head'),
+    ('selection_val_crop', 0, 'train.selection_val_crop')])
 def test_bad_remedy_options_are_refused_before_anything_is_written(tmp_path, key, value, message):
     gt, lq = make_subimage_folders(str(tmp_path / 'data'), num_images=5, subs=1, size=16)
     opt = search_options(gt, lq)

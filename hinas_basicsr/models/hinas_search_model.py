@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import os
 import random
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from copy import deepcopy
@@ -105,6 +106,9 @@ class HiNASSearchModel(SRModel):
             written to ``genotypes/perturbation.json`` + ``.png`` and as ``best.json`` + ``.png``. Default: alpha.
         selection_calib_batches (int): A-split batches on which BatchNorm statistics are recomputed during the
             perturbation selection (0: the supernet's own). Default: 8.
+        selection_val_batches (int): The selection scores on the first this many val images. Default: None (all).
+        selection_val_crop (int): The selection scores on the central this many LR pixels (square) of each val
+            image: it evaluates the supernet about 155 times (docs/remedies.md). Default: None (whole images).
         flops_target (float): GFLOPs of the derived net asked for (one LR input of ``flops_input``); adds
             ``flops_weight * |E[FLOPs] / flops_target - 1|`` (TF-NAS) to each architecture step's loss,
             E[FLOPs] under softmax(alpha) and softmax(beta) (``flops_model``). Default: None (no cost term).
@@ -312,18 +316,21 @@ class HiNASSearchModel(SRModel):
         current_iter = min(int(current_iter), total_iter)
         if current_iter < total_iter or self.selected_at == current_iter:
             return None
-        calib = int(self.opt['train'].get('selection_calib_batches', DEFAULT_CALIB_BATCHES))
-        judge = SearchJudge.from_model(self, dataloader, calib)
+        train_opt, start = self.opt['train'], time.perf_counter()
+        judge = SearchJudge.from_model(self, dataloader, int(train_opt.get('selection_calib_batches',
+                                                                           DEFAULT_CALIB_BATCHES)),
+                                       train_opt.get('selection_val_batches'), train_opt.get('selection_val_crop'))
         metrics = getattr(self, 'metric_results', {})
         genotype = judge.perturbation_genotype(seed=int(self.opt.get('manual_seed') or 0), iteration=current_iter,
                                                val_psnr_supernet=float(metrics.get('psnr') or 0))
+        seconds = time.perf_counter() - start
         self.selected_at, self.selected = current_iter, genotype
         out_dir = os.path.join(self.opt['path']['experiments_root'], 'genotypes')
         for name in (self.selection, 'best'):
             genotype.save(os.path.join(out_dir, f'{name}.json'))
             save_genotype_png(genotype, os.path.join(out_dir, f'{name}.png'))
-        get_root_logger().info(f'Genotype selected by {self.selection} at iter {current_iter}: widths '
-                               f'{list(genotype.widths)}, cells {[list(c) for c in genotype.cells]} (best)')
+        get_root_logger().info(f'Genotype selected by {self.selection} at iter {current_iter} in {seconds:.0f} s: '
+                               f'widths {list(genotype.widths)}, cells {[list(c) for c in genotype.cells]} (best)')
         return genotype
 
     def log_convergence(self, genotype: Genotype, current_iter: int, tb_logger=None) -> None:
