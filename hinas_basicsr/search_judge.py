@@ -5,16 +5,18 @@
   (:func:`one_hot_weights`, :meth:`SearchJudge.inherited_psnr`): every edge the genotype does not use has weight
   0, every operation it does not choose weight 0, every move off its path weight 0, and the head of every
   last-layer level but the path's end weight 0, so only the genotype's own operations compute the output (and
-  only they get gradients). BatchNorm statistics are recomputed for the one-hot net on a few training batches
-  of the A split first (``calibration``), as one-shot NAS does for sub-networks: the supernet's running
-  statistics were gathered under the mixture. :func:`kendall_tau` compares the ranking with stand-alone PSNRs.
+  only they get gradients). BatchNorm normalises with each validation image's own statistics (``bn='batch'``,
+  as the supernets of NAS-Bench-201 and DARTS-PT, which keep no running statistics): the supernet's running
+  statistics were gathered under the mixture. ``bn='calibrate'`` recomputes them for each net on a few A-split
+  training batches instead, ``bn='running'`` keeps the supernet's. :func:`kendall_tau` compares the ranking
+  with stand-alone PSNRs.
 * **Selection by perturbation** (DARTS-PT: Wang et al., "Rethinking architecture selection in differentiable
   NAS", ICLR 2021), :meth:`SearchJudge.perturbation_genotype`: edge by edge in a random order, the operation
   whose removal from the mixture (its weight set to 0) lowers the supernet's validation PSNR most is kept and
   the edge is made one-hot on it; then node by node, the two incoming edges whose removal lowers it most are
   kept. The width path is then the one whose one-hot beta (with those cells) gives the best validation PSNR
   (:meth:`SearchJudge.best_widths`, every valid path tried). DARTS-PT fine-tunes the supernet between
-  decisions; here the BatchNorm statistics are recomputed instead, and a ``between`` callback may tune.
+  decisions; a ``between`` callback may do so here (the search model passes none).
 
 ``train.selection: perturbation`` makes the search model use it at the end of the search (docs/remedies.md);
 :meth:`SearchJudge.from_options` loads a finished search for the benchmark.
@@ -37,6 +39,7 @@ from hinas_basicsr.genotype import Cell, Genotype, decode_cell
 from hinas_basicsr.trellis import MOVES, levels_at, node_edges, num_edges, path_error
 
 SELECTIONS = ('alpha', 'perturbation')
+BN_MODES = ('batch', 'calibrate', 'running')
 DEFAULT_CALIB_BATCHES = 8
 
 
@@ -45,6 +48,9 @@ def check_search_remedies(train_opt: Mapping[str, Any]) -> None:
     selection = train_opt.get('selection', 'alpha')
     if selection not in SELECTIONS:
         raise ValueError(f'train.selection: {selection!r} is not one of {", ".join(SELECTIONS)}')
+    bn = train_opt.get('selection_bn', 'batch')
+    if bn not in BN_MODES:
+        raise ValueError(f'train.selection_bn: {bn!r} is not one of {", ".join(BN_MODES)}')
     for key, low, default in (('selection_calib_batches', 0, DEFAULT_CALIB_BATCHES), ('selection_val_batches', 1, None),
                               ('selection_val_crop', 1, None)):
         value = train_opt.get(key, default)
@@ -104,8 +110,17 @@ def supernet_of(model_or_net: Any) -> nn.Module:
 
 
 def take_batches(loader: Iterable[Mapping[str, torch.Tensor]], count: int | None) -> list[Mapping[str, torch.Tensor]]:
-    """The first ``count`` batches of ``loader`` (all with None), kept so every candidate sees the same data."""
-    return list(loader) if count is None else list(itertools.islice(loader, count))
+    """``count`` batches of ``loader`` (one pass with None; passes again while it yields fewer, as a training
+    loader of random crops gives new ones each pass), kept so every candidate sees the same data."""
+    if count is None:
+        return list(loader)
+    batches: list[Mapping[str, torch.Tensor]] = []
+    while len(batches) < count:
+        more = list(itertools.islice(loader, count - len(batches)))
+        if not more:
+            break
+        batches += more
+    return batches
 
 
 class SearchJudge:
@@ -117,49 +132,55 @@ class SearchJudge:
             val loader; read once and kept.
         crop_border (int): Border cropped before the PSNR (BasicSR's ``crop_border``). Default: 0.
         test_y_channel (bool): PSNR on the Y channel (RGB images). Default: True.
-        calibration (iterable | None): Training batches (dicts with ``lq``) on which BatchNorm statistics are
-            recomputed for each one-hot net and after each perturbation decision; None keeps the supernet's
-            running statistics. Default: None.
+        bn (str): BatchNorm statistics while scoring: ``batch`` (each val batch's own; the running statistics are
+            left alone), ``calibrate`` (recomputed on ``calibration`` for each one-hot net and after each
+            perturbation decision) or ``running`` (the supernet's). Default: 'batch'.
+        calibration (iterable | None): Training batches (dicts with ``lq``) for ``bn='calibrate'``. Default: None.
         val_crop (int | None): Score on the central ``val_crop`` x ``val_crop`` LR pixels of each val image (and
             the GT pixels they map to); None: the whole images. Default: None.
     """
 
     def __init__(self, net: Any, val_batches: Iterable[Mapping[str, torch.Tensor]], crop_border: int = 0,
-                 test_y_channel: bool = True, calibration: Iterable[Mapping[str, torch.Tensor]] | None = None,
-                 val_crop: int | None = None) -> None:
+                 test_y_channel: bool = True, bn: str = 'batch',
+                 calibration: Iterable[Mapping[str, torch.Tensor]] | None = None, val_crop: int | None = None) -> None:
         self.net = supernet_of(net)
         self.device = next(self.net.parameters()).device
         self.val = [center_crop(b['lq'], b['gt'], val_crop) for b in val_batches]
         if not self.val:
             raise ValueError('search_judge: the validation loader yields no batch')
+        if bn not in BN_MODES:
+            raise ValueError(f'search_judge: bn {bn!r} is not one of {", ".join(BN_MODES)}')
         self.calibration = [b['lq'] for b in calibration] if calibration is not None else []
+        if bn == 'calibrate' and not self.calibration:
+            raise ValueError("search_judge: bn 'calibrate' needs calibration batches")
+        self.bn = bn
         self.crop_border, self.test_y_channel = int(crop_border), bool(test_y_channel)
 
     # --- construction ------------------------------------------------------------------------------------------
     @classmethod
-    def from_model(cls, model: Any, val_loader: Iterable[Mapping[str, torch.Tensor]],
+    def from_model(cls, model: Any, val_loader: Iterable[Mapping[str, torch.Tensor]], bn: str = 'batch',
                    calib_batches: int = DEFAULT_CALIB_BATCHES, val_batches: int | None = None,
                    val_crop: int | None = None) -> SearchJudge:
         """A judge of a search model's supernet: PSNR as its ``val.metrics.psnr`` on the first ``val_batches``
-        batches of ``val_loader`` (all with None), calibration on its A split."""
+        batches of ``val_loader`` (all with None); ``bn='calibrate'`` on ``calib_batches`` A-split batches."""
         crop_border, y = _psnr_options(model.opt)
         calibration = None
-        if calib_batches:
+        if bn == 'calibrate':
             from torch.utils.data import DataLoader
 
             set_opt = model.opt['datasets']['train']
             loader = DataLoader(model.arch_set, batch_size=int(set_opt['batch_size_per_gpu']), shuffle=True,
                                 generator=torch.Generator().manual_seed(int(model.opt.get('manual_seed') or 0)))
             calibration = take_batches(loader, calib_batches)
-        return cls(model, take_batches(val_loader, val_batches), crop_border, y, calibration, val_crop)
+        return cls(model, take_batches(val_loader, val_batches), crop_border, y, bn, calibration, val_crop)
 
     @classmethod
-    def from_options(cls, search_opt: str, checkpoint: str | None = None, calib_batches: int = DEFAULT_CALIB_BATCHES,
-                     device: torch.device | None = None, val_batches: int | None = None,
-                     val_crop: int | None = None) -> SearchJudge:
+    def from_options(cls, search_opt: str, checkpoint: str | None = None, bn: str = 'batch',
+                     calib_batches: int = DEFAULT_CALIB_BATCHES, device: torch.device | None = None,
+                     val_batches: int | None = None, val_crop: int | None = None) -> SearchJudge:
         """A judge of a finished search: its option file, its final supernet (``experiments/<name>/models/
         net_g_latest.pth`` unless ``checkpoint``), its held-out val split (the first ``val_batches`` images, all
-        with None) and calibration on its A split."""
+        with None); ``bn='calibrate'`` on ``calib_batches`` batches of its A split."""
         from basicsr.data import build_dataset
         from torch.utils.data import DataLoader
 
@@ -179,24 +200,25 @@ class SearchJudge:
 
         val = take_batches(DataLoader(dataset('val', 'val'), batch_size=1), val_batches)
         calibration = None
-        if calib_batches:
+        if bn == 'calibrate':
             loader = DataLoader(dataset('train', 'a'), batch_size=int(opt['datasets']['train']['batch_size_per_gpu']),
                                 shuffle=True, generator=torch.Generator().manual_seed(int(opt.get('manual_seed') or 0)))
             calibration = take_batches(loader, calib_batches)
         crop_border, y = _psnr_options(opt)
-        return cls(net, val, crop_border, y, calibration, val_crop)
+        return cls(net, val, crop_border, y, bn, calibration, val_crop)
 
     # --- scoring ------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def psnr(self, cell_weights: torch.Tensor, transitions: torch.Tensor) -> float:
-        """Mean validation PSNR of the supernet mixing with these weights (eval mode, current BN statistics)."""
+        """Mean validation PSNR of the supernet mixing with these weights (BN statistics as ``bn`` says)."""
         from basicsr.metrics.psnr_ssim import calculate_psnr_pt
 
         net, was_training = self.net, self.net.training
-        net.eval()
+        net.train(self.bn == 'batch')
         scores = []
         try:
-            with net.fixed_architecture(cell_weights.to(self.device), transitions.to(self.device)):
+            with buffers_restored(net) if self.bn == 'batch' else contextlib.nullcontext(), \
+                    net.fixed_architecture(cell_weights.to(self.device), transitions.to(self.device)):
                 for lq, gt in self.val:
                     out = net(lq.to(self.device)).clamp(0, 1)
                     gt = gt.to(self.device)[..., :out.shape[-2], :out.shape[-1]]
@@ -209,8 +231,8 @@ class SearchJudge:
     @torch.no_grad()
     def recalibrate(self, cell_weights: torch.Tensor, transitions: torch.Tensor) -> None:
         """Recompute every BatchNorm's running statistics (a cumulative average) on the calibration batches,
-        for the supernet mixing with these weights. Nothing happens without calibration batches."""
-        if not self.calibration:
+        for the supernet mixing with these weights, with ``bn='calibrate'`` (nothing happens otherwise)."""
+        if self.bn != 'calibrate':
             return
         net, was_training = self.net, self.net.training
         norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]

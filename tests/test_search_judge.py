@@ -114,7 +114,7 @@ def test_perturbation_selection_picks_the_planted_best_operation():
     lq = torch.rand(2, 3, 8, 8)
     with torch.no_grad(), inherited(net, genotype):
         gt = net(lq).clamp(0, 1)
-    judge = SearchJudge(net, [{'lq': lq, 'gt': gt}])
+    judge = SearchJudge(net, [{'lq': lq, 'gt': gt}], bn='running')
     state = {k: v.clone() for k, v in net.state_dict().items()}
     selected = judge.perturbation_genotype(iteration=6)
     assert selected.cells == genotype.cells and selected.widths == (0,)
@@ -138,25 +138,42 @@ def test_width_selection_picks_the_path_whose_one_hot_beta_validates_best():
     lq = torch.rand(2, 3, 8, 8)
     with torch.no_grad(), inherited(net, planted):
         gt = net(lq).clamp(0, 1)
-    judge = SearchJudge(net, [{'lq': lq, 'gt': gt}])
+    judge = SearchJudge(net, [{'lq': lq, 'gt': gt}], bn='running')
     widths, scores = judge.best_widths(planted.cells)
     assert widths == (1, 2) and net.genotype().widths == (0, 0)
     assert set(scores) == {','.join(map(str, p)) for p in valid_paths(2, 3)} and len(scores) == 5
     assert scores['1,2'] == max(scores.values()) > scores['0,0']
 
 
-def test_calibrated_inherited_psnr_restores_the_supernet_and_ranks():
+@pytest.mark.parametrize('bn', ['batch', 'calibrate', 'running'])
+def test_inherited_psnr_restores_the_supernet_and_ranks(bn):
     torch.manual_seed(0)
     net = HiNASSupernet(**TINY)
+    net(torch.rand(4, 3, 8, 8))  # running statistics that differ from a batch's own
     batches = [{'lq': torch.rand(2, 3, 8, 8), 'gt': torch.rand(2, 3, 16, 16)} for _ in range(2)]
-    judge = SearchJudge(net, batches, crop_border=2, calibration=batches)
+    judge = SearchJudge(net, batches, crop_border=2, bn=bn, calibration=batches if bn == 'calibrate' else None)
     state = {k: v.clone() for k, v in net.state_dict().items()}
     genotypes = [_genotype(net, seed) for seed in range(3)]
     scores = judge.inherited_psnrs(genotypes)
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items()) and net.training
     assert len(set(scores)) == 3 and all(0 < s < 60 for s in scores)
-    assert scores == judge.inherited_psnrs(genotypes)  # the same calibration batches every time
+    assert scores == judge.inherited_psnrs(genotypes)  # the same batches every time
     assert kendall_tau(scores, scores) == pytest.approx(1) and kendall_tau(scores, [-s for s in scores]) == -1
+    # the statistics each mode normalises with: the val batch's own, the calibration's, the running ones
+    lq = batches[0]['lq']
+    with torch.no_grad(), inherited(net, genotypes[0]):
+        net.train(bn == 'batch')
+        expected = net(lq)
+        net.train()
+    if bn != 'calibrate':
+        scored = SearchJudge(net, [{'lq': lq, 'gt': expected.clamp(0, 1)}], bn=bn).inherited_psnr(genotypes[0])
+        assert scored == pytest.approx(80, abs=0.01)  # mse 0: calculate_psnr_pt's ceiling
+    net.load_state_dict(state)
+
+
+def test_calibrate_needs_batches():
+    with pytest.raises(ValueError, match='calibration batches'):
+        SearchJudge(HiNASSupernet(**TINY), [{'lq': 0, 'gt': 0}], bn='calibrate')
 
 
 def test_one_hot_weights_layout():

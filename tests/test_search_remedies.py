@@ -33,7 +33,8 @@ def test_a_search_with_every_remedy_selects_by_perturbation_at_the_end(tmp_path,
     gt, lq = make_subimage_folders(str(tmp_path / 'data'))
     opt = search_options(gt, lq, name='remedies')
     opt['network_g']['search_head'] = 'decoder'
-    opt['train'].update(selection='perturbation', selection_calib_batches=1, flops_target=0.2, flops_input=[32, 32],
+    opt['train'].update(selection='perturbation', selection_bn='calibrate', selection_calib_batches=1,
+                        flops_target=0.2, flops_input=[32, 32],
                         optim_arch={'type': 'Adam', 'lr': 3e-3, 'weight_decay': 0})
     path = write_search_options(str(tmp_path / 'remedies.yml'), opt)
     assert basicsr_main(['train', '-opt', path]) == 0
@@ -49,8 +50,9 @@ def test_a_search_with_every_remedy_selects_by_perturbation_at_the_end(tmp_path,
     log = next((tmp_path / 'experiments' / 'remedies').glob('train_remedies_*.log')).read_text()
     assert 'l_flops' in log and 'gflops' in log and 'Genotype selected by perturbation at iter 6' in log
     # the benchmark's entry point: the finished search's supernet, val split and A-split calibration
-    judge = SearchJudge.from_options(path, calib_batches=1)
-    assert judge.net.search_head == 'decoder' and len(judge.val) == 2 and len(judge.calibration) == 1
+    judge = SearchJudge.from_options(path, bn='calibrate', calib_batches=2)
+    assert judge.net.search_head == 'decoder' and len(judge.val) == 2 and len(judge.calibration) == 2
+    assert SearchJudge.from_options(path).bn == 'batch'
     assert torch.equal(judge.net.alpha, torch.load(tmp_path / 'experiments' / 'remedies' / 'models' /
                                                    'net_g_latest.pth', weights_only=True)['params']['alpha'])
     scores = judge.inherited_psnrs([best, Genotype.load(out / 'iter_6.json')])
@@ -60,7 +62,7 @@ def test_a_search_with_every_remedy_selects_by_perturbation_at_the_end(tmp_path,
 @pytest.mark.parametrize('key, value, message', [
     ('selection', 'largest', 'train.selection'), ('flops_target', 'big', 'train.flops_target'),
     ('flops_input', [0, 64], 'train.flops_input'), ('search_head', 'deeplab', 'network_g.search_head'),
-    ('selection_val_crop', 0, 'train.selection_val_crop')])
+    ('selection_val_crop', 0, 'train.selection_val_crop'), ('selection_bn', 'eval', 'train.selection_bn')])
 def test_bad_remedy_options_are_refused_before_anything_is_written(tmp_path, key, value, message):
     gt, lq = make_subimage_folders(str(tmp_path / 'data'), num_images=5, subs=1, size=16)
     opt = search_options(gt, lq)

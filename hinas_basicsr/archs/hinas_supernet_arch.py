@@ -180,8 +180,9 @@ class HiNASSupernet(nn.Module):
     @contextlib.contextmanager
     def fixed_architecture(self, cell_weights: torch.Tensor, transitions: torch.Tensor) -> Iterator[None]:
         """Within: ``forward`` mixes with ``cell_weights`` (L, E, n_ops) and ``transitions`` (L, W, 3) instead of
-        softmax(alpha) and softmax(beta), and weighs each last-layer level's head output by the probability of
-        the path ending there (so a one-hot path computes only that path's net; see ``search_judge``)."""
+        softmax(alpha) and softmax(beta). The reference head also drops the levels where no path can end (at a
+        one-hot path all but its end, so it computes only that path's net; see ``search_judge``); with mixture
+        weights every level can be reached and the forward pass is the supernet's own."""
         expected = (self.num_layers, *self.alpha.shape[1:]), tuple(self.beta.shape)
         if (tuple(cell_weights.shape), tuple(transitions.shape)) != expected:
             raise ValueError(f'fixed_architecture: expected shapes {expected}, got '
@@ -228,9 +229,9 @@ class HiNASSupernet(nn.Module):
         else:
             heads = [recomputed_in_backward(head, head, hidden[w]) if recompute else head(hidden[w])
                      for w, head in zip(last, self.heads)]
-            if fixed is not None:
-                ends = level_marginals(probs)[-1]
-                heads = [ends[w] * h for w, h in zip(last, heads)]
+            if fixed is not None:  # levels where no path can end (off a one-hot path) are masked out
+                ends = level_marginals(probs)[-1] > 0
+                heads = [h if ends[w] else torch.zeros_like(h) for w, h in zip(last, heads)]
             body = torch.cat(heads, dim=1)
         out = self.upsample(self.conv_last(self.conv_after_body(body)))
         if self.task == 'sr':

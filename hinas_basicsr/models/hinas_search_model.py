@@ -104,8 +104,9 @@ class HiNASSearchModel(SRModel):
             (the reference). ``perturbation``: at the last validation, by the supernet's validation PSNR
             (``search_judge``: DARTS-PT's perturbation for the cells, the best one-hot beta for the widths),
             written to ``genotypes/perturbation.json`` + ``.png`` and as ``best.json`` + ``.png``. Default: alpha.
-        selection_calib_batches (int): A-split batches on which BatchNorm statistics are recomputed during the
-            perturbation selection (0: the supernet's own). Default: 8.
+        selection_bn (str): BatchNorm statistics while the selection scores: ``batch`` (each val image's own),
+            ``calibrate`` (recomputed on A-split batches) or ``running`` (the supernet's). Default: batch.
+        selection_calib_batches (int): A-split batches for ``selection_bn: calibrate``. Default: 8.
         selection_val_batches (int): The selection scores on the first this many val images. Default: None (all).
         selection_val_crop (int): The selection scores on the central this many LR pixels (square) of each val
             image: it evaluates the supernet about 155 times (docs/remedies.md). Default: None (whole images).
@@ -317,8 +318,8 @@ class HiNASSearchModel(SRModel):
         if current_iter < total_iter or self.selected_at == current_iter:
             return None
         train_opt, start = self.opt['train'], time.perf_counter()
-        judge = SearchJudge.from_model(self, dataloader, int(train_opt.get('selection_calib_batches',
-                                                                           DEFAULT_CALIB_BATCHES)),
+        judge = SearchJudge.from_model(self, dataloader, train_opt.get('selection_bn', 'batch'),
+                                       int(train_opt.get('selection_calib_batches', DEFAULT_CALIB_BATCHES)),
                                        train_opt.get('selection_val_batches'), train_opt.get('selection_val_crop'))
         metrics = getattr(self, 'metric_results', {})
         genotype = judge.perturbation_genotype(seed=int(self.opt.get('manual_seed') or 0), iteration=current_iter,
