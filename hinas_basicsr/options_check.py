@@ -138,6 +138,8 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
         if key.startswith('network_'):
             _check_type(path, key, spec, ARCH_REGISTRY)
     check_hinas_networks(opt, path)
+    if is_train and opt['model_type'] == 'HiNASSearchModel':
+        check_search_options(opt, path)
     for where, spec in _dataset_specs(opt):
         _check_type(path, where, spec, DATASET_REGISTRY)
     for key, spec in (opt.get('train') or {}).items():
@@ -281,3 +283,17 @@ def check_hinas_networks(opt: Mapping[str, Any], source: str) -> None:
             if scale is not None and upscale is None and scale != geno.scale:
                 raise ValueError(f'{source}: scale: {scale}, but {key}.genotype was searched at x{geno.scale}; '
                                  f'set {key}.upscale: {scale} to build the net at x{scale}')
+
+
+def check_search_options(opt: Mapping[str, Any], source: str) -> None:
+    """The search remedies' options (``train.selection``, ``train.flops_*``, ``network_g.search_head``)."""
+    from hinas_basicsr.archs.hinas_supernet_arch import SEARCH_HEADS
+    from hinas_basicsr.search_judge import check_search_remedies
+
+    try:
+        check_search_remedies(opt.get('train') or {})
+    except ValueError as err:
+        raise ValueError(f'{source}: {err}') from None
+    head = (opt.get('network_g') or {}).get('search_head', 'reference')
+    if head not in SEARCH_HEADS:
+        raise ValueError(f'{source}: network_g.search_head: {head!r} is not one of {", ".join(SEARCH_HEADS)}')

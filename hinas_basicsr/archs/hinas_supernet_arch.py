@@ -5,7 +5,8 @@ IJCV 2022 (arXiv 2012.13212). See docs/HINAS.md for the method; this module hold
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -13,10 +14,19 @@ import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
-from hinas_basicsr.archs.hinas_net_arch import ASPP, conv_bn
+from hinas_basicsr.archs.hinas_net_arch import (
+    ASPP,
+    ASPP_RATES,
+    DECODER_CHANNELS,
+    LOW_LEVEL_CHANNELS,
+    ConvBNAct,
+    SeparableConvBNAct,
+    conv_bn,
+)
 from hinas_basicsr.archs.hinas_ops import make_act, make_norm
 from hinas_basicsr.archs.search_cell import Cell, recomputed_in_backward
 from hinas_basicsr.genotype import TASK_SCALES, Genotype
+from hinas_basicsr.path_probs import level_marginals, low_level_probs
 from hinas_basicsr.trellis import (
     MOVE_NAMES,
     PRIMITIVES,
@@ -31,8 +41,7 @@ from hinas_basicsr.trellis import (
 STEM_FEAT = 64
 # The reference's search head keeps Auto-DeepLab's atrous rate (made for output stride 16): what the search optimised.
 SEARCH_HEAD_RATE = 16
-
-
+SEARCH_HEADS = ('reference', 'decoder')
 
 
 @ARCH_REGISTRY.register()
@@ -51,6 +60,14 @@ class HiNASSupernet(nn.Module):
     (with bias) to the output. Every BN has no affine parameters except the two of the separable branch.
     SR output: PixelShuffle(upscale) (one step, x8 included) plus the bicubic-upsampled input (no sigmoid).
     Denoise output: input minus the predicted noise.
+    ``search_head: decoder`` (a remedy, docs/remedies.md) replaces that head by one shaped like the derived net's
+    decoder, which sees what the derived decoder sees: per last-layer level an ASPP (rates 2, 4, 6) on act(state),
+    weighted by the probability that the width path ends at that level; concatenated with a 1x1 projection of
+    the low-level input (the level-0 state at each depth below the last, weighted by the probability that it is
+    the derived net's low-level input, see :func:`path_probs.low_level_probs`; depth 0 is the stem's
+    ``stem_out``); two separable 3x3 convs and a conv3x3 to the output. So beta is trained through the network
+    that decoding will build. Channels: B*F*W after the ASPP (the reference head's), 48/128 of that for the
+    low-level projection (the derived decoder's ratio).
 
     Args:
         task (str): ``sr`` or ``denoise``. Default: 'sr'.
@@ -73,15 +90,21 @@ class HiNASSupernet(nn.Module):
         channels_last (bool): Keep weights and activations in the channels-last memory format: the same
             results, and on the CPU the small grouped and depthwise convolutions of the cells run two to four
             times faster in it (the README's search-step table). Default: True.
+        search_head (str): ``reference`` (the authors' head) or ``decoder`` (the derived decoder's shape, above).
+            Default: 'reference'.
     """
 
     def __init__(self, task: str = 'sr', upscale: int = 2, num_in_ch: int = 3, num_out_ch: int = 3,
                  num_layers: int = 2, num_nodes: int = 3, num_feat: int = 8,
                  width_factors: Sequence[float] = (1, 1.5, 2), ops: Sequence[str] = PRIMITIVES,
                  cell_sharing: bool = True, layerwise_cells: bool = True, checkpoint_cells: bool = False,
-                 channels_last: bool = True) -> None:
+                 channels_last: bool = True, search_head: str = 'reference') -> None:
         super().__init__()
         _check_options(task, upscale, num_in_ch, num_out_ch, num_layers, num_nodes, num_feat, width_factors, ops)
+        if search_head not in SEARCH_HEADS:
+            raise ValueError(f'network_g.search_head: {search_head!r} is not one of {", ".join(SEARCH_HEADS)}')
+        self.search_head = search_head
+        self._fixed: tuple[torch.Tensor, torch.Tensor] | None = None
         self.task, self.upscale, self.num_in_ch = task, upscale, num_in_ch
         self.num_layers, self.num_nodes, self.num_feat = num_layers, num_nodes, num_feat
         self.width_factors, self.op_names = tuple(width_factors), tuple(ops)
@@ -113,11 +136,20 @@ class HiNASSupernet(nn.Module):
         last_levels = self.levels_at(num_layers)
         head_feat = nodes * chans[0]
         body_feat = num_levels * head_feat
-        self.heads = nn.ModuleList(ASPP(nodes * chans[w], head_feat, rates=(SEARCH_HEAD_RATE,), affine=False)
-                                   for w in last_levels)
-        self.conv_after_body = nn.Sequential(
-            nn.Conv2d(len(last_levels) * head_feat, body_feat, 3, padding=1, bias=False),
-            make_norm(body_feat, affine=False), make_act(inplace=True))
+        if search_head == 'decoder':
+            low_feat = max(1, round(body_feat * LOW_LEVEL_CHANNELS / DECODER_CHANNELS))
+            self.act = make_act()
+            self.heads = nn.ModuleList(ASPP(nodes * chans[w], body_feat, rates=ASPP_RATES, affine=False)
+                                       for w in last_levels)
+            self.low_proj = ConvBNAct(nodes * chans[0], low_feat, affine=False)
+            self.conv_after_body = nn.Sequential(SeparableConvBNAct(body_feat + low_feat, body_feat),
+                                                 SeparableConvBNAct(body_feat, body_feat))
+        else:
+            self.heads = nn.ModuleList(ASPP(nodes * chans[w], head_feat, rates=(SEARCH_HEAD_RATE,), affine=False)
+                                       for w in last_levels)
+            self.conv_after_body = nn.Sequential(
+                nn.Conv2d(len(last_levels) * head_feat, body_feat, 3, padding=1, bias=False),
+                make_norm(body_feat, affine=False), make_act(inplace=True))
         self.conv_last = nn.Conv2d(body_feat, num_out_ch * upscale ** 2, 3, padding=1)
         self.upsample = nn.PixelShuffle(upscale) if task == 'sr' else nn.Identity()
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -145,10 +177,28 @@ class HiNASSupernet(nn.Module):
         weights = F.softmax(self.alpha, dim=-1)
         return weights if self.layerwise_cells else weights.expand(self.num_layers, -1, -1)
 
+    @contextlib.contextmanager
+    def fixed_architecture(self, cell_weights: torch.Tensor, transitions: torch.Tensor) -> Iterator[None]:
+        """Within: ``forward`` mixes with ``cell_weights`` (L, E, n_ops) and ``transitions`` (L, W, 3) instead of
+        softmax(alpha) and softmax(beta). The reference head also drops the levels where no path can end (at a
+        one-hot path all but its end, so it computes only that path's net; see ``search_judge``); with mixture
+        weights every level can be reached and the forward pass is the supernet's own."""
+        expected = (self.num_layers, *self.alpha.shape[1:]), tuple(self.beta.shape)
+        if (tuple(cell_weights.shape), tuple(transitions.shape)) != expected:
+            raise ValueError(f'fixed_architecture: expected shapes {expected}, got '
+                             f'{tuple(cell_weights.shape)} and {tuple(transitions.shape)}')
+        previous, self._fixed = self._fixed, (cell_weights, transitions)
+        try:
+            yield
+        finally:
+            self._fixed = previous
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        alphas, probs = self.cell_weights(), self.transition_probs()
+        fixed = self._fixed
+        alphas, probs = fixed if fixed is not None else (self.cell_weights(), self.transition_probs())
         feat = self.conv_first(x.contiguous(memory_format=self.memory_format))
         hidden = {0: self.stem_out(feat)}  # level -> cell output at the current depth
+        level0 = [hidden[0]]  # the level-0 state at each depth (the decoder head's low-level candidates)
         routed = {0: self.stem_prev(feat)}  # level -> s_prev_prev of the next layer
         for d in range(self.num_layers):
             arrivals: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
@@ -167,9 +217,22 @@ class HiNASSupernet(nn.Module):
                     hidden[t] = cell(s_pp, routed[t], alphas[d])
                 else:
                     hidden[t] = sum(p * cell(s_pp, proj, alphas[d]) for p, proj in arrivals[t])
+            level0.append(hidden[0])
         recompute = self.checkpoint_cells and torch.is_grad_enabled()
-        body = torch.cat([recomputed_in_backward(head, head, hidden[w]) if recompute else head(hidden[w])
-                          for w, head in zip(self.levels_at(self.num_layers), self.heads)], dim=1)
+        last = self.levels_at(self.num_layers)
+        if self.search_head == 'decoder':
+            ends = level_marginals(probs)[-1]
+            heads = [recomputed_in_backward(head, head, self.act(hidden[w])) if recompute else head(self.act(hidden[w]))
+                     for w, head in zip(last, self.heads)]
+            low = sum(p * state for p, state in zip(low_level_probs(probs), level0))
+            body = torch.cat([sum(ends[w] * h for w, h in zip(last, heads)), self.low_proj(low)], dim=1)
+        else:
+            heads = [recomputed_in_backward(head, head, hidden[w]) if recompute else head(hidden[w])
+                     for w, head in zip(last, self.heads)]
+            if fixed is not None:  # levels where no path can end (off a one-hot path) are masked out
+                ends = level_marginals(probs)[-1] > 0
+                heads = [h if ends[w] else torch.zeros_like(h) for w, h in zip(last, heads)]
+            body = torch.cat(heads, dim=1)
         out = self.upsample(self.conv_last(self.conv_after_body(body)))
         if self.task == 'sr':
             out = out + F.interpolate(x, scale_factor=self.upscale, mode='bicubic', align_corners=False)

@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import os
 import random
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from copy import deepcopy
@@ -27,9 +28,11 @@ from torch.utils.data import DataLoader
 from hinas_basicsr.convergence import alpha_max_mean, genotype_changes, stability_line
 from hinas_basicsr.data.hinas_split_dataset import loader_batch_size, loader_iters_per_epoch
 from hinas_basicsr.fileio import write_torch
+from hinas_basicsr.flops_model import FlopsTarget
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.genotype_plot import save_genotype_png
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
+from hinas_basicsr.search_judge import DEFAULT_CALIB_BATCHES, SearchJudge, check_search_remedies
 from hinas_basicsr.search_report import alpha_figure, trellis_figure
 from hinas_basicsr.trellis import MOVE_NAMES
 
@@ -98,10 +101,31 @@ class HiNASSearchModel(SRModel):
             supernet; a mapping is passed to ``torch.compile`` as keyword arguments (``mode``, ``backend``...).
             Validation and export use the supernet itself. On this project's 2-core CPU compiling took 6.5
             minutes for a step 3% to 9% faster (the README's search-step table). Default: false.
+        selection (str): How the final genotype is chosen. ``alpha``: the largest alpha and the Viterbi path
+            (the reference). ``perturbation``: at the last validation, by the supernet's validation PSNR
+            (``search_judge``: DARTS-PT's perturbation for the cells, the best one-hot beta for the widths),
+            written to ``genotypes/perturbation.json`` + ``.png`` and as ``best.json`` + ``.png``. Default: alpha.
+        selection_bn (str): BatchNorm statistics while the selection scores: ``batch`` (each val image's own),
+            ``calibrate`` (recomputed on A-split batches) or ``running`` (the supernet's). Default: batch.
+        selection_calib_batches (int): A-split batches for ``selection_bn: calibrate``. Default: 8.
+        selection_val_batches (int): The selection scores on the first this many val images. Default: None (all).
+        selection_val_crop (int): The selection scores on the central this many LR pixels (square) of each val
+            image: it evaluates the supernet about 155 times (docs/remedies.md). Default: None (whole images).
+        flops_target (float): GFLOPs of the derived net asked for (one LR input of ``flops_input``); adds
+            ``flops_weight * |E[FLOPs] / flops_target - 1|`` (TF-NAS) to each architecture step's loss,
+            E[FLOPs] under softmax(alpha) and softmax(beta) (``flops_model``). Default: None (no cost term).
+        flops_input (list[int]): LR [height, width] the FLOPs are counted for. Default: [128, 128].
+        flops_num_feat (int): Base width F of the derived net the FLOPs are those of. Default: 16.
+        flops_weight (float): Weight of the cost term. Default: 0.1.
     """
 
     def init_training_settings(self) -> None:
         train_opt = self.opt['train']
+        check_search_remedies(train_opt)
+        self.selection, self.selected_at = train_opt.get('selection', 'alpha'), None
+        if self.selection != 'alpha' and self.opt.get('dist'):
+            raise ValueError(f'train.selection: {self.selection} runs in a non-distributed search only (use alpha)')
+        self.flops_target = FlopsTarget.from_options(train_opt, self.get_bare_model(self.net_g))
         self.best_after_ratio = float(train_opt.get('best_after_ratio', 0.6))
         if not 0 <= self.best_after_ratio <= 1:
             raise ValueError(f'train.best_after_ratio: expected a fraction in [0, 1], got {self.best_after_ratio}')
@@ -200,6 +224,10 @@ class HiNASSearchModel(SRModel):
             self.optimizer_arch.zero_grad()
             l_arch, _ = self._losses(forward(arch_data['lq'].to(self.device), net.arch_parameters()),
                                      arch_data['gt'].to(self.device))
+            if self.flops_target is not None:
+                l_flops, expected = self.flops_target(net)
+                l_arch = l_arch + l_flops.float()
+                loss_dict['l_flops'], loss_dict['gflops'] = l_flops.detach().float(), expected.detach().float() / 1e9
             l_arch.backward()
             self.optimizer_arch.step()
             loss_dict['l_arch'] = l_arch.detach()
@@ -246,9 +274,11 @@ class HiNASSearchModel(SRModel):
     def nondist_validation(self, dataloader, current_iter: int, tb_logger, save_img: bool) -> None:
         state = rng_state()  # validation must not shift the training's random streams (resume equality)
         super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
-        set_rng_state(state)
         if self.opt['is_train']:
             self.export_genotypes(current_iter, tb_logger)
+            if self.selection != 'alpha':
+                self.select_by_validation(dataloader, current_iter)
+        set_rng_state(state)
 
     def export_genotypes(self, current_iter: int, tb_logger=None) -> None:
         """Write ``genotypes/iter_{N}.json/.png``, and ``best.json/.png`` when ssim + psnr/100 improves
@@ -282,6 +312,31 @@ class HiNASSearchModel(SRModel):
             # add_figure renders and closes each figure
             tb_logger.add_figure('arch/alpha_softmax', alpha_figure(genotype), current_iter)
             tb_logger.add_figure('arch/trellis_beta', trellis_figure(genotype), current_iter)
+
+    def select_by_validation(self, dataloader, current_iter: int) -> Genotype | None:
+        """At the search's last validation, the genotype that ``train.selection`` picks by the supernet's
+        validation PSNR on ``dataloader``; written to ``genotypes/<selection>.json/.png`` and ``best.json/.png``
+        (replacing the largest-alpha ``best`` of :meth:`export_genotypes`). Returns it (None before the end)."""
+        total_iter = int(self.opt['train']['total_iter'])
+        current_iter = min(int(current_iter), total_iter)
+        if current_iter < total_iter or self.selected_at == current_iter:
+            return None
+        train_opt, start = self.opt['train'], time.perf_counter()
+        judge = SearchJudge.from_model(self, dataloader, train_opt.get('selection_bn', 'batch'),
+                                       int(train_opt.get('selection_calib_batches', DEFAULT_CALIB_BATCHES)),
+                                       train_opt.get('selection_val_batches'), train_opt.get('selection_val_crop'))
+        metrics = getattr(self, 'metric_results', {})
+        genotype = judge.perturbation_genotype(seed=int(self.opt.get('manual_seed') or 0), iteration=current_iter,
+                                               val_psnr_supernet=float(metrics.get('psnr') or 0))
+        seconds = time.perf_counter() - start
+        self.selected_at, self.selected = current_iter, genotype
+        out_dir = os.path.join(self.opt['path']['experiments_root'], 'genotypes')
+        for name in (self.selection, 'best'):
+            genotype.save(os.path.join(out_dir, f'{name}.json'))
+            save_genotype_png(genotype, os.path.join(out_dir, f'{name}.png'))
+        get_root_logger().info(f'Genotype selected by {self.selection} at iter {current_iter} in {seconds:.0f} s: '
+                               f'widths {list(genotype.widths)}, cells {[list(c) for c in genotype.cells]} (best)')
+        return genotype
 
     def log_convergence(self, genotype: Genotype, current_iter: int, tb_logger=None) -> None:
         """Log (and send to tensorboard as ``convergence/*``) what changed since the previous validation's

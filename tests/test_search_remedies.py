@@ -1,0 +1,106 @@
+"""The search remedies as options of a search: selection by perturbation, the decoder head, a FLOPs target."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from search_helpers import make_subimage_folders, search_options, write_search_options
+
+from hinas_basicsr.archs.hinas_net_arch import low_level_cell
+from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
+from hinas_basicsr.cli import basicsr_main
+from hinas_basicsr.genotype import Genotype
+from hinas_basicsr.options_check import check_options, load_yaml
+from hinas_basicsr.path_probs import low_level_probs
+from hinas_basicsr.remedies import REMEDIES, apply_overrides
+from hinas_basicsr.search_judge import SearchJudge, one_hot_weights, valid_paths
+
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_search_with_every_remedy_selects_by_perturbation_at_the_end(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    gt, lq = make_subimage_folders(str(tmp_path / 'data'))
+    opt = search_options(gt, lq, name='remedies')
+    opt['network_g']['search_head'] = 'decoder'
+    opt['train'].update(selection='perturbation', selection_bn='calibrate', selection_calib_batches=1,
+                        flops_target=0.2, flops_input=[32, 32],
+                        optim_arch={'type': 'Adam', 'lr': 3e-3, 'weight_decay': 0})
+    path = write_search_options(str(tmp_path / 'remedies.yml'), opt)
+    assert basicsr_main(['train', '-opt', path]) == 0
+    out = tmp_path / 'experiments' / 'remedies' / 'genotypes'
+    assert sorted(os.listdir(out)) == ['best.json', 'best.png', 'iter_3.json', 'iter_3.png', 'iter_6.json',
+                                       'iter_6.png', 'perturbation.json', 'perturbation.png']
+    best, selected = Genotype.load(out / 'best.json'), Genotype.load(out / 'perturbation.json')
+    assert best == selected and best.search == selected.search
+    assert best.search['selection'] == 'perturbation' and best.search['iteration'] == 6
+    assert len(best.search['path_psnr']) == 5 and best.search['path_psnr'][','.join(map(str, best.widths))] == max(
+        best.search['path_psnr'].values())
+    assert Genotype.load(out / 'iter_6.json').search['alpha_softmax'] == best.search['supernet']['alpha_softmax']
+    log = next((tmp_path / 'experiments' / 'remedies').glob('train_remedies_*.log')).read_text()
+    assert 'l_flops' in log and 'gflops' in log and 'Genotype selected by perturbation at iter 6' in log
+    # the benchmark's entry point: the finished search's supernet, val split and A-split calibration
+    judge = SearchJudge.from_options(path, bn='calibrate', calib_batches=2)
+    assert judge.net.search_head == 'decoder' and len(judge.val) == 2 and len(judge.calibration) == 2
+    assert SearchJudge.from_options(path).bn == 'batch'
+    assert torch.equal(judge.net.alpha, torch.load(tmp_path / 'experiments' / 'remedies' / 'models' /
+                                                   'net_g_latest.pth', weights_only=True)['params']['alpha'])
+    scores = judge.inherited_psnrs([best, Genotype.load(out / 'iter_6.json')])
+    assert all(10 < s < 60 for s in scores)
+
+
+@pytest.mark.parametrize('key, value, message', [
+    ('selection', 'largest', 'train.selection'), ('flops_target', 'big', 'train.flops_target'),
+    ('flops_input', [0, 64], 'train.flops_input'), ('search_head', 'deeplab', 'network_g.search_head'),
+    ('selection_val_crop', 0, 'train.selection_val_crop'), ('selection_bn', 'eval', 'train.selection_bn')])
+def test_bad_remedy_options_are_refused_before_anything_is_written(tmp_path, key, value, message):
+    gt, lq = make_subimage_folders(str(tmp_path / 'data'), num_images=5, subs=1, size=16)
+    opt = search_options(gt, lq)
+    (opt['network_g'] if key == 'search_head' else opt['train'])[key] = value
+    path = write_search_options(str(tmp_path / 'bad.yml'), opt)
+    with pytest.raises(ValueError, match=f'bad.yml: {message}'):
+        check_options(path)
+    os.chdir(tmp_path)
+    try:
+        assert basicsr_main(['train', '-opt', path]) == 2
+    finally:
+        os.chdir(REPO)
+    assert not (tmp_path / 'experiments').exists()
+
+
+@pytest.mark.parametrize('name', sorted(REMEDIES))
+def test_remedy_option_files_are_the_demo_search_with_one_change(name):
+    path = os.path.join(REPO, 'options', 'remedies', f'search_sr_x2_{name}.yml')
+    opt = check_options(path)
+    demo = load_yaml(os.path.join(REPO, 'options', 'demo', 'search_sr_x2.yml'))
+    expected = apply_overrides(demo, REMEDIES[name])
+    expected['name'] = f'remedy_search_sr_x2_{name}'
+    assert json.loads(json.dumps(opt)) == json.loads(json.dumps(expected))
+    assert opt != demo
+
+
+@pytest.mark.parametrize('task, upscale, in_ch', [('sr', 3, 3), ('denoise', 1, 1)])
+def test_decoder_search_head_shapes_and_its_low_level_input(task, upscale, in_ch):
+    net = HiNASSupernet(task=task, upscale=upscale, num_in_ch=in_ch, num_out_ch=in_ch, num_layers=3, num_nodes=2,
+                        num_feat=4, search_head='decoder')
+    out = net(torch.rand(2, in_ch, 6, 5))
+    assert out.shape == (2, in_ch, 6 * upscale, 5 * upscale)
+    out.mean().backward()
+    assert net.beta.grad[-1].abs().sum() > 0 and net.low_proj[0].weight.grad.abs().sum() > 0
+    # at each one-hot path, the head's low-level input is the derived net's: the stem (depth 0) or a level-0 cell
+    for widths in valid_paths(3, 3):
+        genotype = Genotype.from_json(json.dumps({**json.loads(net.genotype().to_json()), 'widths': list(widths),
+                                                  'search': None}))
+        probs = low_level_probs(one_hot_weights(genotype)[1])
+        cell = low_level_cell(widths)
+        assert probs.tolist() == [float(d == (0 if cell is None else cell + 1)) for d in range(3)], widths
