@@ -275,6 +275,6 @@ def test_hinas_report_on_a_search(searches):
     assert cv2.imread(str(experiments / 'full' / 'report.png')) is not None
     panels = course_panels(load_search_course(str(experiments / 'full')))
     assert panels['iterations'] == [3, 6]
-    logged = [it for it, _ in panels['losses']['l_pix']]
-    assert logged == list(range(1, 7))  # print_freq 1: every iteration's loss read back from the log
-    assert len(panels['losses']['l_arch']) == 4  # architecture steps after the warm-up of 2
+    assert panels['alpha_max_mean'][-1] > 1 / 7  # alpha moved, as the files say
+    # (the log's losses are checked in test_search_report.py: in this process BasicSR's root logger writes every
+    # run's messages to the first run's log file)
