@@ -148,9 +148,15 @@ def fan_out_conv_bn(ops: Sequence[ActConvBN], x_act: torch.Tensor, scale: torch.
 
 class _DepthwisePointwise(torch.autograd.Function):
     """``pointwise(depthwise(x))`` that keeps only ``x`` for the backward and recomputes the depthwise output
-    there: that output is as large as the result, and the depthwise convolution is cheap to redo."""
+    there: that output is as large as the result, and the depthwise convolution is cheap to redo.
+
+    Under autocast (CUDA or CPU) its inputs are cast to bf16 and it runs without autocast, the backward too, so
+    both convolutions and their gradients see one dtype (autocast does not reach the backward's
+    ``convolution_backward``); autograd returns the weights' gradients in their own dtype."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type='cuda', cast_inputs=torch.bfloat16)
+    @torch.amp.custom_fwd(device_type='cpu', cast_inputs=torch.bfloat16)
     def forward(ctx, x: torch.Tensor, dw_weight: torch.Tensor, pw_weight: torch.Tensor, padding: int,
                 pw_groups: int) -> torch.Tensor:
         ctx.conf = padding, pw_groups
@@ -159,8 +165,11 @@ class _DepthwisePointwise(torch.autograd.Function):
         return F.conv2d(h, pw_weight, groups=pw_groups)
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type='cuda')
+    @torch.amp.custom_bwd(device_type='cpu')
     def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, dw_weight, pw_weight = ctx.saved_tensors
+        grad_out = grad_out.to(x.dtype)
         padding, pw_groups = ctx.conf
         need_x, need_dw, need_pw = ctx.needs_input_grad[:3]
         h = F.conv2d(x, dw_weight, padding=padding, groups=x.shape[1])

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from hinas_basicsr.amp import amp_dtype, amp_note
 from hinas_basicsr.convergence import alpha_max_mean, genotype_changes, stability_line
 from hinas_basicsr.data.hinas_split_dataset import loader_batch_size, loader_iters_per_epoch
 from hinas_basicsr.fileio import write_torch
@@ -91,8 +92,9 @@ class HiNASSearchModel(SRModel):
             >= this fraction of ``total_iter`` (the reference: after epoch 60 of 100). Default: 0.6.
         scheduler (dict): A BasicSR scheduler, or one of the plugin's (``CosinePolyLR``, the reference's
             weight lr); ``iters_per_epoch`` defaults to the batches in one pass over the W split.
-        amp (str): ``bf16`` runs the supernet's forward passes under CUDA bf16 autocast (CUDA only; the
-            losses are computed in fp32). Default: None (fp32).
+        amp (str): ``bf16`` runs the supernet's training forward passes under bf16 autocast on the model's
+            device (CUDA or CPU; slow on CPUs without native bf16); the losses are computed in fp32.
+            Default: None (fp32).
         compile (bool | dict): ``true`` runs the training forward passes through ``torch.compile`` of the
             supernet; a mapping is passed to ``torch.compile`` as keyword arguments (``mode``, ``backend``...).
             Validation and export use the supernet itself. On this project's 2-core CPU compiling took 6.5
@@ -111,6 +113,10 @@ class HiNASSearchModel(SRModel):
             self.arch_warmup_iter = int(train_opt['arch_warmup_iter'])
         else:
             self.arch_warmup_iter = round(float(train_opt.get('arch_warmup_ratio', 0.2)) * int(train_opt['total_iter']))
+        self.amp_dtype = amp_dtype(train_opt)
+        note = amp_note(self.device, self.amp_dtype)
+        if note:
+            get_root_logger().warning(note)
         compile_opt = train_opt.get('compile') or False
         # the same parameters and buffers: saving, loading and validation keep using self.net_g
         self.net_forward = (torch.compile(self.net_g, **({} if compile_opt is True else compile_opt)) if compile_opt
@@ -188,10 +194,11 @@ class HiNASSearchModel(SRModel):
         # each step records (and keeps for its backward) only what its own parameters' gradients need; DDP
         # expects the same parameters to require grad in every step, so it records everything
         restrict = not isinstance(self.net_g, DistributedDataParallel)
-        amp = self.opt['train'].get('amp') == 'bf16'
+        amp = self.amp_dtype is not None
 
         def forward(lq: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
-            with torch.autocast('cuda', dtype=torch.bfloat16, enabled=amp), grads_only_for(net, params, restrict):
+            with (torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=amp),
+                  grads_only_for(net, params, restrict)):
                 return self.net_forward(lq).float()  # the losses in fp32
 
         if current_iter > self.arch_warmup_iter:
