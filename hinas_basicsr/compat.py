@@ -136,8 +136,27 @@ def _dist_options(argv: list[str]) -> dict[str, Any]:
     return found
 
 
+def resolve_num_gpu(num_gpu: int | str, dist: bool) -> tuple[int, str | None]:
+    """``num_gpu`` as a count, and the line to log when ``auto`` was narrowed.
+
+    ``auto`` under a launcher is every CUDA device (one rank each). ``auto`` without a launcher is one GPU where
+    there are several, not BasicSR's DataParallel over all of them: that multiplies the batch by their number,
+    which changes the search's schedule and empties the epochs of small splits (the demo's 10 W images at
+    batch 5 x 3 GPUs). Several GPUs in one run go through torchrun. An explicit count is kept as it is.
+    """
+    if num_gpu != 'auto':
+        return int(num_gpu), None
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if dist or count <= 1:
+        return count, None
+    return 1, (f'num_gpu: auto without a launcher: 1 of the {count} CUDA devices (DataParallel would multiply '
+               f'the batch by {count}); to use all of them run torchrun --nproc_per_node {count} -m '
+               'hinas_basicsr.cli train -opt OPT --launcher pytorch')
+
+
 def _parse_options_with_dist(parse_options):
-    """Wrap BasicSR's ``parse_options`` so that its ``init_dist`` call knows the options (:func:`_dist_options`)."""
+    """Wrap BasicSR's ``parse_options`` so that its ``init_dist`` call knows the options (:func:`_dist_options`)
+    and ``num_gpu: auto`` follows :func:`resolve_num_gpu`."""
     @functools.wraps(parse_options)
     def wrapped(root_path, is_train=True):
         import basicsr.utils.options
@@ -145,9 +164,14 @@ def _parse_options_with_dist(parse_options):
         found = _dist_options(sys.argv[1:])
         basicsr.utils.options.init_dist = functools.partial(init_dist, **found)
         try:
-            return parse_options(root_path, is_train)
+            opt, args = parse_options(root_path, is_train)
         finally:
             basicsr.utils.options.init_dist = init_dist
+        if found.get('num_gpu') == 'auto':  # BasicSR resolved it to every visible GPU
+            opt['num_gpu'], note = resolve_num_gpu('auto', opt['dist'])
+            if note:
+                print(note, flush=True)
+        return opt, args
     return wrapped
 
 

@@ -148,9 +148,14 @@ class HiNASSearchModel(SRModel):
         arch_opt['split'] = 'a'
         arch_opt['name'] = f'{train_set_opt.get("name", "train")}_A'
         self.arch_set = build_dataset(arch_opt)
-        self.iters_per_epoch = max(1, loader_iters_per_epoch(
-            len(self.arch_set.splits['w']), loader_batch_size(self.opt, train_set_opt), self.opt.get('world_size', 1),
-            train_set_opt.get('dataset_enlarge_ratio', 1)))
+        batch, world = loader_batch_size(self.opt, train_set_opt), self.opt.get('world_size', 1)
+        self.iters_per_epoch = loader_iters_per_epoch(len(self.arch_set.splits['w']), batch, world,
+                                                      train_set_opt.get('dataset_enlarge_ratio', 1))
+        if self.iters_per_epoch < 1:  # BasicSR's loader drops the last partial batch: the search would not step
+            raise ValueError(f'datasets.train: an epoch of the W split ({len(self.arch_set.splits["w"])} samples '
+                             f'over {world} rank(s)) holds no batch of {batch} (batch_size_per_gpu x num_gpu '
+                             'without a launcher); lower batch_size_per_gpu or num_gpu, or raise '
+                             'dataset_enlarge_ratio')
         self.arch_pass, self.arch_batch, self._arch_iter = 0, 0, None
 
     def _arch_loader(self) -> DataLoader:
