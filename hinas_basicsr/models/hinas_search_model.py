@@ -18,7 +18,6 @@ from basicsr.data import worker_init_fn as basicsr_worker_init_fn
 from basicsr.losses import build_loss
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
-from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -36,21 +35,40 @@ from hinas_basicsr.trellis import MOVE_NAMES
 DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 1e-3}
 
 
-def rng_state() -> dict[str, Any]:
-    """The python, numpy and torch (CPU and CUDA) random states."""
+def rng_state(device: torch.device | None = None) -> dict[str, Any]:
+    """The python, numpy and torch CPU random states, and on a CUDA ``device`` that device's (this rank's)."""
     state = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == 'cuda':
+        state['cuda'] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` returned (tensors may come back on any device)."""
+def set_rng_state(state: dict[str, Any], device: torch.device | None = None) -> None:
+    """Restore what :func:`rng_state` returned (tensors may come back on any device).
+
+    The CUDA state goes to ``device`` when that is a CUDA device; a state saved where no CUDA ran (or resumed
+    where none runs) leaves CUDA alone. A list (older states: every visible GPU's) gives ``device`` its own
+    entry where it has one, so fewer visible GPUs than at saving is no error.
+    """
     random.setstate(state['python'])
     np.random.set_state(state['numpy'])
     torch.set_rng_state(state['torch'].cpu())
-    if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
+    cuda = state.get('cuda')
+    if cuda is None or device is None or device.type != 'cuda':
+        return
+    if isinstance(cuda, (list, tuple)):
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        if index >= len(cuda):
+            return
+        cuda = cuda[index]
+    torch.cuda.set_rng_state(cuda.cpu(), device)
+
+
+def rank_rng_state(saved: dict[str, Any] | list[dict[str, Any]], rank: int) -> dict[str, Any] | None:
+    """This rank's entry of the saved RNG states (one per rank, in rank order; older states: one dict, rank 0's),
+    or None where the saving run had fewer ranks."""
+    states = saved if isinstance(saved, list) else [saved]
+    return states[rank] if rank < len(states) else None
 
 
 @contextlib.contextmanager
@@ -255,9 +273,9 @@ class HiNASSearchModel(SRModel):
                                f'{current_iter}')
 
     def nondist_validation(self, dataloader, current_iter: int, tb_logger, save_img: bool) -> None:
-        state = rng_state()  # validation must not shift the training's random streams (resume equality)
+        state = rng_state(self.device)  # validation must not shift the training's random streams (resume equality)
         super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
-        set_rng_state(state)
+        set_rng_state(state, self.device)
         if self.opt['is_train']:
             self.export_genotypes(current_iter, tb_logger)
 
@@ -328,22 +346,30 @@ class HiNASSearchModel(SRModel):
         return scalars
 
     # --- checkpoint and resume -------------------------------------------------------------------------
-    @master_only
     def save_training_state(self, epoch: int, current_iter: int) -> None:
         """Write ``training_states/{current_iter}.state``: BasicSR's training state and the search's own.
 
         Besides the optimizers and schedulers it holds, under ``hinas``, the arch optimizer, the A-loader
-        position, the best score and the RNG states. Its ``epoch`` is the epoch the search continues
+        position, the best score and every rank's RNG states (gathered: ranks seeded apart stay apart after a
+        resume; rank 0 writes the file). Its ``epoch`` is the epoch the search continues
         from, which BasicSR's ``train.py`` starts its loop at: after a checkpoint at an epoch boundary the
         next batch belongs to the following epoch, not to the epoch ``train.py`` passes (unused here).
         """
         if current_iter == -1:  # BasicSR's 'latest' save at the end of training writes no state
             return
+        rngs = [rng_state(self.device)]
+        if self.opt.get('dist'):  # every rank calls save(): gather their states on each, rank 0 writes them
+            import torch.distributed as dist
+
+            rngs = [None] * dist.get_world_size()
+            dist.all_gather_object(rngs, rng_state(self.device))
+        if self.opt.get('rank', 0) != 0:
+            return
         state = {'epoch': current_iter // self.iters_per_epoch, 'iter': current_iter,
                  'optimizers': [o.state_dict() for o in self.optimizers],
                  'schedulers': [s.state_dict() for s in self.schedulers],
                  'hinas': {'optimizer_arch': self.optimizer_arch.state_dict(), 'arch_pass': self.arch_pass,
-                           'arch_batch': self.arch_batch, 'best_score': self.best_score, 'rng': rng_state()}}
+                           'arch_batch': self.arch_batch, 'best_score': self.best_score, 'rng': rngs}}
         write_torch(os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'), state)
 
     def resume_training(self, resume_state: dict[str, Any]) -> None:
@@ -355,7 +381,13 @@ class HiNASSearchModel(SRModel):
         self.optimizer_arch.load_state_dict(state['optimizer_arch'])
         self.arch_pass, self.arch_batch, self._arch_iter = state['arch_pass'], state['arch_batch'], None
         self.best_score = state['best_score']
-        set_rng_state(state['rng'])
+        rank = self.opt.get('rank', 0)
+        rng = rank_rng_state(state['rng'], rank)
+        if rng is None:
+            get_root_logger().warning(f'Resuming rank {rank}: the state holds the RNG states of '
+                                      f'{len(state["rng"])} rank(s) only; this rank keeps its seeded streams')
+        else:
+            set_rng_state(rng, self.device)
         current_iter = resume_state['iter']
         if current_iter % self.iters_per_epoch:
             get_root_logger().warning(
