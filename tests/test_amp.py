@@ -129,7 +129,7 @@ def test_hinas_model_trains_derived_nets_in_bf16(tmp_path, amp):
 
 
 def test_amp_refused_where_it_would_be_ignored_or_unknown():
-    from hinas_basicsr.amp import amp_dtype
+    from hinas_basicsr.numerics import amp_dtype
 
     assert amp_dtype({}) is None and amp_dtype({'amp': 'bf16'}) is torch.bfloat16
     with pytest.raises(ValueError, match=r"^train.amp: 'fp16' is not supported"):

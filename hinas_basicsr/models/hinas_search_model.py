@@ -23,13 +23,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from hinas_basicsr.amp import amp_dtype, amp_note
 from hinas_basicsr.convergence import alpha_max_mean, genotype_changes, stability_line
 from hinas_basicsr.data.hinas_split_dataset import loader_batch_size, loader_iters_per_epoch
 from hinas_basicsr.fileio import write_torch
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.genotype_plot import save_genotype_png
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
+from hinas_basicsr.numerics import amp_dtype, amp_note, set_deterministic
 from hinas_basicsr.trellis import MOVE_NAMES
 
 DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 1e-3}
@@ -113,6 +113,9 @@ class HiNASSearchModel(SRModel):
         amp (str): ``bf16`` runs the supernet's training forward passes under bf16 autocast on the model's
             device (CUDA or CPU; slow on CPUs without native bf16); the losses are computed in fp32.
             Default: None (fp32).
+        deterministic (bool): Deterministic kernels, no cuDNN benchmark, no TF32
+            (:func:`hinas_basicsr.numerics.set_deterministic`): the condition under which a resumed search
+            repeats an uninterrupted one exactly on a GPU. Default: false.
         compile (bool | dict): ``true`` runs the training forward passes through ``torch.compile`` of the
             supernet; a mapping is passed to ``torch.compile`` as keyword arguments (``mode``, ``backend``...).
             Validation and export use the supernet itself. On this project's 2-core CPU compiling took 6.5
@@ -132,6 +135,7 @@ class HiNASSearchModel(SRModel):
         else:
             self.arch_warmup_iter = round(float(train_opt.get('arch_warmup_ratio', 0.2)) * int(train_opt['total_iter']))
         self.amp_dtype = amp_dtype(train_opt)
+        set_deterministic(self.opt['train'])
         note = amp_note(self.device, self.amp_dtype)
         if note:
             get_root_logger().warning(note)

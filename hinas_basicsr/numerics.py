@@ -1,7 +1,9 @@
-"""``train.amp: bf16``: bf16 autocast of the network's forward passes, wherever autocast runs (CUDA and the CPU)."""
+"""The numerics of a training: ``train.amp: bf16`` (bf16 autocast of the network's forward passes, wherever
+autocast runs: CUDA and the CPU) and ``train.deterministic: true`` (the condition of exact resumption)."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,3 +55,26 @@ def autocast_forward(net: nn.Module, device: torch.device, dtype: torch.dtype | 
         yield
     finally:
         del net.forward
+
+
+def set_deterministic(train_opt: dict[str, Any]) -> bool:
+    """Apply ``train.deterministic`` (default false); return it.
+
+    ``true``: ``torch.use_deterministic_algorithms`` (an operation without a deterministic kernel raises),
+    cuDNN's benchmark off (BasicSR's ``train.py`` turns it on: it picks kernels by timing, run by run) and
+    deterministic, TF32 off for convolutions and matmuls (on by default for cuDNN convolutions on Ampere and
+    later), and ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` unless set (deterministic cuBLAS). Then a run, and a run
+    resumed from a checkpoint at an epoch boundary (``--auto_resume``), repeat each other exactly on the same
+    machine and software. ``false`` leaves BasicSR's fast settings.
+    """
+    deterministic = train_opt.get('deterministic', False)
+    if not isinstance(deterministic, bool):
+        raise ValueError(f'train.deterministic: expected true or false, got {deterministic!r}')
+    if deterministic:
+        os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision('highest')
+    return deterministic
