@@ -72,6 +72,64 @@ def rank_rng_state(saved: dict[str, Any] | list[dict[str, Any]], rank: int) -> d
 
 
 @contextlib.contextmanager
+def seeded_rngs(seed: int) -> Iterator[None]:
+    """Within: python's, numpy's and torch's CPU random streams seeded with ``seed``; restored on exit."""
+    state = rng_state()
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.default_generator.manual_seed(seed)
+    try:
+        yield
+    finally:
+        set_rng_state(state)
+
+
+class SeededSamples(torch.utils.data.Dataset):
+    """``dataset[index]`` for keys ``(seed, index)``, its random augmentation drawn from ``seed`` alone: the
+    same crops, flips and noise in any worker, with any number of workers, and after a resume mid-pass."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        seed, index = key
+        with seeded_rngs(seed):
+            return self.dataset[index]
+
+
+class ArchSampler(torch.utils.data.Sampler):
+    """The A split's order for the search's current pass over this rank's shard, from its current batch on, as
+    ``(seed, index)`` keys of :class:`SeededSamples`. Read at each ``iter()``, so one DataLoader (and its
+    persistent workers) serves every pass; the order and the seeds depend on ``manual_seed``, the pass, the
+    rank and the position only."""
+
+    def __init__(self, model: HiNASSearchModel, batch: int) -> None:
+        self.model, self.batch = model, batch
+        self.rank, self.world = model.opt.get('rank', 0), model.opt.get('world_size', 1)
+        self.seed = int(model.opt.get('manual_seed') or 0)
+        size = len(model.arch_set)
+        self.shard_size = len(range(size // self.world * self.world)[self.rank::self.world]) or size
+
+    def _keys(self) -> list[tuple[int, int]]:
+        arch_pass = self.model.arch_pass
+        generator = torch.Generator().manual_seed(self.seed * 1000 + arch_pass)
+        order = torch.randperm(len(self.model.arch_set), generator=generator).tolist()
+        shard = order[:len(order) // self.world * self.world][self.rank::self.world] or order
+        start = self.model.arch_batch * self.batch
+        base = (self.seed * 100_003 + arch_pass) * 1_000_003 + self.rank * 100_019
+        return [(base + pos, index) for pos, index in enumerate(shard) if pos >= start]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return max(0, self.shard_size - self.model.arch_batch * self.batch)
+
+
+@contextlib.contextmanager
 def grads_only_for(net: nn.Module, params: Sequence[nn.Parameter], enabled: bool = True) -> Iterator[None]:
     """Within: of ``net``'s trainable parameters only ``params`` require grad (when ``enabled``).
 
@@ -181,18 +239,20 @@ class HiNASSearchModel(SRModel):
         self.arch_pass, self.arch_batch, self._arch_iter = 0, 0, None
 
     def _arch_loader(self) -> DataLoader:
-        """Pass ``arch_pass`` over this rank's shard of the A split, from batch ``arch_batch`` on."""
-        set_opt = self.opt['datasets']['train']
-        batch, workers = loader_batch_size(self.opt, set_opt), set_opt.get('num_worker_per_gpu', 0)  # as the W loader
-        rank, world = self.opt.get('rank', 0), self.opt.get('world_size', 1)
-        seed = int(self.opt.get('manual_seed') or 0) * 1000 + self.arch_pass
-        order = torch.randperm(len(self.arch_set), generator=torch.Generator().manual_seed(seed)).tolist()
-        shard = order[:len(order) // world * world][rank::world] or order
-        drop_last = len(shard) >= batch
-        return DataLoader(self.arch_set, batch_size=batch, sampler=shard[self.arch_batch * batch:],
-                          drop_last=drop_last, num_workers=workers, generator=torch.Generator().manual_seed(seed),
-                          pin_memory=set_opt.get('pin_memory', False),
-                          worker_init_fn=partial(basicsr_worker_init_fn, num_workers=workers, rank=rank, seed=seed))
+        """The A-split loader, built once: its workers (``num_worker_per_gpu``, as the W loader) persist across
+        passes, and each pass iterates :class:`ArchSampler`'s order for the model's current pass and batch."""
+        if getattr(self, '_arch_dataloader', None) is None:
+            set_opt = self.opt['datasets']['train']
+            batch, workers = loader_batch_size(self.opt, set_opt), set_opt.get('num_worker_per_gpu', 0)
+            rank = self.opt.get('rank', 0)
+            sampler = ArchSampler(self, batch)
+            seed = int(self.opt.get('manual_seed') or 0) * 1000
+            self._arch_dataloader = DataLoader(
+                SeededSamples(self.arch_set), batch_size=batch, sampler=sampler, drop_last=sampler.shard_size >= batch,
+                num_workers=workers, persistent_workers=workers > 0,
+                pin_memory=set_opt.get('pin_memory', self.device.type == 'cuda'),
+                worker_init_fn=partial(basicsr_worker_init_fn, num_workers=workers, rank=rank, seed=seed))
+        return self._arch_dataloader
 
     def _next_arch_batch(self) -> dict[str, Any]:
         for _ in range(2):
@@ -231,8 +291,8 @@ class HiNASSearchModel(SRModel):
         if current_iter > self.arch_warmup_iter:
             arch_data = self._next_arch_batch()
             self.optimizer_arch.zero_grad()
-            l_arch, _ = self._losses(forward(arch_data['lq'].to(self.device), net.arch_parameters()),
-                                     arch_data['gt'].to(self.device))
+            lq, gt = (arch_data[k].to(self.device, non_blocking=True) for k in ('lq', 'gt'))  # pinned on CUDA
+            l_arch, _ = self._losses(forward(lq, net.arch_parameters()), gt)
             l_arch.backward()
             self.optimizer_arch.step()
             loss_dict['l_arch'] = l_arch.detach()
