@@ -287,13 +287,20 @@ def _sourced(get):
 def _checked_imfrombytes(imfrombytes):
     @functools.wraps(imfrombytes)
     def wrapped(content: bytes, flag: str = 'color', float32: bool = False):
-        """BasicSR's ``imfrombytes``, refusing bytes that do not decode with the file or LMDB key named."""
-        try:
-            img = imfrombytes(content, flag=flag, float32=False)
-        except cv2.error:  # empty bytes
-            img = None
+        """BasicSR's ``imfrombytes``, refusing bytes that do not decode with the file or LMDB key named; bytes kept
+        in memory with their decoded images (``decoded``, ``HiNASSplitDataset``'s ``load_all``) decode once."""
+        decoded = getattr(content, 'decoded', None)
+        img = decoded.get(flag) if decoded is not None else None
         if img is None:
-            raise ValueError(f"{getattr(content, 'source', 'image bytes')}: does not decode as an image (corrupt)")
+            try:
+                img = imfrombytes(content, flag=flag, float32=False)
+            except cv2.error:  # empty bytes
+                img = None
+            if img is None:
+                raise ValueError(f"{getattr(content, 'source', 'image bytes')}: does not decode as an image (corrupt)")
+            if decoded is not None:
+                img.setflags(write=False)  # shared by every later read (and forked worker)
+                decoded[flag] = img
         return img.astype(np.float32) / 255. if float32 else img
     return wrapped
 
