@@ -69,3 +69,14 @@ def test_load_all_is_a_bool(sample):
     opt = _paired(sample, 'yes')
     with pytest.raises(ValueError, match=r"^datasets.train.load_all: expected true or false, got 'yes'"):
         HiNASSplitDataset(opt)
+
+
+def test_workers_open_the_lmdb_after_the_main_process_read_it(sample):
+    """py-lmdb counts the parent's open environments as open in a forked worker: the split's shared client
+    closes the inherited ones there (else: 'The environment ... is already open in this process')."""
+    from torch.utils.data import DataLoader
+
+    dataset = HiNASSplitDataset(_paired(sample, False))
+    first = dataset[0]['gt']  # the main process opens the LMDBs (as a validation of the val split does)
+    batches = list(DataLoader(dataset, batch_size=2, num_workers=2))
+    assert sum(len(b['gt']) for b in batches) == len(dataset) and first.shape == batches[0]['gt'][0].shape

@@ -104,6 +104,20 @@ class SharedFileClient:
     def get(self, filepath: str, client_key: str = 'default') -> bytes:
         return self._client().get(filepath, client_key)
 
+    @classmethod
+    def close_inherited(cls) -> None:
+        """In a forked child (a DataLoader worker): close the LMDB environments inherited from the parent.
+
+        py-lmdb refuses to open an environment that is open in the process, and after a fork the parent's
+        count as open in the child: a worker forked after the main process read an LMDB (the val split, which
+        shares W's files) could not open its own. Closing the child's copies unmaps only the child's view.
+        """
+        for key, client in list(cls._clients.items()):
+            if key[0] != os.getpid():
+                for env in getattr(getattr(client, 'client', None), '_client', {}).values():
+                    env.close()
+                del cls._clients[key]
+
     def get_text(self, filepath: str) -> str:
         return self._client().get_text(filepath)
 
@@ -134,6 +148,9 @@ class MemoryFileClient:
 
     def get_text(self, filepath: str) -> str:
         return self.client.get_text(filepath)
+
+
+os.register_at_fork(after_in_child=SharedFileClient.close_inherited)
 
 
 @DATASET_REGISTRY.register()
