@@ -1,8 +1,9 @@
 """Make BasicSR 1.4.2 work on current torch / torchvision, without editing site-packages.
 
-BasicSR 1.4.2 (the PyPI release) breaks in four places on torch >= 2.6 and torchvision >= 0.17:
+BasicSR 1.4.2 (the PyPI release) breaks in these places on torch >= 2.6, torchvision >= 0.17 and Python 3.12:
 
 * ``basicsr.data.degradations`` imports ``torchvision.transforms.functional_tensor``, which is gone;
+* ``basicsr.archs.arch_util`` imports ``distutils.version``, gone from Python 3.12 (without setuptools' shim);
 * resuming maps the saved state to CUDA and loads it with ``weights_only=True`` (the new default),
   which rejects the ``Counter`` inside a MultiStepLR state;
 * distributed launch hard-codes NCCL and ``torch.cuda.set_device`` (the backend now follows ``num_gpu``, more
@@ -32,6 +33,55 @@ import torch
 from hinas_basicsr.fileio import write_torch
 
 _installed = False
+
+
+class LooseVersion:
+    """The part of ``distutils.version.LooseVersion`` BasicSR uses: comparing version strings by their numbers."""
+
+    def __init__(self, vstring: str) -> None:
+        import re
+
+        self.vstring = vstring
+        self.version = tuple(int(part) for part in re.findall(r'\d+', vstring.split('+')[0]))
+
+    def _cmp(self, other: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return self.version, (other if isinstance(other, LooseVersion) else LooseVersion(str(other))).version
+
+    def __eq__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a == b
+
+    def __lt__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a < b
+
+    def __le__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a <= b
+
+    def __gt__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a > b
+
+    def __ge__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a >= b
+
+    __hash__ = None
+
+
+def _alias_distutils_version() -> None:
+    """``basicsr.archs.arch_util`` imports ``distutils.version``, which Python 3.12 no longer has (unless
+    setuptools' shim provides it): give it a module holding :class:`LooseVersion`."""
+    try:
+        import distutils.version  # noqa: F401
+    except ImportError:
+        package = sys.modules.get('distutils') or types.ModuleType('distutils')
+        package.__path__ = getattr(package, '__path__', [])
+        module = types.ModuleType('distutils.version')
+        module.LooseVersion = LooseVersion
+        package.version = module
+        sys.modules['distutils'], sys.modules['distutils.version'] = package, module
 
 
 def _alias_functional_tensor() -> None:
@@ -311,6 +361,7 @@ def install() -> None:
     if _installed:
         return
     _alias_functional_tensor()
+    _alias_distutils_version()
 
     import basicsr.test
     import basicsr.train
