@@ -4,7 +4,8 @@ At the reference scale the search crops each sample from a whole DIV2K image (ab
 here): BasicSR's ``PairedImageDataset`` decodes the HR and the LR image of every sample and converts both to
 float before cropping. The data is made here from the sample photos (cubic upscale to DIV2K's size, LR by cubic
 x4), packed into LMDBs as ``hinas prep`` packs DIV2K. Each setting builds a ``HiNASSplitDataset`` (the W split)
-and reads ``--samples`` samples through a DataLoader (batch 24, as the reference); the in-memory settings
+and reads ``--samples`` samples through a DataLoader (batch 8: each worker loads whole batches, so the
+reference's 24 would leave workers idle in a short run); the in-memory settings
 (``load_all: true``) decode every image once when the dataset is built, timed apart (``build_s``).
 
     python benchmarks/data_loading.py --json data_loading.json
@@ -66,8 +67,9 @@ def split_options(hr_lmdb: str, lr_lmdb: str, scale: int = 4, crop: int = 64, lo
 
 
 def measure(opt: dict, workers: int, samples: int, batch: int) -> dict:
-    """Build the split (timed) and read ``samples`` samples (whole batches) through a DataLoader, after one
-    warm-up batch (worker start-up)."""
+    """Build the split (timed apart) and read ``samples`` samples (whole batches) through a DataLoader, timed
+    from its ``iter()`` (worker start-up included: a fraction of a second) to the last batch: no batch is
+    prefetched before the clock starts."""
     import torch
     from torch.utils.data import DataLoader, RandomSampler
 
@@ -76,13 +78,10 @@ def measure(opt: dict, workers: int, samples: int, batch: int) -> dict:
     start = time.perf_counter()
     dataset = HiNASSplitDataset(opt)
     build_s = time.perf_counter() - start
-    sampler = RandomSampler(dataset, replacement=True, num_samples=samples + batch,
-                            generator=torch.Generator().manual_seed(0))
+    sampler = RandomSampler(dataset, replacement=True, num_samples=samples, generator=torch.Generator().manual_seed(0))
     loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True)
-    batches = iter(loader)
-    next(batches)
     start = time.perf_counter()
-    read = sum(len(b['gt']) for b in batches)
+    read = sum(len(b['gt']) for b in loader)
     elapsed = time.perf_counter() - start
     return {'backend': 'memory' if opt['load_all'] else 'lmdb', 'workers': workers, 'images': len(dataset),
             'samples': read, 'samples_per_s': read / elapsed, 'build_s': build_s}
@@ -97,8 +96,8 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--images', type=int, default=8, help='whole images in the W split')
-    parser.add_argument('--samples', type=int, default=48, help='samples timed per setting')
-    parser.add_argument('--batch', type=int, default=24)
+    parser.add_argument('--samples', type=int, default=96, help='samples timed per setting')
+    parser.add_argument('--batch', type=int, default=8, help='a worker loads whole batches: 8 keeps 4 busy')
     parser.add_argument('--workers', type=int, nargs='+', default=[0, 2, 4], help='LMDB settings')
     parser.add_argument('--memory-workers', type=int, nargs='+', default=[0, 2], help='in-memory settings')
     parser.add_argument('--size', type=int, nargs=2, default=list(DIV2K_SIZE), metavar=('H', 'W'))
@@ -113,7 +112,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows += [measure(split_options(hr_lmdb, lr_lmdb, load_all=True), w, args.samples, args.batch)
                  for w in args.memory_workers]
     print(table(rows))
-    print(f'({os.cpu_count()} CPU cores; HR {args.size[0]}x{args.size[1]}, LR x4, crops 64 LR, batch {args.batch})')
+    print(f'({os.cpu_count()} CPU cores; HR {args.size[0]}x{args.size[1]}, LR x4, crops 64 LR, batch {args.batch}, '
+          f'{args.samples} samples)')
     if args.json:
         write_json(args.json, {'cpu_count': os.cpu_count(), 'size': args.size, 'rows': rows})
     return rows
