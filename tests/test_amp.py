@@ -134,3 +134,16 @@ def test_amp_refused_where_it_would_be_ignored_or_unknown():
     assert amp_dtype({}) is None and amp_dtype({'amp': 'bf16'}) is torch.bfloat16
     with pytest.raises(ValueError, match=r"^train.amp: 'fp16' is not supported"):
         amp_dtype({'amp': 'fp16'})
+
+
+def test_options_refuse_amp_for_a_model_that_ignores_it(tmp_path):
+    from conftest import edsr_options, write_options
+
+    from hinas_basicsr.options_check import check_options
+
+    path = write_options(tmp_path / 'edsr.yml', edsr_options(tmp_path / 'data', amp='bf16'))  # SRModel
+    with pytest.raises(ValueError, match=r'train.amp: model_type SRModel trains in fp32 and ignores it'):
+        check_options(str(path))
+    path = write_options(tmp_path / 'edsr16.yml', edsr_options(tmp_path / 'data16', amp='fp16'))
+    with pytest.raises(ValueError, match=r"train.amp: 'fp16' is not supported: use bf16"):
+        check_options(str(path))
