@@ -267,6 +267,12 @@ class HiNASSearchModel(SRModel):
         raise ValueError('datasets.train: the A split yields no batch')
 
     # --- the bilevel step ----------------------------------------------------------------------------
+    def feed_data(self, data: dict[str, Any]) -> None:
+        """SRModel's, with the copies to the device asynchronous (from pinned memory on CUDA: no host wait)."""
+        self.lq = data['lq'].to(self.device, non_blocking=True)
+        if 'gt' in data:
+            self.gt = data['gt'].to(self.device, non_blocking=True)
+
     def _losses(self, output: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, OrderedDict]:
         parts = OrderedDict()
         if self.cri_pix:
