@@ -12,7 +12,8 @@ built through BasicSR's ``build_network`` from the reference options. Variants:
   its own parameters' gradients, as ``HiNASSearchModel.optimize_parameters`` does); with
   ``--checkpoint-cells on`` also ``checkpoint_cells: true``;
 - ``--levers``: the default with one lever changed (``all-grads``: every gradient in both steps;
-  ``contiguous``: ``channels_last: false``; ``compile``: ``torch.compile`` of the supernet).
+  ``contiguous``: ``channels_last: false``; ``compile``: ``torch.compile`` of the supernet);
+- ``--amp bf16``: the default (and ``checkpoint_cells``) with the forward passes under bf16 autocast.
 
 Each variant runs in a fresh process (peak memory is per process), the variants alternate, each is run
 ``--rounds`` times and the best round counts. On the CPU, peak memory is measured in a run of its own (one
@@ -81,6 +82,7 @@ def measure(args: argparse.Namespace, variant: dict) -> dict:
         use_plain_cells(net)
     model = torch.compile(net) if variant['lever'] == 'compile' else net
     restrict = variant['impl'] == 'default' and variant['lever'] != 'all-grads'
+    amp = variant.get('amp') == 'bf16'  # train.amp: bf16 (the forward passes under bf16 autocast)
     arch_opt = torch.optim.Adam(net.arch_parameters(), lr=1e-3, weight_decay=1e-3)
     weight_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     log_ssim = LogSSIMLoss(ssim_weight)
@@ -91,8 +93,8 @@ def measure(args: argparse.Namespace, variant: dict) -> dict:
     def step(optimizer: torch.optim.Optimizer, lq: torch.Tensor, gt: torch.Tensor) -> None:
         net.zero_grad(set_to_none=True)
         params = optimizer.param_groups[0]['params']
-        with grads_only_for(net, params, restrict):
-            out = model(lq)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp), grads_only_for(net, params, restrict):
+            out = model(lq).float()  # the losses in fp32, as the search model
         loss = pixel_loss(out, gt) + log_ssim(out, gt)
         loss.backward()
         optimizer.step()
@@ -125,6 +127,7 @@ def measure(args: argparse.Namespace, variant: dict) -> dict:
 
 def variant_name(variant: dict) -> str:
     name = variant['impl'] + (' + checkpoint_cells' if variant['checkpoint_cells'] else '')
+    name += ' bf16' if variant.get('amp') == 'bf16' else ''
     return name + (f' ({variant["lever"]})' if variant['lever'] else '')
 
 
@@ -140,6 +143,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help='checkpoint_cells of the default (plain runs off only)')
     parser.add_argument('--levers', nargs='*', choices=LEVERS, default=[],
                         help='also the default with one lever changed')
+    parser.add_argument('--amp', nargs='+', choices=['fp32', 'bf16'], default=['fp32'],
+                        help='precision of the default (bf16: train.amp: bf16; plain runs fp32 only)')
     parser.add_argument('--cell-sharing', choices=['on', 'off'], default='on')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--threads', type=int, default=torch.get_num_threads())
@@ -156,8 +161,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(measured))
         return measured
 
-    variants = [dict(impl=impl, checkpoint_cells=ck == 'on', lever=None) for impl in args.impl
-                for ck in args.checkpoint_cells if impl == 'default' or ck == 'off']
+    variants = [dict(impl=impl, checkpoint_cells=ck == 'on', lever=None, amp=amp) for impl in args.impl
+                for amp in args.amp for ck in args.checkpoint_cells
+                if impl == 'default' or (ck == 'off' and amp == 'fp32')]
     variants += [dict(impl='default', checkpoint_cells=False, lever=lever) for lever in args.levers]
     common = ['--scale', str(args.scale), '--batch', str(args.batch), '--patch', str(args.patch),
               '--cell-sharing', args.cell_sharing, '--device', args.device, '--threads', str(args.threads),

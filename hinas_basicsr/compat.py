@@ -1,11 +1,13 @@
 """Make BasicSR 1.4.2 work on current torch / torchvision, without editing site-packages.
 
-BasicSR 1.4.2 (the PyPI release) breaks in four places on torch >= 2.6 and torchvision >= 0.17:
+BasicSR 1.4.2 (the PyPI release) breaks in these places on torch >= 2.6, torchvision >= 0.17 and Python 3.12:
 
 * ``basicsr.data.degradations`` imports ``torchvision.transforms.functional_tensor``, which is gone;
+* ``basicsr.archs.arch_util`` imports ``distutils.version``, gone from Python 3.12 (without setuptools' shim);
 * resuming maps the saved state to CUDA and loads it with ``weights_only=True`` (the new default),
   which rejects the ``Counter`` inside a MultiStepLR state;
-* distributed launch hard-codes NCCL and ``torch.cuda.set_device``; DDP is built with CUDA device ids;
+* distributed launch hard-codes NCCL and ``torch.cuda.set_device`` (the backend now follows ``num_gpu``, more
+  ranks than GPUs are refused, and the timeout covers rank 0's validation); DDP is built with CUDA device ids;
 * the optimizer factory only knows Adam;
 * distributed validation runs on rank 0 alone through the DDP wrapper, whose forward broadcasts the
   BatchNorm buffers to ranks that are not there: the run hangs or dies with "Connection closed by peer";
@@ -33,6 +35,55 @@ from hinas_basicsr.fileio import write_torch
 _installed = False
 
 
+class LooseVersion:
+    """The part of ``distutils.version.LooseVersion`` BasicSR uses: comparing version strings by their numbers."""
+
+    def __init__(self, vstring: str) -> None:
+        import re
+
+        self.vstring = vstring
+        self.version = tuple(int(part) for part in re.findall(r'\d+', vstring.split('+')[0]))
+
+    def _cmp(self, other: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return self.version, (other if isinstance(other, LooseVersion) else LooseVersion(str(other))).version
+
+    def __eq__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a == b
+
+    def __lt__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a < b
+
+    def __le__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a <= b
+
+    def __gt__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a > b
+
+    def __ge__(self, other: Any) -> bool:
+        a, b = self._cmp(other)
+        return a >= b
+
+    __hash__ = None
+
+
+def _alias_distutils_version() -> None:
+    """``basicsr.archs.arch_util`` imports ``distutils.version``, which Python 3.12 no longer has (unless
+    setuptools' shim provides it): give it a module holding :class:`LooseVersion`."""
+    try:
+        import distutils.version  # noqa: F401
+    except ImportError:
+        package = sys.modules.get('distutils') or types.ModuleType('distutils')
+        package.__path__ = getattr(package, '__path__', [])
+        module = types.ModuleType('distutils.version')
+        module.LooseVersion = LooseVersion
+        package.version = module
+        sys.modules['distutils'], sys.modules['distutils.version'] = package, module
+
+
 def _alias_functional_tensor() -> None:
     try:
         import torchvision.transforms.functional_tensor  # noqa: F401
@@ -44,22 +95,134 @@ def _alias_functional_tensor() -> None:
         sys.modules['torchvision.transforms.functional_tensor'] = module
 
 
-def init_dist(launcher: str, backend: str | None = None, **kwargs: Any) -> None:
-    """BasicSR's ``init_dist``, choosing NCCL with CUDA and gloo without it."""
+DIST_TIMEOUT_MINUTES = 60
+
+
+def dist_backend(num_gpu: int | str, cuda_available: bool) -> str:
+    """The process group's backend for the options' ``num_gpu``: gloo where the ranks compute on the CPU
+    (``num_gpu: 0``, or ``auto`` without CUDA), NCCL where they compute on CUDA (``auto`` or a count, with CUDA)."""
+    if num_gpu == 0:
+        return 'gloo'
+    if num_gpu == 'auto':
+        return 'nccl' if cuda_available else 'gloo'
+    if not cuda_available:
+        raise ValueError(f'num_gpu: {num_gpu} but this machine has no CUDA device; use num_gpu: 0 (gloo on the CPU)')
+    return 'nccl'
+
+
+def _local_rank_and_size(launcher: str) -> tuple[int, int]:
+    if launcher == 'slurm':
+        return int(os.environ['SLURM_LOCALID']), int(os.environ.get('SLURM_NTASKS_PER_NODE', '1').split('(')[0])
+    local_rank = int(os.environ.get('LOCAL_RANK', os.environ.get('RANK', '0')))
+    return local_rank, int(os.environ.get('LOCAL_WORLD_SIZE', local_rank + 1))
+
+
+def _slurm_environment(port: int | None) -> None:
+    """BasicSR's slurm setup of the ``torch.distributed`` environment variables (``_init_dist_slurm``)."""
+    import subprocess
+
+    node_list = os.environ['SLURM_NODELIST']
+    os.environ['MASTER_ADDR'] = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    os.environ['MASTER_PORT'] = str(port) if port is not None else os.environ.get('MASTER_PORT', '29500')
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['LOCAL_RANK'] = os.environ['SLURM_LOCALID']
+
+
+def init_dist(launcher: str, backend: str | None = None, num_gpu: int | str = 'auto',
+              timeout_minutes: float = DIST_TIMEOUT_MINUTES, port: int | None = None, **kwargs: Any) -> None:
+    """BasicSR's ``init_dist`` with the backend chosen from the options' ``num_gpu`` (:func:`dist_backend`).
+
+    With NCCL each rank takes the CUDA device of its local rank, and more ranks on a machine than its CUDA
+    devices are refused (two ranks on one GPU: NCCL refuses them later, less clearly). The collectives time out
+    after ``timeout_minutes`` (``dist_params.timeout_minutes``, default 60): the other ranks wait at the next
+    collective while rank 0 validates alone, which the NCCL default of 10 minutes may not cover.
+    """
+    import datetime
+
     import torch.distributed as dist
 
     if launcher not in ('pytorch', 'slurm'):
         raise ValueError(f'--launcher: unknown launcher {launcher!r}; use none, pytorch or slurm')
     if launcher == 'slurm':
-        from basicsr.utils import dist_util
+        _slurm_environment(port)
+    backend = backend or dist_backend(num_gpu, torch.cuda.is_available())
+    if backend == 'nccl':
+        local_rank, local_size = _local_rank_and_size(launcher)
+        count = torch.cuda.device_count()
+        if max(local_rank + 1, local_size) > count:
+            raise ValueError(f'--launcher {launcher}: {max(local_rank + 1, local_size)} ranks on this machine but '
+                             f'{count} CUDA device(s): run at most {count} ranks per machine (torchrun '
+                             f'--nproc_per_node {count}), or num_gpu: 0 for CPU ranks on gloo')
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=float(timeout_minutes)), **kwargs)
 
-        dist_util._init_dist_slurm(backend or 'nccl', **kwargs)
-        return
-    if backend is None:
-        backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-    if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', os.environ['RANK'])) % torch.cuda.device_count())
-    dist.init_process_group(backend=backend, **kwargs)
+
+def _dist_options(argv: list[str]) -> dict[str, Any]:
+    """``num_gpu`` and ``dist_params.timeout_minutes`` of the option file on a BasicSR command line (with its
+    ``--force_yml`` overrides of ``num_gpu``): ``parse_options`` initialises the process group before it
+    resolves the options."""
+    import argparse
+
+    import yaml
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('-opt')
+    parser.add_argument('--force_yml', nargs='+', default=None)
+    args, _ = parser.parse_known_args(argv)
+    if not args.opt:
+        return {}
+    with open(args.opt) as f:
+        opt = yaml.safe_load(f) or {}
+    num_gpu = opt.get('num_gpu', 'auto')
+    for entry in args.force_yml or ():
+        key, _, value = entry.partition('=')
+        if key.strip() == 'num_gpu':
+            num_gpu = value.strip() if value.strip() == 'auto' else int(value)
+    found = {'num_gpu': num_gpu}
+    timeout = (opt.get('dist_params') or {}).get('timeout_minutes')
+    if timeout is not None:
+        found['timeout_minutes'] = float(timeout)
+    return found
+
+
+def resolve_num_gpu(num_gpu: int | str, dist: bool) -> tuple[int, str | None]:
+    """``num_gpu`` as a count, and the line to log when ``auto`` was narrowed.
+
+    ``auto`` under a launcher is every CUDA device (one rank each). ``auto`` without a launcher is one GPU where
+    there are several, not BasicSR's DataParallel over all of them: that multiplies the batch by their number,
+    which changes the search's schedule and empties the epochs of small splits (the demo's 10 W images at
+    batch 5 x 3 GPUs). Several GPUs in one run go through torchrun. An explicit count is kept as it is.
+    """
+    if num_gpu != 'auto':
+        return int(num_gpu), None
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if dist or count <= 1:
+        return count, None
+    return 1, (f'num_gpu: auto without a launcher: 1 of the {count} CUDA devices (DataParallel would multiply '
+               f'the batch by {count}); to use all of them run torchrun --nproc_per_node {count} -m '
+               'hinas_basicsr.cli train -opt OPT --launcher pytorch')
+
+
+def _parse_options_with_dist(parse_options):
+    """Wrap BasicSR's ``parse_options`` so that its ``init_dist`` call knows the options (:func:`_dist_options`)
+    and ``num_gpu: auto`` follows :func:`resolve_num_gpu`."""
+    @functools.wraps(parse_options)
+    def wrapped(root_path, is_train=True):
+        import basicsr.utils.options
+
+        found = _dist_options(sys.argv[1:])
+        basicsr.utils.options.init_dist = functools.partial(init_dist, **found)
+        try:
+            opt, args = parse_options(root_path, is_train)
+        finally:
+            basicsr.utils.options.init_dist = init_dist
+        if found.get('num_gpu') == 'auto':  # BasicSR resolved it to every visible GPU
+            opt['num_gpu'], note = resolve_num_gpu('auto', opt['dist'])
+            if note:
+                print(note, flush=True)
+        return opt, args
+    return wrapped
 
 
 def load_resume_state(opt: dict) -> dict | None:
@@ -174,13 +337,20 @@ def _sourced(get):
 def _checked_imfrombytes(imfrombytes):
     @functools.wraps(imfrombytes)
     def wrapped(content: bytes, flag: str = 'color', float32: bool = False):
-        """BasicSR's ``imfrombytes``, refusing bytes that do not decode with the file or LMDB key named."""
-        try:
-            img = imfrombytes(content, flag=flag, float32=False)
-        except cv2.error:  # empty bytes
-            img = None
+        """BasicSR's ``imfrombytes``, refusing bytes that do not decode with the file or LMDB key named; bytes kept
+        in memory with their decoded images (``decoded``, ``HiNASSplitDataset``'s ``load_all``) decode once."""
+        decoded = getattr(content, 'decoded', None)
+        img = decoded.get(flag) if decoded is not None else None
         if img is None:
-            raise ValueError(f"{getattr(content, 'source', 'image bytes')}: does not decode as an image (corrupt)")
+            try:
+                img = imfrombytes(content, flag=flag, float32=False)
+            except cv2.error:  # empty bytes
+                img = None
+            if img is None:
+                raise ValueError(f"{getattr(content, 'source', 'image bytes')}: does not decode as an image (corrupt)")
+            if decoded is not None:
+                img.setflags(write=False)  # shared by every later read (and forked worker)
+                decoded[flag] = img
         return img.astype(np.float32) / 255. if float32 else img
     return wrapped
 
@@ -191,7 +361,9 @@ def install() -> None:
     if _installed:
         return
     _alias_functional_tensor()
+    _alias_distutils_version()
 
+    import basicsr.test
     import basicsr.train
     import basicsr.utils.dist_util
     import basicsr.utils.options
@@ -201,6 +373,8 @@ def install() -> None:
 
     basicsr.utils.dist_util.init_dist = init_dist
     basicsr.utils.options.init_dist = init_dist
+    basicsr.utils.options.parse_options = _parse_options_with_dist(basicsr.utils.options.parse_options)
+    basicsr.train.parse_options = basicsr.test.parse_options = basicsr.utils.options.parse_options
     basicsr.train.load_resume_state = load_resume_state
     BaseModel.model_to_device = _model_to_device
     BaseModel.get_optimizer = _get_optimizer

@@ -44,6 +44,7 @@ from hinas_basicsr.compare import (
     to_image,
     to_tensor,
 )
+from hinas_basicsr.compat import resolve_num_gpu
 from hinas_basicsr.networks import default_device, load_network
 from hinas_basicsr.options_check import load_yaml
 
@@ -105,8 +106,7 @@ def _training_options(option: str, root: str, network_overrides: dict[str, Any])
     opt = load_yaml(option)
     opt['network_g'].update(network_overrides)
     opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
-    if opt['num_gpu'] == 'auto':
-        opt['num_gpu'] = torch.cuda.device_count()
+    opt['num_gpu'] = resolve_num_gpu(opt['num_gpu'], dist=False)[0]  # auto: one GPU, as the search
     for phase, dataset in opt['datasets'].items():
         dataset.update(phase=phase.split('_')[0], scale=opt['scale'])
     opt['path'].update(experiments_root=root, models=os.path.join(root, 'models'), log=root,

@@ -33,6 +33,9 @@ from torch import nn
 from hinas_basicsr.compare import IMAGE_SUFFIXES, to_image, to_tensor
 
 GLOBAL_POOLING = ('AdaptiveAvgPool2d', 'AdaptiveMaxPool2d')
+# an input pixel is in the receptive field where its gradient exceeds this fraction of the largest; below it
+# lies the rounding noise that FFT or Winograd convolutions leave on every pixel (about 1e-7 of the largest)
+SUPPORT_THRESHOLD = 1e-5
 PROBE_SIZES = (24, 48, 96, 192)  # input sizes tried in turn to find the receptive-field radius
 OUTPUT_SUFFIX = '_hinas.png'
 
@@ -97,8 +100,9 @@ def receptive_field(net: nn.Module, shape: NetworkShape, device: torch.device,
     """Measure the receptive-field radius from the input gradient of the centre output pixel.
 
     The gradients of ``samples`` random inputs are summed, so that a ReLU closed on one input does
-    not hide a path. The input grows through ``sizes`` until the non-zero gradient stops short of
-    its border; if it never does, the net is reported as global.
+    not hide a path; a pixel counts where that sum exceeds ``SUPPORT_THRESHOLD`` times its maximum.
+    The input grows through ``sizes`` until that support stops short of its border; if it never does,
+    the net is reported as global.
     """
     pooling = global_pooling_module(net)
     if pooling:
@@ -110,7 +114,8 @@ def receptive_field(net: nn.Module, shape: NetworkShape, device: torch.device,
         out = net(x)
         s = shape.scale
         out[:, :, centre * s:(centre + 1) * s, centre * s:(centre + 1) * s].sum().backward()
-        support = x.grad.abs().sum(dim=(0, 1)) > 0
+        grad = x.grad.abs().sum(dim=(0, 1))
+        support = grad > SUPPORT_THRESHOLD * grad.max()
         rows, cols = (idx.cpu() for idx in torch.nonzero(support, as_tuple=True))
         if not len(rows):
             return ReceptiveField(0)

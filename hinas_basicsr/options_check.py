@@ -156,8 +156,11 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
     for key, spec in ((opt.get('val') or {}).get('metrics') or {}).items():
         _check_type(path, f'val.metrics.{key}', spec, METRIC_REGISTRY)
     amp = (opt.get('train') or {}).get('amp')
-    if amp is not None and (amp != 'bf16' or num_gpu == 0 or not torch.cuda.is_available()):
-        raise ValueError(f'{path}: train.amp: {amp!r} is not supported: use bf16, on a CUDA device (CPU runs fp32)')
+    if amp is not None and amp != 'bf16':
+        raise ValueError(f'{path}: train.amp: {amp!r} is not supported: use bf16, or leave it out for fp32')
+    if amp is not None and opt['model_type'] not in ('HiNASSearchModel', 'HiNASModel'):
+        raise ValueError(f'{path}: train.amp: model_type {opt["model_type"]} trains in fp32 and ignores it; use '
+                         'HiNASModel (or HiNASSearchModel) for bf16')
     compile_opt = (opt.get('train') or {}).get('compile')
     if compile_opt is not None and not isinstance(compile_opt, (bool, dict)):
         raise ValueError(f'{path}: train.compile: {compile_opt!r} must be true, false or a mapping of torch.compile '

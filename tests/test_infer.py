@@ -196,3 +196,23 @@ def test_cli_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys, extra, mes
                        *extra]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / 'o').exists()
+
+
+def test_receptive_field_ignores_gradients_at_rounding_level():
+    """FFT or Winograd convolutions (cuDNN) leave gradients of about 1e-7 of the largest on every input pixel:
+    the probe's threshold is relative, so they do not make a local net look global."""
+
+    class RoundingNoise(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x) + 1e-7 * x.sum(dim=(1, 2, 3), keepdim=True)  # every pixel, at rounding level
+
+    torch.manual_seed(0)
+    net = RoundingNoise()
+    field = infer.receptive_field(net, infer.NetworkShape(3, 3, 1), CPU)
+    assert field.radius == 1
+    net.forward = lambda x: net.conv(x) + 1e-3 * x.sum(dim=(1, 2, 3), keepdim=True)  # a real, weak dependency
+    assert infer.receptive_field(net, infer.NetworkShape(3, 3, 1), CPU).radius is None

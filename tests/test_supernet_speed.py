@@ -43,6 +43,12 @@ def run_cell(cell: torch.nn.Module, inputs: list[torch.Tensor]) -> tuple[torch.T
     return out.detach(), grads
 
 
+def running_stats(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The module's persistent buffers (BN running statistics): the fused cell's edge-index buffers are not."""
+    persistent = module.state_dict().keys()
+    return {name: b for name, b in module.named_buffers() if name in persistent}
+
+
 def assert_same(out, grads, buffers, ref_out, ref_grads, ref_buffers) -> None:
     assert torch.allclose(out, ref_out, rtol=0, atol=1e-5)
     assert grads.keys() == ref_grads.keys()
@@ -69,7 +75,7 @@ def test_cell_matches_the_plain_cell(device, checkpoint_states, num_nodes, ops):
         out, grads = run_cell(cell, inputs)
         ref_out, ref_grads = run_cell(plain, inputs)
         assert out.shape == (2, num_nodes * channels, 6, 5)
-        assert_same(out, grads, dict(cell.named_buffers()), ref_out, ref_grads, dict(plain.named_buffers()))
+        assert_same(out, grads, running_stats(cell), ref_out, ref_grads, running_stats(plain))
     cell.eval(), plain.eval()
     with torch.no_grad():
         assert torch.allclose(cell(*inputs), plain(*inputs), rtol=0, atol=1e-5)
@@ -119,7 +125,7 @@ def test_supernet_matches_the_supernet_with_plain_cells(device, task, cell_shari
     x = torch.rand(2, CONFIGS[task].get('num_in_ch', 3), 6, 5, device=device, dtype=torch.float64)
     out, grads = run(net, x)
     ref_out, ref_grads = run(plain, x)
-    assert_same(out, grads, dict(net.named_buffers()), ref_out, ref_grads, dict(plain.named_buffers()))
+    assert_same(out, grads, running_stats(net), ref_out, ref_grads, running_stats(plain))
 
 
 @pytest.mark.parametrize('task', ['sr', 'denoise'])
@@ -186,8 +192,7 @@ def test_default_and_checkpoint_cells_keep_less_than_the_plain_cells(task):
     assert saver <= default / 2, (saver, default)
 
 
-@pytest.mark.parametrize('amp', ['fp16', pytest.param('bf16', marks=pytest.mark.skipif(
-    torch.cuda.is_available(), reason='bf16 autocast is accepted on CUDA'))])
+@pytest.mark.parametrize('amp', ['fp16', 'bf16'])
 def test_unsupported_amp_is_refused_in_one_line_before_anything_is_written(tmp_path, monkeypatch, capsys, amp):
     opt = yaml.safe_load((REPO / 'options' / 'search_sr_x2.yml').read_text())
     opt['train']['amp'] = amp
@@ -197,5 +202,9 @@ def test_unsupported_amp_is_refused_in_one_line_before_anything_is_written(tmp_p
     monkeypatch.delenv('HINAS_DEBUG', raising=False)
     assert basicsr_main(['train', '-opt', str(opt_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and 'train.amp' in err and repr(amp) in err
+    assert len(err.splitlines()) == 1
+    if amp == 'fp16':
+        assert 'train.amp' in err and repr(amp) in err
+    else:  # bf16 runs wherever autocast does, the CPU included: the next check (the absent data) stops it
+        assert 'train.amp' not in err and 'does not exist' in err
     assert not (tmp_path / 'experiments').exists()

@@ -120,7 +120,8 @@ def batch_norm_fused(bns: Sequence[nn.BatchNorm2d], x: torch.Tensor, scale: torc
     use_batch_stats = bn.training or not track
     running_mean = torch.cat([b.running_mean for b in bns]) if track else None
     running_var = torch.cat([b.running_var for b in bns]) if track else None
-    weight = None if scale is None else scale.repeat_interleave(x.shape[1] // len(bns))
+    # each block's scale over its channels (repeat_interleave would read the output size back from the device)
+    weight = None if scale is None else scale[:, None].expand(-1, x.shape[1] // len(bns)).contiguous().flatten()
     if leaky_relu and scale is None and use_batch_stats:
         out = _BatchNormLeakyReLU.apply(x, running_mean, running_var, momentum, bn.eps)
     else:
@@ -148,9 +149,15 @@ def fan_out_conv_bn(ops: Sequence[ActConvBN], x_act: torch.Tensor, scale: torch.
 
 class _DepthwisePointwise(torch.autograd.Function):
     """``pointwise(depthwise(x))`` that keeps only ``x`` for the backward and recomputes the depthwise output
-    there: that output is as large as the result, and the depthwise convolution is cheap to redo."""
+    there: that output is as large as the result, and the depthwise convolution is cheap to redo.
+
+    Under autocast (CUDA or CPU) its inputs are cast to bf16 and it runs without autocast, the backward too, so
+    both convolutions and their gradients see one dtype (autocast does not reach the backward's
+    ``convolution_backward``); autograd returns the weights' gradients in their own dtype."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type='cuda', cast_inputs=torch.bfloat16)
+    @torch.amp.custom_fwd(device_type='cpu', cast_inputs=torch.bfloat16)
     def forward(ctx, x: torch.Tensor, dw_weight: torch.Tensor, pw_weight: torch.Tensor, padding: int,
                 pw_groups: int) -> torch.Tensor:
         ctx.conf = padding, pw_groups
@@ -159,8 +166,11 @@ class _DepthwisePointwise(torch.autograd.Function):
         return F.conv2d(h, pw_weight, groups=pw_groups)
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type='cuda')
+    @torch.amp.custom_bwd(device_type='cpu')
     def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, dw_weight, pw_weight = ctx.saved_tensors
+        grad_out = grad_out.to(x.dtype)
         padding, pw_groups = ctx.conf
         need_x, need_dw, need_pw = ctx.needs_input_grad[:3]
         h = F.conv2d(x, dw_weight, padding=padding, groups=x.shape[1])
@@ -223,6 +233,10 @@ class Cell(nn.Module):
         # state i feeds nodes max(0, i - 1)..B-1, through edges node_edges[j][i]
         ranges = node_edges(num_nodes)
         self.fan_out = [[(j, ranges[j][i]) for j in range(max(0, i - 1), num_nodes)] for i in range(num_nodes + 1)]
+        # the edges leaving each state as index tensors on the cell's device: selecting their weights makes no
+        # host-to-device copy (a Python list index would, with a stream sync, once per operation per state)
+        for i, targets in enumerate(self.fan_out):
+            self.register_buffer(f'fan_out_edges_{i}', torch.tensor([e for _, e in targets]), persistent=False)
 
     def forward(self, s_prev_prev: torch.Tensor, s_prev: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         states = [s_prev_prev, s_prev]
@@ -243,13 +257,14 @@ class Cell(nn.Module):
     def state_fan_out(self, i: int, x: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The outputs of the edges leaving state ``i`` (input ``x``), one per target node."""
         edges = [e for _, e in self.fan_out[i]]
+        edge_weights = weights.index_select(0, getattr(self, f'fan_out_edges_{i}'))  # (edges, ops)
         x_act = self.act(x)
         total: torch.Tensor | None = None
         skip: torch.Tensor | None = None
         for k, op in enumerate(self.edges[edges[0]].ops):
             if isinstance(op, Zero):
                 continue
-            scale = weights[edges, k]
+            scale = edge_weights[:, k]
             if isinstance(op, nn.Identity):
                 skip = scale
                 continue

@@ -1,6 +1,8 @@
 """LogSSIM loss: ``-log10(SSIM)``, the structural term of HiNAS's search and training losses."""
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import torch
@@ -9,6 +11,13 @@ from torch import nn
 from torch.nn import functional as F
 
 PADDINGS = ('same', 'valid')
+
+
+@functools.lru_cache(maxsize=16)
+def gaussian_window(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The 11x11 Gaussian window (sigma 1.5) of SSIM, made once per device and dtype (no upload per call)."""
+    kernel = cv2.getGaussianKernel(11, 1.5)
+    return torch.from_numpy(np.outer(kernel, kernel.T)).to(device=device, dtype=dtype)
 
 
 def ssim_map(pred: torch.Tensor, target: torch.Tensor, padding: str = 'same') -> torch.Tensor:
@@ -20,9 +29,7 @@ def ssim_map(pred: torch.Tensor, target: torch.Tensor, padding: str = 'same') ->
     if padding not in PADDINGS:
         raise ValueError(f'padding: expected one of {PADDINGS}, got {padding!r}')
     c1, c2 = 0.01**2, 0.03**2
-    kernel = cv2.getGaussianKernel(11, 1.5)
-    window = torch.from_numpy(np.outer(kernel, kernel.T)).to(pred)
-    window = window.expand(pred.shape[1], 1, 11, 11)
+    window = gaussian_window(pred.device, pred.dtype).expand(pred.shape[1], 1, 11, 11)
     pad = 5 if padding == 'same' else 0
 
     def blur(x: torch.Tensor) -> torch.Tensor:

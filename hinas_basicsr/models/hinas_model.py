@@ -6,10 +6,12 @@ from typing import Any
 
 import torch
 from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch import nn
 
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
+from hinas_basicsr.numerics import amp_dtype, amp_note, autocast_forward, set_deterministic
 
 
 def bias_param_groups(net: nn.Module, lr: float, weight_decay: float, bias_lr_factor: float,
@@ -43,7 +45,23 @@ class HiNASModel(SRModel):
             ``optimizer_g`` (``torch.nn.utils.clip_grad_value_``; the reference: 5). Default: None (off).
         scheduler (dict): A BasicSR scheduler, or one of the plugin's (``PolyLR``: its ``total_iter``
             defaults to ``train.total_iter``).
+        amp (str): ``bf16`` runs the training forward passes under bf16 autocast on the model's device (CUDA or
+            CPU); the losses and the backward are computed in fp32. Default: None (fp32).
+        deterministic (bool): Deterministic kernels, no cuDNN benchmark, no TF32
+            (:func:`hinas_basicsr.numerics.set_deterministic`). Default: false.
     """
+
+    def init_training_settings(self) -> None:
+        self.amp_dtype = amp_dtype(self.opt['train'])
+        set_deterministic(self.opt['train'])
+        note = amp_note(self.device, self.amp_dtype)
+        if note:
+            get_root_logger().warning(note)
+        super().init_training_settings()
+
+    def optimize_parameters(self, current_iter: int) -> None:
+        with autocast_forward(self.net_g, self.device, self.amp_dtype):
+            super().optimize_parameters(current_iter)
 
     def setup_optimizers(self) -> None:
         optim_opt = deepcopy(self.opt['train']['optim_g'])

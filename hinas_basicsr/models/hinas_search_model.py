@@ -19,7 +19,6 @@ from basicsr.data import worker_init_fn as basicsr_worker_init_fn
 from basicsr.losses import build_loss
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
-from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -32,6 +31,7 @@ from hinas_basicsr.flops_model import FlopsTarget
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.genotype_plot import save_genotype_png
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
+from hinas_basicsr.numerics import amp_dtype, amp_note, set_deterministic
 from hinas_basicsr.search_judge import DEFAULT_CALIB_BATCHES, SearchJudge, check_search_remedies
 from hinas_basicsr.search_report import alpha_figure, trellis_figure
 from hinas_basicsr.trellis import MOVE_NAMES
@@ -39,21 +39,98 @@ from hinas_basicsr.trellis import MOVE_NAMES
 DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 1e-3}
 
 
-def rng_state() -> dict[str, Any]:
-    """The python, numpy and torch (CPU and CUDA) random states."""
+def rng_state(device: torch.device | None = None) -> dict[str, Any]:
+    """The python, numpy and torch CPU random states, and on a CUDA ``device`` that device's (this rank's)."""
     state = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == 'cuda':
+        state['cuda'] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` returned (tensors may come back on any device)."""
+def set_rng_state(state: dict[str, Any], device: torch.device | None = None) -> None:
+    """Restore what :func:`rng_state` returned (tensors may come back on any device).
+
+    The CUDA state goes to ``device`` when that is a CUDA device; a state saved where no CUDA ran (or resumed
+    where none runs) leaves CUDA alone. A list (older states: every visible GPU's) gives ``device`` its own
+    entry where it has one, so fewer visible GPUs than at saving is no error.
+    """
     random.setstate(state['python'])
     np.random.set_state(state['numpy'])
     torch.set_rng_state(state['torch'].cpu())
-    if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
+    cuda = state.get('cuda')
+    if cuda is None or device is None or device.type != 'cuda':
+        return
+    if isinstance(cuda, (list, tuple)):
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        if index >= len(cuda):
+            return
+        cuda = cuda[index]
+    torch.cuda.set_rng_state(cuda.cpu(), device)
+
+
+def rank_rng_state(saved: dict[str, Any] | list[dict[str, Any]], rank: int) -> dict[str, Any] | None:
+    """This rank's entry of the saved RNG states (one per rank, in rank order; older states: one dict, rank 0's),
+    or None where the saving run had fewer ranks."""
+    states = saved if isinstance(saved, list) else [saved]
+    return states[rank] if rank < len(states) else None
+
+
+@contextlib.contextmanager
+def seeded_rngs(seed: int) -> Iterator[None]:
+    """Within: python's, numpy's and torch's CPU random streams seeded with ``seed``; restored on exit."""
+    state = rng_state()
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.default_generator.manual_seed(seed)
+    try:
+        yield
+    finally:
+        set_rng_state(state)
+
+
+class SeededSamples(torch.utils.data.Dataset):
+    """``dataset[index]`` for keys ``(seed, index)``, its random augmentation drawn from ``seed`` alone: the
+    same crops, flips and noise in any worker, with any number of workers, and after a resume mid-pass."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        seed, index = key
+        with seeded_rngs(seed):
+            return self.dataset[index]
+
+
+class ArchSampler(torch.utils.data.Sampler):
+    """The A split's order for the search's current pass over this rank's shard, from its current batch on, as
+    ``(seed, index)`` keys of :class:`SeededSamples`. Read at each ``iter()``, so one DataLoader (and its
+    persistent workers) serves every pass; the order and the seeds depend on ``manual_seed``, the pass, the
+    rank and the position only."""
+
+    def __init__(self, model: HiNASSearchModel, batch: int) -> None:
+        self.model, self.batch = model, batch
+        self.rank, self.world = model.opt.get('rank', 0), model.opt.get('world_size', 1)
+        self.seed = int(model.opt.get('manual_seed') or 0)
+        size = len(model.arch_set)
+        self.shard_size = len(range(size // self.world * self.world)[self.rank::self.world]) or size
+
+    def _keys(self) -> list[tuple[int, int]]:
+        arch_pass = self.model.arch_pass
+        generator = torch.Generator().manual_seed(self.seed * 1000 + arch_pass)
+        order = torch.randperm(len(self.model.arch_set), generator=generator).tolist()
+        shard = order[:len(order) // self.world * self.world][self.rank::self.world] or order
+        start = self.model.arch_batch * self.batch
+        base = (self.seed * 100_003 + arch_pass) * 1_000_003 + self.rank * 100_019
+        return [(base + pos, index) for pos, index in enumerate(shard) if pos >= start]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return max(0, self.shard_size - self.model.arch_batch * self.batch)
 
 
 @contextlib.contextmanager
@@ -95,8 +172,12 @@ class HiNASSearchModel(SRModel):
             >= this fraction of ``total_iter`` (the reference: after epoch 60 of 100). Default: 0.6.
         scheduler (dict): A BasicSR scheduler, or one of the plugin's (``CosinePolyLR``, the reference's
             weight lr); ``iters_per_epoch`` defaults to the batches in one pass over the W split.
-        amp (str): ``bf16`` runs the supernet's forward passes under CUDA bf16 autocast (CUDA only; the
-            losses are computed in fp32). Default: None (fp32).
+        amp (str): ``bf16`` runs the supernet's training forward passes under bf16 autocast on the model's
+            device (CUDA or CPU; slow on CPUs without native bf16); the losses are computed in fp32.
+            Default: None (fp32).
+        deterministic (bool): Deterministic kernels, no cuDNN benchmark, no TF32
+            (:func:`hinas_basicsr.numerics.set_deterministic`): the condition under which a resumed search
+            repeats an uninterrupted one exactly on a GPU. Default: false.
         compile (bool | dict): ``true`` runs the training forward passes through ``torch.compile`` of the
             supernet; a mapping is passed to ``torch.compile`` as keyword arguments (``mode``, ``backend``...).
             Validation and export use the supernet itself. On this project's 2-core CPU compiling took 6.5
@@ -136,6 +217,11 @@ class HiNASSearchModel(SRModel):
             self.arch_warmup_iter = int(train_opt['arch_warmup_iter'])
         else:
             self.arch_warmup_iter = round(float(train_opt.get('arch_warmup_ratio', 0.2)) * int(train_opt['total_iter']))
+        self.amp_dtype = amp_dtype(train_opt)
+        set_deterministic(self.opt['train'])
+        note = amp_note(self.device, self.amp_dtype)
+        if note:
+            get_root_logger().warning(note)
         compile_opt = train_opt.get('compile') or False
         # the same parameters and buffers: saving, loading and validation keep using self.net_g
         self.net_forward = (torch.compile(self.net_g, **({} if compile_opt is True else compile_opt)) if compile_opt
@@ -167,24 +253,31 @@ class HiNASSearchModel(SRModel):
         arch_opt['split'] = 'a'
         arch_opt['name'] = f'{train_set_opt.get("name", "train")}_A'
         self.arch_set = build_dataset(arch_opt)
-        self.iters_per_epoch = max(1, loader_iters_per_epoch(
-            len(self.arch_set.splits['w']), loader_batch_size(self.opt, train_set_opt), self.opt.get('world_size', 1),
-            train_set_opt.get('dataset_enlarge_ratio', 1)))
+        batch, world = loader_batch_size(self.opt, train_set_opt), self.opt.get('world_size', 1)
+        self.iters_per_epoch = loader_iters_per_epoch(len(self.arch_set.splits['w']), batch, world,
+                                                      train_set_opt.get('dataset_enlarge_ratio', 1))
+        if self.iters_per_epoch < 1:  # BasicSR's loader drops the last partial batch: the search would not step
+            raise ValueError(f'datasets.train: an epoch of the W split ({len(self.arch_set.splits["w"])} samples '
+                             f'over {world} rank(s)) holds no batch of {batch} (batch_size_per_gpu x num_gpu '
+                             'without a launcher); lower batch_size_per_gpu or num_gpu, or raise '
+                             'dataset_enlarge_ratio')
         self.arch_pass, self.arch_batch, self._arch_iter = 0, 0, None
 
     def _arch_loader(self) -> DataLoader:
-        """Pass ``arch_pass`` over this rank's shard of the A split, from batch ``arch_batch`` on."""
-        set_opt = self.opt['datasets']['train']
-        batch, workers = loader_batch_size(self.opt, set_opt), set_opt.get('num_worker_per_gpu', 0)  # as the W loader
-        rank, world = self.opt.get('rank', 0), self.opt.get('world_size', 1)
-        seed = int(self.opt.get('manual_seed') or 0) * 1000 + self.arch_pass
-        order = torch.randperm(len(self.arch_set), generator=torch.Generator().manual_seed(seed)).tolist()
-        shard = order[:len(order) // world * world][rank::world] or order
-        drop_last = len(shard) >= batch
-        return DataLoader(self.arch_set, batch_size=batch, sampler=shard[self.arch_batch * batch:],
-                          drop_last=drop_last, num_workers=workers, generator=torch.Generator().manual_seed(seed),
-                          pin_memory=set_opt.get('pin_memory', False),
-                          worker_init_fn=partial(basicsr_worker_init_fn, num_workers=workers, rank=rank, seed=seed))
+        """The A-split loader, built once: its workers (``num_worker_per_gpu``, as the W loader) persist across
+        passes, and each pass iterates :class:`ArchSampler`'s order for the model's current pass and batch."""
+        if getattr(self, '_arch_dataloader', None) is None:
+            set_opt = self.opt['datasets']['train']
+            batch, workers = loader_batch_size(self.opt, set_opt), set_opt.get('num_worker_per_gpu', 0)
+            rank = self.opt.get('rank', 0)
+            sampler = ArchSampler(self, batch)
+            seed = int(self.opt.get('manual_seed') or 0) * 1000
+            self._arch_dataloader = DataLoader(
+                SeededSamples(self.arch_set), batch_size=batch, sampler=sampler, drop_last=sampler.shard_size >= batch,
+                num_workers=workers, persistent_workers=workers > 0,
+                pin_memory=set_opt.get('pin_memory', self.device.type == 'cuda'),
+                worker_init_fn=partial(basicsr_worker_init_fn, num_workers=workers, rank=rank, seed=seed))
+        return self._arch_dataloader
 
     def _next_arch_batch(self) -> dict[str, Any]:
         for _ in range(2):
@@ -199,6 +292,12 @@ class HiNASSearchModel(SRModel):
         raise ValueError('datasets.train: the A split yields no batch')
 
     # --- the bilevel step ----------------------------------------------------------------------------
+    def feed_data(self, data: dict[str, Any]) -> None:
+        """SRModel's, with the copies to the device asynchronous (from pinned memory on CUDA: no host wait)."""
+        self.lq = data['lq'].to(self.device, non_blocking=True)
+        if 'gt' in data:
+            self.gt = data['gt'].to(self.device, non_blocking=True)
+
     def _losses(self, output: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, OrderedDict]:
         parts = OrderedDict()
         if self.cri_pix:
@@ -213,17 +312,18 @@ class HiNASSearchModel(SRModel):
         # each step records (and keeps for its backward) only what its own parameters' gradients need; DDP
         # expects the same parameters to require grad in every step, so it records everything
         restrict = not isinstance(self.net_g, DistributedDataParallel)
-        amp = self.opt['train'].get('amp') == 'bf16'
+        amp = self.amp_dtype is not None
 
         def forward(lq: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
-            with torch.autocast('cuda', dtype=torch.bfloat16, enabled=amp), grads_only_for(net, params, restrict):
+            with (torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=amp),
+                  grads_only_for(net, params, restrict)):
                 return self.net_forward(lq).float()  # the losses in fp32
 
         if current_iter > self.arch_warmup_iter:
             arch_data = self._next_arch_batch()
             self.optimizer_arch.zero_grad()
-            l_arch, _ = self._losses(forward(arch_data['lq'].to(self.device), net.arch_parameters()),
-                                     arch_data['gt'].to(self.device))
+            lq, gt = (arch_data[k].to(self.device, non_blocking=True) for k in ('lq', 'gt'))  # pinned on CUDA
+            l_arch, _ = self._losses(forward(lq, net.arch_parameters()), gt)
             if self.flops_target is not None:
                 l_flops, expected = self.flops_target(net)
                 l_arch = l_arch + l_flops.float()
@@ -272,13 +372,13 @@ class HiNASSearchModel(SRModel):
                                f'{current_iter}')
 
     def nondist_validation(self, dataloader, current_iter: int, tb_logger, save_img: bool) -> None:
-        state = rng_state()  # validation must not shift the training's random streams (resume equality)
+        state = rng_state(self.device)  # validation must not shift the training's random streams (resume equality)
         super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
         if self.opt['is_train']:
             self.export_genotypes(current_iter, tb_logger)
             if self.selection != 'alpha':
                 self.select_by_validation(dataloader, current_iter)
-        set_rng_state(state)
+        set_rng_state(state, self.device)
 
     def export_genotypes(self, current_iter: int, tb_logger=None) -> None:
         """Write ``genotypes/iter_{N}.json/.png``, and ``best.json/.png`` when ssim + psnr/100 improves
@@ -375,22 +475,30 @@ class HiNASSearchModel(SRModel):
         return scalars
 
     # --- checkpoint and resume -------------------------------------------------------------------------
-    @master_only
     def save_training_state(self, epoch: int, current_iter: int) -> None:
         """Write ``training_states/{current_iter}.state``: BasicSR's training state and the search's own.
 
         Besides the optimizers and schedulers it holds, under ``hinas``, the arch optimizer, the A-loader
-        position, the best score and the RNG states. Its ``epoch`` is the epoch the search continues
+        position, the best score and every rank's RNG states (gathered: ranks seeded apart stay apart after a
+        resume; rank 0 writes the file). Its ``epoch`` is the epoch the search continues
         from, which BasicSR's ``train.py`` starts its loop at: after a checkpoint at an epoch boundary the
         next batch belongs to the following epoch, not to the epoch ``train.py`` passes (unused here).
         """
         if current_iter == -1:  # BasicSR's 'latest' save at the end of training writes no state
             return
+        rngs = [rng_state(self.device)]
+        if self.opt.get('dist'):  # every rank calls save(): gather their states on each, rank 0 writes them
+            import torch.distributed as dist
+
+            rngs = [None] * dist.get_world_size()
+            dist.all_gather_object(rngs, rng_state(self.device))
+        if self.opt.get('rank', 0) != 0:
+            return
         state = {'epoch': current_iter // self.iters_per_epoch, 'iter': current_iter,
                  'optimizers': [o.state_dict() for o in self.optimizers],
                  'schedulers': [s.state_dict() for s in self.schedulers],
                  'hinas': {'optimizer_arch': self.optimizer_arch.state_dict(), 'arch_pass': self.arch_pass,
-                           'arch_batch': self.arch_batch, 'best_score': self.best_score, 'rng': rng_state()}}
+                           'arch_batch': self.arch_batch, 'best_score': self.best_score, 'rng': rngs}}
         write_torch(os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'), state)
 
     def resume_training(self, resume_state: dict[str, Any]) -> None:
@@ -402,7 +510,13 @@ class HiNASSearchModel(SRModel):
         self.optimizer_arch.load_state_dict(state['optimizer_arch'])
         self.arch_pass, self.arch_batch, self._arch_iter = state['arch_pass'], state['arch_batch'], None
         self.best_score = state['best_score']
-        set_rng_state(state['rng'])
+        rank = self.opt.get('rank', 0)
+        rng = rank_rng_state(state['rng'], rank)
+        if rng is None:
+            get_root_logger().warning(f'Resuming rank {rank}: the state holds the RNG states of '
+                                      f'{len(state["rng"])} rank(s) only; this rank keeps its seeded streams')
+        else:
+            set_rng_state(rng, self.device)
         current_iter = resume_state['iter']
         if current_iter % self.iters_per_epoch:
             get_root_logger().warning(
