@@ -5,6 +5,8 @@ torchvision compat shim), and puts tests/ on sys.path for the helper modules her
 """
 from __future__ import annotations
 
+import io
+import logging
 import os
 import socket
 import subprocess
@@ -94,3 +96,15 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if 'cuda' in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def basicsr_log():
+    """What BasicSR's root logger says during the test. (Its log file cannot serve: BasicSR's root logger is set up
+    once per process, so every later in-process run writes to the first run's file, or to none.)"""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger('basicsr')
+    logger.addHandler(handler)
+    yield stream
+    logger.removeHandler(handler)
