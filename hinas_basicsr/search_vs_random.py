@@ -39,11 +39,12 @@ import yaml
 from tqdm import tqdm
 
 from hinas_basicsr.compare import BICUBIC, NOISY, ModelSpec, compare
-from hinas_basicsr.demo import HINAS_OPT, SAMPLE_ROOT, _plain, search_genotype, train_for_budget
+from hinas_basicsr.demo import HINAS_OPT, SAMPLE_ROOT
 from hinas_basicsr.fileio import atomic_write, write_json, write_text
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.options_check import load_yaml
 from hinas_basicsr.random_genotype import random_like
+from hinas_basicsr.runners import plain_options, search_genotype, train_for_budget
 
 RESULTS, TABLE, PLOT = 'results.json', 'table.md', 'psnr_vs_flops.png'
 RANDOM_DRAW_SEED = 0  # the random genotypes are the same in every run and rerun
@@ -179,7 +180,7 @@ def test_options(s: Settings) -> dict[str, Any]:
 
 
 def _write_yaml(path: str, opt: dict[str, Any]) -> str:
-    write_text(path, yaml.safe_dump(_plain(opt), sort_keys=False))
+    write_text(path, yaml.safe_dump(plain_options(opt), sort_keys=False))
     return path
 
 
