@@ -34,6 +34,7 @@ class TrainResult:
     option: str
     iterations: int
     seconds: float
+    snapshot: str | None = None  # the weights at ``snapshot_at`` iterations, where asked for
 
 
 def search_genotype(search_opt: str, threads: int | None = None, log: TextIO | None = None,
@@ -81,7 +82,8 @@ def _training_options(option: str, root: str, network_overrides: dict[str, Any])
 
 
 def train_for_budget(option: str, budget_s: float, out_dir: str, network_overrides: dict[str, Any] | None = None,
-                     on_progress: Callable[[float], None] | None = None, max_iters: int | None = None) -> TrainResult:
+                     on_progress: Callable[[float], None] | None = None, max_iters: int | None = None,
+                     snapshot_at: int | None = None) -> TrainResult:
     """Train ``network_g`` of ``option`` with BasicSR's SRModel for ``budget_s`` seconds; save ``net_g_latest.pth``.
 
     The budget counts data loading and optimisation steps, not building the dataset and model. The
@@ -90,7 +92,8 @@ def train_for_budget(option: str, budget_s: float, out_dir: str, network_overrid
     With ``max_iters``, training also stops after that many iterations, and the cosine runs over
     whichever budget is spent faster (``budget_s = inf``: an iteration budget).
     The option file (with the overrides) is written beside the checkpoint, for ``hinas compare``.
-    ``on_progress`` gets the seconds spent after every step.
+    ``on_progress`` gets the seconds spent after every step. With ``snapshot_at``, the weights after that
+    many iterations are saved too (``net_g_{snapshot_at}.pth``; the learning rate is then mid-schedule).
     """
     import yaml
     from basicsr.data import build_dataloader, build_dataset
@@ -122,6 +125,8 @@ def train_for_budget(option: str, budget_s: float, out_dir: str, network_overrid
             set_budget_lr(model.optimizers, base_lrs, fraction)
             model.feed_data(batch)
             model.optimize_parameters(iterations)
+            if iterations == snapshot_at:
+                model.save_network(model.net_g, 'net_g', iterations)
             if on_progress:
                 on_progress(time.perf_counter() - start)
     seconds = time.perf_counter() - start
@@ -131,7 +136,9 @@ def train_for_budget(option: str, budget_s: float, out_dir: str, network_overrid
     saved_opt_path = os.path.join(root, f'{name}.yml')
     with open(saved_opt_path, 'w', encoding='utf-8') as f:
         yaml.safe_dump(plain_options(saved_opt), f, sort_keys=False)
-    return TrainResult(os.path.join(opt['path']['models'], 'net_g_latest.pth'), saved_opt_path, iterations, seconds)
+    snapshot = os.path.join(opt['path']['models'], f'net_g_{snapshot_at}.pth')
+    return TrainResult(os.path.join(opt['path']['models'], 'net_g_latest.pth'), saved_opt_path, iterations, seconds,
+                       snapshot if os.path.isfile(snapshot) else None)
 
 
 def budget_cosine(base_lr: float, fraction: float) -> float:

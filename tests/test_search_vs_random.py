@@ -10,8 +10,8 @@ from hinas_basicsr.compare import count_flops, count_params, load_network
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.search_vs_random import markdown_table, rank_among
 
-ENTRY_KEYS = {'kind', 'genotype', 'params', 'flops', 'flops_input', 'psnr', 'ssim', 'train_iterations',
-              'train_seconds'}
+ENTRY_KEYS = {'kind', 'genotype', 'params', 'flops', 'flops_input', 'psnr', 'ssim', 'psnr_half', 'sets',
+              'train_iterations', 'train_seconds', 'wall_seconds'}
 
 
 def argv(out, *extra):
@@ -35,7 +35,8 @@ def test_search_then_randoms_end_to_end_and_rerun_skips(in_tmp, capsys):
     results = json.loads((out / 'results.json').read_text())
     assert results['settings'] == {'task': 'sr', 'scale': 2, 'search_opt': 'options/demo/search_sr_x2.yml',
                                    'genotype': None, 'random': 2, 'seeds': 1, 'search_iters': 2, 'train_iters': 2,
-                                   'device': 'cpu', 'ablations': False}
+                                   'device': 'cpu', 'ablations': False, 'data': 'sample', 'random_seeds': 1,
+                                   'widths': False, 'cells': 0, 'tests': [], 'jobs': 1}
     entries = results['genotypes']
     assert list(entries) == ['found', 'random_1', 'random_2']
     found = Genotype.load(str(out / 'genotypes' / 'found.json'))
