@@ -19,7 +19,9 @@ held-out photos with ``hinas compare``'s conventions and its params/FLOPs count.
   the searched path among them; ``--cells K`` trains K random cells at the found widths.
 * Data: ``--data sample`` (the default; the demo's recipe on the embedded sample data) or ``--data
   photos`` (``datasets/photos``, made by ``datasets_prep/prepare_photos.py``): the photos go into the
-  search options' datasets and into every training, and the held-out set is ``PhotosTest``.
+  search options' datasets and into every training, and the held-out set is ``PhotosTestCrop`` (the
+  central 480x480 of each of the 6 held-out photos; add the whole ones with
+  ``--test datasets/photos/benchmark/PhotosTest/HR``).
   ``--test DIR`` (repeatable) also scores on a folder of HR images, with LR made by MATLAB bicubic.
 * ``--jobs J`` trains J genotypes at once, each in a process of its own with one thread (the search
   counts as one of the J while it runs); the figures are those of ``--jobs 1``.
@@ -70,7 +72,7 @@ FLOPS_MATCH = 0.25  # "FLOPs-matched" randoms: within +-25% of the searched net'
 SR_SCALES = (2, 3, 4)  # the scales the sample data and the photo set have LR images for
 DATA = ('sample', 'photos')
 PHOTO_ROOT = 'datasets/photos'
-PHOTO_TEST = 'PhotosTest'
+PHOTO_TEST = 'PhotosTestCrop'  # the central 480x480 of the 6 held-out photos (a whole one costs 5x as much)
 SAMPLE_TEST = 'SampleTest'
 PHOTO_BATCH = 8  # the photo benchmark trains at batch 8, LR crop 32 (the issue's measured step: 0.38 s, 1 thread)
 ABLATIONS = {'tied_cells': {'layerwise_cells': False}, 'no_cell_sharing': {'cell_sharing': False}}

@@ -75,7 +75,7 @@ def test_a_changed_or_missing_photo_is_refused_in_one_line_naming_apt_get(tmp_pa
 def test_generated_set_reads_back_through_paired_image_dataset(tmp_path):
     manifest = make_source(tmp_path)
     dst = tmp_path / 'photos'
-    built = prepare_photos(str(dst), manifest, str(tmp_path), crop_size=CROP, step=STEP)
+    built = prepare_photos(str(dst), manifest, str(tmp_path), crop_size=CROP, step=STEP, test_crop=36)
     assert 'DIV2K_train_HR_sub.lmdb' in built and 'DIV2K_train_LR_bicubic_X3.lmdb' in built
     assert sorted(os.listdir(dst / 'DIV2K_train_HR')) == ['fake_a.png', 'fake_b.png', 'fake_c.png']
     assert os.listdir(dst / 'benchmark' / 'PhotosTest' / 'HR') == ['fake_d.png']
@@ -109,4 +109,8 @@ def test_generated_set_reads_back_through_paired_image_dataset(tmp_path):
             'dataroot_gt': str(dst / 'benchmark' / 'PhotosTest' / f'GTmod{s}'),
             'dataroot_lq': str(dst / 'benchmark' / 'PhotosTest' / f'LRbicx{s}')})
         assert len(test) == 1 and tuple(test[0]['lq'].shape[-2:]) == (80 // s, 90 // s)
-    assert prepare_photos(str(dst), manifest, str(tmp_path), crop_size=CROP, step=STEP) == []  # a rerun: up to date
+    crop = cv2.imread(str(dst / 'benchmark' / 'PhotosTestCrop' / 'GTmod2' / 'fake_d.png'))
+    whole = cv2.imread(str(dst / 'benchmark' / 'PhotosTest' / 'HR' / 'fake_d.png'))
+    assert whole.shape[:2] == (80, 90)
+    np.testing.assert_array_equal(crop, whole[22:58, 27:63])  # the central 36x36
+    assert prepare_photos(str(dst), manifest, str(tmp_path), crop_size=CROP, step=STEP, test_crop=36) == []

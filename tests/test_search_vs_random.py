@@ -248,4 +248,4 @@ def test_data_photos_goes_into_the_search_options_and_every_training(tmp_path):
     assert train['datasets']['train']['dataroot_lq'] == 'datasets/photos/DIV2K_train_LR_bicubic_X2_sub.lmdb'
     assert train['datasets']['train']['batch_size_per_gpu'] == 8 and train['datasets']['train']['gt_size'] == 64
     test = test_options(s)['datasets']['test_00']
-    assert test['dataroot_gt'] == 'datasets/photos/benchmark/PhotosTest/GTmod2'
+    assert test['dataroot_gt'] == 'datasets/photos/benchmark/PhotosTestCrop/GTmod2'
