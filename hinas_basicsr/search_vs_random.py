@@ -1,60 +1,87 @@
 """Does the search find better networks than chance? The searched genotype against K uniform random ones.
 
-Every genotype (the found one, the two ablation searches, K random draws from the same space) is
-trained with the same recipe, the same iteration budget and the same N seeds, then scored on the
+Every genotype (the found one, the two ablation searches, K random draws from the same space, and the
+decomposition's variants) is trained with the same recipe and iteration budget, then scored on the
 held-out photos with ``hinas compare``'s conventions and its params/FLOPs count.
 
 * The searches run ``basicsr train`` on the given search options with ``total_iter`` set to the
-  budget, in a child process (as the demo does: the search's LMDB handles stay open for its life).
-  The ablations change one key of ``network_g``: ``layerwise_cells: false`` (one cell tied across
-  layers) and ``cell_sharing: false`` (one cell per incoming path).
+  budget, in a child process (:func:`hinas_basicsr.runners.search_genotype`). The ablations change one
+  key of ``network_g``: ``layerwise_cells: false`` (one cell tied across layers) and ``cell_sharing:
+  false`` (one cell per incoming path).
 * The random genotypes come from :mod:`hinas_basicsr.random_genotype` (uniform ops and input pairs,
-  uniform over width paths), drawn from the found genotype's space with a fixed seed, so a rerun
-  draws the same ones.
-* The training recipe is the demo's (``options/demo/train_hinas_sr_x2.yml``: HiNASNet F = 16, Adam
-  1e-3, L1 + 0.6 logSSIM, batch 4) on the sample data, with the learning rate decayed by a cosine to
-  0 over the iteration budget; for denoising, the same recipe on the sample BSD500 patches (gray,
-  sigma 30/50/70) without ASPP. Test sets: the sample SampleTest photos (SR, scale S) or the sample
-  BSD500 test photos at sigma 50 (denoising).
+  uniform over width paths), drawn from the search space of the search options (or of the given
+  genotype) with a fixed seed, so a rerun draws the same ones, and they may train while the search runs.
+* Seeds: the searched nets are trained with ``--seeds`` seeds, the randoms and the decomposition's
+  variants with ``--random-seeds``. The report gives the seed spread (the searched nets' std over
+  seeds) beside the spread among the randoms, and the Kendall tau between the nets' ranks at half and
+  at full training (every training also saves its weights at half its iterations).
+* Decomposition: ``--widths`` trains the found cells on every valid width path (5 for L = 2) and ranks
+  the searched path among them; ``--cells K`` trains K random cells at the found widths.
+* Data: ``--data sample`` (the default; the demo's recipe on the embedded sample data) or ``--data
+  photos`` (``datasets/photos``, made by ``datasets_prep/prepare_photos.py``): the photos go into the
+  search options' datasets and into every training, and the held-out set is ``PhotosTestCrop`` (the
+  central 480x480 of each of the 6 held-out photos; add the whole ones with
+  ``--test datasets/photos/benchmark/PhotosTest/HR``).
+  ``--test DIR`` (repeatable) also scores on a folder of HR images, with LR made by MATLAB bicubic.
+* ``--jobs J`` trains J genotypes at once, each in a process of its own with one thread (the search
+  counts as one of the J while it runs); the figures are those of ``--jobs 1``.
+
+The training recipe is the demo's (``options/demo/train_hinas_sr_x2.yml``: HiNASNet F = 16, Adam 1e-3,
+L1 + 0.6 logSSIM) with the learning rate decayed by a cosine to 0 over the iteration budget: batch 4 on
+the sample data, batch 8 on the photos; for denoising, the same recipe on the sample BSD500 patches
+(gray, sigma 30/50/70) without ASPP.
 
 Writes under OUT: ``results.json`` (after every genotype), ``table.md``, ``psnr_vs_flops.png``, and
-the searched genotypes (``genotypes/``), option files, checkpoints (``train/``) and per-genotype
-comparisons (``scores/``). A rerun with the same settings skips the searches and genotypes done.
+the searched genotypes (``genotypes/``), option files, checkpoints (``train/``), per-genotype
+comparisons (``scores/``), prepared ``--test`` sets (``testsets/``) and the search logs (``logs/``).
+A rerun with the same settings skips the searches and genotypes done.
 """
 from __future__ import annotations
 
+import concurrent.futures as futures
 import hashlib
 import json
+import multiprocessing
 import os
 import random
+import re
 import shutil
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 import yaml
-from tqdm import tqdm
 
 from hinas_basicsr.compare import BICUBIC, NOISY, ModelSpec, compare
-from hinas_basicsr.demo import HINAS_OPT, SAMPLE_ROOT, _plain, search_genotype, train_for_budget
+from hinas_basicsr.demo import HINAS_OPT, SAMPLE_ROOT
 from hinas_basicsr.fileio import atomic_write, write_json, write_text
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.options_check import load_yaml
-from hinas_basicsr.random_genotype import random_like
+from hinas_basicsr.random_genotype import random_cell, random_genotype
+from hinas_basicsr.runners import plain_options, search_genotype, train_for_budget
+from hinas_basicsr.trellis import moves_from
 
 RESULTS, TABLE, PLOT = 'results.json', 'table.md', 'psnr_vs_flops.png'
 RANDOM_DRAW_SEED = 0  # the random genotypes are the same in every run and rerun
+CELLS_DRAW_SEED = 1  # the random cells of --cells, drawn apart from the random genotypes
 FLOPS_MATCH = 0.25  # "FLOPs-matched" randoms: within +-25% of the searched net's FLOPs
-SR_SCALES = (2, 3, 4)  # the scales the sample data has LR images for
+SR_SCALES = (2, 3, 4)  # the scales the sample data and the photo set have LR images for
+DATA = ('sample', 'photos')
+PHOTO_ROOT = 'datasets/photos'
+PHOTO_TEST = 'PhotosTestCrop'  # the central 480x480 of the 6 held-out photos (a whole one costs 5x as much)
+SAMPLE_TEST = 'SampleTest'
+PHOTO_BATCH = 8  # the photo benchmark trains at batch 8, LR crop 32 (the issue's measured step: 0.38 s, 1 thread)
 ABLATIONS = {'tied_cells': {'layerwise_cells': False}, 'no_cell_sharing': {'cell_sharing': False}}
 DENOISE_TRAIN = {'name': 'SampleBSD500', 'type': 'HiNASNoisyImageDataset',
                  'dataroot_gt': f'{SAMPLE_ROOT}/BSD500/BSD500_train.lmdb', 'io_backend': {'type': 'lmdb'},
                  'gray': True, 'gt_size': 48, 'use_hflip': True, 'use_rot': True, 'sigma': [30, 50, 70],
                  'noise_seed': 0}
 DENOISE_TEST_SIGMA = 50
+KINDS = ('search', 'widths', 'cells', 'random')  # the order of results.json's entries
 
 
 @dataclass(frozen=True)
@@ -72,9 +99,28 @@ class Settings:
     out: str
     device: str
     ablations: bool
+    data: str = 'sample'
+    random_seeds: int = 1
+    widths: bool = False
+    cells: int = 0
+    tests: tuple[str, ...] = field(default=())
+    jobs: int = 1
+
+    # settings that do not change a figure: a rerun may change them
+    FREE = ('device', 'jobs')
+    # settings that only add genotypes to a finished run: a rerun may turn them on
+    ADDING = ('ablations', 'widths')
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != 'out'}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != 'out'}
+        d['tests'] = list(self.tests)
+        return d
+
+
+def kind_of(name: str) -> str:
+    """``random_3`` -> random, ``widths_0-1`` -> widths, ``cells_2`` -> cells; the rest are searches."""
+    prefix = name.split('_', 1)[0]
+    return prefix if prefix in ('random', 'widths', 'cells') else 'search'
 
 
 def check_settings(s: Settings) -> Genotype | None:
@@ -89,9 +135,29 @@ def check_settings(s: Settings) -> Genotype | None:
     if (s.search_opt is None) == (s.genotype is None):
         raise ValueError('--search-opt/--genotype: give exactly one')
     for name, value, low in (('--random', s.random, 1), ('--seeds', s.seeds, 1), ('--search-iters', s.search_iters, 1),
-                             ('--train-iters', s.train_iters, 1)):
+                             ('--train-iters', s.train_iters, 1), ('--random-seeds', s.random_seeds, 1),
+                             ('--cells', s.cells, 0), ('--jobs', s.jobs, 1)):
         if value < low:
             raise ValueError(f'{name}: expected an integer >= {low}, got {value}')
+    if s.data not in DATA:
+        raise ValueError(f'--data: expected one of {DATA}, got {s.data!r}')
+    if s.data == 'photos':
+        if s.task != 'sr':
+            raise ValueError('--data: photos is an SR set (use --task sr)')
+        missing = [p for p in (f'{PHOTO_ROOT}/DIV2K_train_HR_sub.lmdb', photo_test_dirs(s.scale)[0])
+                   if not os.path.exists(p)]
+        if missing:
+            raise FileNotFoundError(f'--data photos: {missing[0]} does not exist; make it with '
+                                    f'`python datasets_prep/prepare_photos.py --dst {PHOTO_ROOT}`')
+    for folder in s.tests:
+        if s.task != 'sr':
+            raise ValueError('--test: scores SR (HR images, LR by bicubic); use --task sr')
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f'--test: {folder} is not a folder')
+        from hinas_basicsr.prep.common import image_size, list_images
+
+        for path in list_images(folder):
+            image_size(path)
     if s.device == 'cuda' and not torch.cuda.is_available():
         raise ValueError('--device: cuda was asked for but no CUDA device is available')
     if s.ablations and s.search_opt is None:
@@ -102,9 +168,12 @@ def check_settings(s: Settings) -> Genotype | None:
     if os.path.isfile(previous):
         with open(previous, encoding='utf-8') as f:
             old = json.load(f).get('settings', {})
-        # --ablations may be added to a finished run: it only adds genotypes, the others stay as they are
+        defaults = {k: v.default for k, v in Settings.__dataclass_fields__.items() if not callable(v.default_factory)}
+        defaults['tests'] = []
         differ = [k for k, v in s.as_dict().items()
-                  if k != 'device' and old.get(k) != v and not (k == 'ablations' and v and not old.get(k))]
+                  if k not in Settings.FREE and old.get(k, defaults.get(k)) != v
+                  and not (k in Settings.ADDING and v and not old.get(k))
+                  and not (k == 'cells' and v > old.get(k, 0))]
         if differ:
             raise ValueError(f'--out: {previous} holds a run with other settings ({differ[0]}: {old.get(differ[0])!r} '
                              f'there, {getattr(s, differ[0])!r} now); use another --out')
@@ -125,11 +194,26 @@ def _num_gpu(device: str) -> int:
     return 1 if device == 'cuda' else 0
 
 
+def photo_test_dirs(scale: int) -> tuple[str, str]:
+    """GT and LR folders of the photo set's held-out photos at ``scale``."""
+    root = f'{PHOTO_ROOT}/benchmark/{PHOTO_TEST}'
+    return f'{root}/GTmod{scale}', f'{root}/LRbicx{scale}'
+
+
+def _photo_roots(dataset: dict[str, Any], scale: int) -> None:
+    """Point a paired dataset's ``dataroot_gt``/``dataroot_lq`` at the photo set (sub-images stay sub-images)."""
+    sub = '_sub' if '_sub' in os.path.basename(str(dataset.get('dataroot_gt', ''))) else ''
+    dataset.update(dataroot_gt=f'{PHOTO_ROOT}/DIV2K_train_HR{sub}.lmdb',
+                   dataroot_lq=f'{PHOTO_ROOT}/DIV2K_train_LR_bicubic_X{scale}{sub}.lmdb',
+                   io_backend={'type': 'lmdb'}, filename_tmpl='{}')
+
+
 def search_options(s: Settings, variant: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """The search options with ``total_iter`` = the budget, a name of its own and the ablation's network keys.
 
     The validation frequency is raised where the file's would give fewer than three validations, so
-    that the search's convergence line can judge stability.
+    that the search's convergence line can judge stability. With ``--data photos`` every dataset of
+    the options reads the photo set.
     """
     opt = load_yaml(s.search_opt)
     run_id = hashlib.sha1(os.path.abspath(s.out).encode()).hexdigest()[:8]
@@ -142,6 +226,10 @@ def search_options(s: Settings, variant: str, overrides: dict[str, Any]) -> dict
     if opt.get('val') and opt['val'].get('val_freq', s.search_iters) * 3 > s.search_iters:
         opt['val']['val_freq'] = max(1, s.search_iters // 3)
     opt.setdefault('logger', {})['save_checkpoint_freq'] = s.search_iters
+    if s.data == 'photos':
+        opt.pop('sample_data', None)
+        for dataset in (opt.get('datasets') or {}).values():
+            _photo_roots(dataset['dataset'] if isinstance(dataset.get('dataset'), dict) else dataset, s.scale)
     return opt
 
 
@@ -156,6 +244,10 @@ def training_options(s: Settings, name: str, genotype_path: str, seed: int) -> d
     if s.task == 'sr':
         train.update(dataroot_lq=f'{SAMPLE_ROOT}/DIV2K/DIV2K_train_LR_bicubic_X{s.scale}_sub.lmdb',
                      gt_size=32 * s.scale)
+        if s.data == 'photos':
+            opt.pop('sample_data', None)
+            _photo_roots(train, s.scale)
+            train.update(name='Photos', batch_size_per_gpu=PHOTO_BATCH)
     else:
         opt['datasets']['train'] = {**DENOISE_TRAIN, **{k: train[k] for k in (
             'num_worker_per_gpu', 'batch_size_per_gpu', 'dataset_enlarge_ratio', 'prefetch_mode')}}
@@ -164,23 +256,148 @@ def training_options(s: Settings, name: str, genotype_path: str, seed: int) -> d
     return opt
 
 
-def test_options(s: Settings) -> dict[str, Any]:
-    """The held-out sample photos, as a ``hinas compare`` test option file."""
+def _set_name(folder: str, taken: set[str]) -> str:
+    base = re.sub(r'[^A-Za-z0-9]+', '_', os.path.basename(os.path.normpath(folder))).strip('_') or 'test'
+    name, k = base, 2
+    while name in taken:
+        name, k = f'{base}_{k}', k + 1
+    taken.add(name)
+    return name
+
+
+def prepare_test_sets(s: Settings) -> list[tuple[str, str, str]]:
+    """``(name, GT folder, LR folder)`` of each ``--test`` folder, made under ``OUT/testsets`` (MATLAB bicubic LR)."""
+    from hinas_basicsr.prep.benchmarks import build_benchmark_set
+    from hinas_basicsr.prep.common import Outputs, list_images
+
+    sets, taken = [], {SAMPLE_TEST if s.data == 'sample' else PHOTO_TEST}
+    for folder in s.tests:
+        name = _set_name(folder, taken)
+        out = Outputs(os.path.join(s.out, 'testsets'), folder)
+        build_benchmark_set(list_images(folder), out, name, [s.scale])
+        sets.append((name, out.path(f'{name}/GTmod{s.scale}'), out.path(f'{name}/LRbicx{s.scale}')))
+    return sets
+
+
+def test_options(s: Settings, extra: Sequence[tuple[str, str, str]] = ()) -> dict[str, Any]:
+    """The held-out photos (and the ``--test`` sets, in order), as a ``hinas compare`` test option file."""
     if s.task == 'sr':
-        test = {'name': 'SampleTest', 'type': 'PairedImageDataset',
-                'dataroot_gt': f'{SAMPLE_ROOT}/benchmark/SampleTest/GTmod{s.scale}',
-                'dataroot_lq': f'{SAMPLE_ROOT}/benchmark/SampleTest/LRbicx{s.scale}', 'io_backend': {'type': 'disk'}}
+        if s.data == 'photos':
+            gt, lq = photo_test_dirs(s.scale)
+            name = PHOTO_TEST
+        else:
+            gt, lq = (f'{SAMPLE_ROOT}/benchmark/SampleTest/GTmod{s.scale}',
+                      f'{SAMPLE_ROOT}/benchmark/SampleTest/LRbicx{s.scale}')
+            name = SAMPLE_TEST
+        test = {'name': name, 'type': 'PairedImageDataset', 'dataroot_gt': gt, 'dataroot_lq': lq,
+                'io_backend': {'type': 'disk'}}
     else:
         test = {'name': 'SampleBSD500_test', 'type': 'HiNASNoisyImageDataset',
                 'dataroot_gt': f'{SAMPLE_ROOT}/BSD500/BSD500_test', 'io_backend': {'type': 'disk'}, 'gray': True,
                 'sigma': [DENOISE_TEST_SIGMA], 'noise_seed': 0}
+    datasets = {'test_00': test}
+    for k, (name, gt, lq) in enumerate(extra, 1):
+        datasets[f'test_{k:02d}'] = {'name': name, 'type': 'PairedImageDataset', 'dataroot_gt': gt,
+                                     'dataroot_lq': lq, 'io_backend': {'type': 'disk'}}
     return {'name': 'search_vs_random_test', 'model_type': 'SRModel', 'scale': s.scale, 'num_gpu': 0,
-            'datasets': {'test_1': test}, 'path': {}}
+            'datasets': datasets, 'path': {}}
 
 
 def _write_yaml(path: str, opt: dict[str, Any]) -> str:
-    write_text(path, yaml.safe_dump(_plain(opt), sort_keys=False))
+    write_text(path, yaml.safe_dump(plain_options(opt), sort_keys=False))
     return path
+
+
+def space_of(s: Settings, given: Genotype | None) -> dict[str, Any]:
+    """The search space (``random_genotype``'s keywords) of the given genotype or of the search options."""
+    if given is not None:
+        return dict(task=given.task, scale=given.scale, num_in_ch=given.num_in_ch, num_nodes=given.num_nodes,
+                    num_layers=given.num_layers, width_factors=tuple(given.width_factors), ops=tuple(given.ops))
+    import inspect
+
+    from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
+
+    defaults = {k: p.default for k, p in inspect.signature(HiNASSupernet).parameters.items()}
+    net = {**defaults, **load_yaml(s.search_opt)['network_g']}
+    return dict(task=net['task'], scale=int(net['upscale']) if net['task'] == 'sr' else 1,
+                num_in_ch=int(net['num_in_ch']), num_nodes=int(net['num_nodes']), num_layers=int(net['num_layers']),
+                width_factors=tuple(float(f) for f in net['width_factors']), ops=tuple(net['ops']))
+
+
+def width_paths(num_layers: int, num_levels: int) -> list[tuple[int, ...]]:
+    """Every valid width path (one level per layer, from level 0 in the stem), in lexicographic order."""
+    paths: list[tuple[int, ...]] = [()]
+    for _ in range(num_layers):
+        paths = [p + (t,) for p in paths for _, _, t in moves_from(p[-1] if p else 0, num_levels)]
+    return sorted(paths)
+
+
+def path_label(widths: Sequence[int]) -> str:
+    return '-'.join(str(w) for w in widths)
+
+
+def train_and_score(s: Settings, name: str, genotype_file: str, test_opt: str, seeds: int) -> dict[str, Any]:
+    """Train ``name`` once per seed, score every checkpoint (and the half-way snapshot); its results.json entry.
+
+    The entry holds the baseline of the test sets under ``baseline`` (the caller moves it out).
+    """
+    started = time.perf_counter()
+    specs, runs = [], []
+    half = max(1, s.train_iters // 2)
+    for seed in range(seeds):
+        run = f'{name}_seed{seed}'
+        option = _write_yaml(os.path.join(s.out, 'options', f'{run}.yml'),
+                             training_options(s, run, genotype_file, seed))
+        trained = train_for_budget(option, float('inf'), s.out, max_iters=s.train_iters, snapshot_at=half)
+        specs.append(ModelSpec(f'seed{seed}', trained.option, trained.checkpoint))
+        if trained.snapshot:
+            specs.append(ModelSpec(f'seed{seed}_half', trained.option, trained.snapshot))
+        runs.append(trained)
+    rows = compare(specs, test_opt, os.path.join(s.out, 'scores', name), task=s.task, scale=s.scale,
+                   latency_runs=1, device=torch.device(s.device))
+    set_names = list(dict.fromkeys(r['set'] for r in rows))
+    baseline = {'name': rows[0]['model'], 'psnr': {}, 'ssim': {}}
+    for r in rows:
+        if r['model'] in (BICUBIC, NOISY):
+            baseline['psnr'][r['set']], baseline['ssim'][r['set']] = r['psnr'], r['ssim']
+    by = {(r['model'], r['set']): r for r in rows}
+    seeds_done = [spec.name for spec in specs if not spec.name.endswith('_half')]
+    first = by[(seeds_done[0], set_names[0])]
+    with open(genotype_file, encoding='utf-8') as f:
+        genotype = json.load(f)
+    genotype.pop('search', None)  # alpha and beta are in genotypes/; keep results.json readable
+    entry = {'kind': kind_of(name), 'genotype': genotype,
+             'params': first['params'], 'flops': first['flops'], 'flops_input': first['flops_input'],
+             'psnr': [float(by[(m, set_names[0])]['psnr']) for m in seeds_done],
+             'ssim': [float(by[(m, set_names[0])]['ssim']) for m in seeds_done],
+             'psnr_half': [float(by[(f'{m}_half', set_names[0])]['psnr']) for m in seeds_done
+                           if (f'{m}_half', set_names[0]) in by],
+             'sets': {n: {'psnr': [float(by[(m, n)]['psnr']) for m in seeds_done],
+                          'ssim': [float(by[(m, n)]['ssim']) for m in seeds_done]} for n in set_names},
+             'train_iterations': [r.iterations for r in runs], 'train_seconds': [round(r.seconds, 2) for r in runs],
+             'wall_seconds': round(time.perf_counter() - started, 1)}
+    entry['baseline'] = baseline
+    return entry
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def _train_job(s: Settings, name: str, genotype_file: str, test_opt: str, seeds: int) -> dict[str, Any]:
+    """:func:`train_and_score` in a worker process (one thread, as set by the pool's initializer)."""
+    return train_and_score(s, name, genotype_file, test_opt, seeds)
+
+
+@dataclass
+class Job:
+    """One unit of the run: a search (gives a genotype file) or a training (gives a results.json entry)."""
+
+    name: str
+    kind: str  # 'search' or 'train'
+    run: Callable[[], Any] | None = None
+    after: str | None = None  # a search this job waits for
+    make: Callable[[], tuple[str, int]] | None = None  # training: (genotype file, seeds), once ``after`` is done
 
 
 class Benchmark:
@@ -189,91 +406,184 @@ class Benchmark:
     def __init__(self, settings: Settings, given: Genotype | None) -> None:
         self.s, self.given = settings, given
         self.results_path = os.path.join(settings.out, RESULTS)
-        self.results: dict[str, Any] = {'settings': settings.as_dict(), 'baseline': None, 'genotypes': {}}
+        self.results: dict[str, Any] = {'settings': settings.as_dict(), 'baseline': None, 'genotypes': {},
+                                        'wall_seconds': {}}
         if os.path.isfile(self.results_path):
             with open(self.results_path, encoding='utf-8') as f:
                 self.results = json.load(f)
-            self.results['settings'].update(device=settings.device, ablations=settings.ablations)
+            self.results['settings'] = settings.as_dict()
+            self.results.setdefault('wall_seconds', {})
+        self.space = space_of(settings, given)
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.s.out, *parts)
 
-    def searched(self, variant: str, overrides: dict[str, Any]) -> str:
+    def search(self, variant: str, overrides: dict[str, Any]) -> str:
         """The genotype file of one search (``genotypes/{variant}.json``), searching only if it is missing."""
         target = self.path('genotypes', f'{variant}.json')
         if not os.path.isfile(target):
             option = _write_yaml(self.path('options', f'search_{variant}.yml'),
                                  search_options(self.s, variant, overrides))
-            print(f'Searching {variant}: basicsr train -opt {option} ({self.s.search_iters} iterations)', flush=True)
-            best = search_genotype(option)
+            log_path = self.path('logs', f'search_{variant}.log')
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)
+            print(f'Searching {variant}: basicsr train -opt {option} ({self.s.search_iters} iterations; '
+                  f'log {log_path})', flush=True)
+            started = time.perf_counter()
+            with open(log_path, 'a', encoding='utf-8') as log:
+                best = search_genotype(option, threads=1 if self.s.jobs > 1 else None, log=log)
+            found = Genotype.load(best)
+            found.check_compatible(task=self.s.task, scale=self.s.scale, source=best)
+            if space_of(self.s, found) != self.space:
+                raise ValueError(f'{best}: the search found a genotype outside the space of {self.s.search_opt}')
             atomic_write(target, lambda tmp: shutil.copyfile(best, tmp))
+            self.results['wall_seconds'][f'search_{variant}'] = round(time.perf_counter() - started, 1)
+            print(f'Search {variant} done in {self.results["wall_seconds"][f"search_{variant}"]:.0f} s', flush=True)
         return target
 
-    def genotype_files(self) -> dict[str, str]:
-        """Name -> genotype JSON of every genotype to train: found, ablations, random_1..K."""
+    def jobs(self) -> list[Job]:
+        """Every search and training of the run, in results.json's order; trainings of done entries left out."""
         os.makedirs(self.path('genotypes'), exist_ok=True)
+        jobs: list[Job] = []
+        searches = {'found': {}, **(ABLATIONS if self.s.ablations else {})}
         if self.given is not None:
-            files = {'found': self.path('genotypes', 'found.json')}
-            self.given.save(files['found'])
+            self.given.save(self.path('genotypes', 'found.json'))
         else:
-            files = {'found': self.searched('found', {})}
-            if self.s.ablations:
-                files.update({name: self.searched(name, overrides) for name, overrides in ABLATIONS.items()})
-        found = Genotype.load(files['found'])
-        found.check_compatible(task=self.s.task, scale=self.s.scale, source=files['found'])
+            for variant, overrides in searches.items():
+                jobs.append(Job(variant, 'search', run=lambda v=variant, o=overrides: self.search(v, o)))
+        after = None if self.given is not None else 'found'
+        for variant in searches if self.given is None else ['found']:
+            file = self.path('genotypes', f'{variant}.json')
+            jobs.append(Job(variant, 'train', after=None if self.given is not None else variant,
+                            make=lambda f=file: (f, self.s.seeds)))
+        if self.s.widths:
+            for widths in width_paths(self.space['num_layers'], len(self.space['width_factors'])):
+                jobs.append(Job(f'widths_{path_label(widths)}', 'train', after=after,
+                                make=lambda w=widths: self.variant(f'widths_{path_label(w)}', widths=w)))
+        for k in range(1, self.s.cells + 1):
+            jobs.append(Job(f'cells_{k}', 'train', after=after, make=lambda k=k: self.variant(f'cells_{k}', cells=k)))
         rng = random.Random(RANDOM_DRAW_SEED)
         for k in range(1, self.s.random + 1):
-            files[f'random_{k}'] = self.path('genotypes', f'random_{k}.json')
-            random_like(found, rng).save(files[f'random_{k}'])
-        return files
+            file = self.path('genotypes', f'random_{k}.json')
+            random_genotype(rng, **self.space).save(file)
+            jobs.append(Job(f'random_{k}', 'train', make=lambda f=file: (f, self.s.random_seeds)))
+        done = self.results['genotypes']
+        return [j for j in jobs if j.kind == 'search' or j.name not in done]
 
-    def train_and_score(self, name: str, genotype_file: str, test_opt: str) -> dict[str, Any]:
-        """Train ``name`` once per seed, score every checkpoint; its results.json entry."""
-        specs, runs = [], []
-        for seed in range(self.s.seeds):
-            run = f'{name}_seed{seed}'
-            option = _write_yaml(self.path('options', f'{run}.yml'),
-                                 training_options(self.s, run, genotype_file, seed))
-            trained = train_for_budget(option, float('inf'), self.s.out, max_iters=self.s.train_iters)
-            specs.append(ModelSpec(f'seed{seed}', trained.option, trained.checkpoint))
-            runs.append(trained)
-        rows = compare(specs, test_opt, self.path('scores', name), task=self.s.task, scale=self.s.scale,
-                       latency_runs=1, device=torch.device(self.s.device))
-        baseline = [r for r in rows if r['model'] in (BICUBIC, NOISY)]
-        self.results['baseline'] = {'name': baseline[0]['model'], 'psnr': float(np.mean([r['psnr'] for r in baseline])),
-                                    'ssim': float(np.mean([r['ssim'] for r in baseline]))}
-        mine = {spec.name: [r for r in rows if r['model'] == spec.name] for spec in specs}
-        first = mine['seed0'][0]
-        with open(genotype_file, encoding='utf-8') as f:
-            genotype = json.load(f)
-        genotype.pop('search', None)  # alpha and beta are in genotypes/; keep results.json readable
-        return {'kind': 'random' if name.startswith('random_') else 'search', 'genotype': genotype,
-                'params': first['params'], 'flops': first['flops'], 'flops_input': first['flops_input'],
-                'psnr': [float(np.mean([r['psnr'] for r in m])) for m in mine.values()],
-                'ssim': [float(np.mean([r['ssim'] for r in m])) for m in mine.values()],
-                'train_iterations': [r.iterations for r in runs], 'train_seconds': [round(r.seconds, 2) for r in runs]}
+    def variant(self, name: str, widths: tuple[int, ...] | None = None, cells: int | None = None) -> tuple[str, int]:
+        """A decomposition genotype: the found cells on ``widths``, or random cells number ``cells`` at the
+        found widths. The searched path's entry is the found net itself (``None``: nothing to train)."""
+        found = Genotype.load(self.path('genotypes', 'found.json'))
+        if widths is not None:
+            genotype = replace(found, widths=tuple(widths), search=None)
+        else:
+            rng = random.Random(CELLS_DRAW_SEED)
+            for _ in range(cells):
+                drawn = tuple(random_cell(rng, found.num_nodes, found.ops) for _ in range(found.num_layers))
+            genotype = replace(found, cells=drawn, search=None)
+        file = self.path('genotypes', f'{name}.json')
+        genotype.save(file)
+        return file, self.s.random_seeds
 
     def run(self) -> dict[str, Any]:
         from hinas_basicsr.data.sample import ensure_sample_data
 
+        started = time.perf_counter()
         os.makedirs(self.s.out, exist_ok=True)
-        ensure_sample_data(SAMPLE_ROOT)
-        files = self.genotype_files()
-        test_opt = _write_yaml(self.path('options', 'test.yml'), test_options(self.s))
-        done = self.results['genotypes']
-        todo = [n for n in files if n not in done]
-        if len(todo) < len(files):
-            print(f'Resuming: {len(files) - len(todo)} of {len(files)} genotypes already scored, skipped.', flush=True)
-        with tqdm(total=len(files), initial=len(files) - len(todo), desc='genotypes', unit='net') as bar:
-            for name in todo:
-                bar.set_postfix_str(name)
-                done[name] = self.train_and_score(name, files[name], test_opt)
-                write_json(self.path(RESULTS), self.results)
-                bar.update()
+        if self.s.data == 'sample':
+            ensure_sample_data(SAMPLE_ROOT)
+        test_opt = _write_yaml(self.path('options', 'test.yml'), test_options(self.s, prepare_test_sets(self.s)))
+        jobs = self.jobs()
+        trainings = [j for j in jobs if j.kind == 'train']
+        total = len(trainings) + len(self.results['genotypes'])
+        if len(trainings) < total:
+            print(f'Resuming: {total - len(trainings)} of {total} genotypes already scored, skipped.', flush=True)
+        self.schedule(jobs, test_opt)
+        entries = self.results['genotypes']
+        self.results['genotypes'] = {n: entries[n] for kind in KINDS for n in entries if kind_of(n) == kind}
+        self.results['wall_seconds']['total_last_run'] = round(time.perf_counter() - started, 1)
+        self.results['summary'] = summary(self.results)
         write_json(self.path(RESULTS), self.results)
         write_text(self.path(TABLE), markdown_table(self.results))
         atomic_write(self.path(PLOT), lambda tmp: plot_psnr_vs_flops(self.results, tmp))
         return self.results
+
+    def record(self, name: str, entry: dict[str, Any] | None) -> None:
+        if entry is None:
+            return
+        baseline = entry.pop('baseline')
+        sets = list(baseline['psnr'])
+        self.results['baseline'] = {'name': baseline['name'], 'psnr': baseline['psnr'][sets[0]],
+                                    'ssim': baseline['ssim'][sets[0]], 'sets': baseline}
+        self.results['genotypes'][name] = entry
+        write_json(self.path(RESULTS), self.results)
+        print(f'  {name}: PSNR {", ".join(f"{p:.3f}" for p in entry["psnr"])} dB, '
+              f'{entry["flops"] / 1e9:.3f} GFLOPs, {entry["wall_seconds"]:.0f} s '
+              f'({len(self.results["genotypes"])} scored)', flush=True)
+
+    def schedule(self, jobs: list[Job], test_opt: str) -> None:
+        """Run the jobs, at most ``--jobs`` at once (a search counts as one); trainings wait for their search."""
+        searches_done = {j.name for j in jobs if j.kind == 'search' and os.path.isfile(
+            self.path('genotypes', f'{j.name}.json'))}
+        pending = [j for j in jobs if not (j.kind == 'search' and j.name in searches_done)]
+        if self.given is not None:
+            searches_done.add('found')
+
+        def ready(job: Job) -> bool:
+            return job.after is None or job.after in searches_done
+
+        def prepare(job: Job) -> tuple[str, int] | None:
+            genotype_file, seeds = job.make()
+            if kind_of(job.name) == 'widths' and Genotype.load(genotype_file) == Genotype.load(
+                    self.path('genotypes', 'found.json')):
+                return None  # the searched path: its net is the found one (seed 0 of it is used)
+            return genotype_file, seeds
+
+        if self.s.jobs <= 1:
+            for job in pending:
+                if job.kind == 'search':
+                    job.run()
+                    continue
+                made = prepare(job)
+                self.record(job.name, None if made is None else train_and_score(self.s, job.name, made[0], test_opt,
+                                                                                 made[1]))
+            return
+        threads = futures.ThreadPoolExecutor(max_workers=max(1, sum(j.kind == 'search' for j in pending)))
+        pool = futures.ProcessPoolExecutor(max_workers=self.s.jobs, mp_context=multiprocessing.get_context('spawn'),
+                                           initializer=_one_thread)
+        running: dict[futures.Future, Job] = {}
+        searching = 0
+        try:
+            while pending or running:
+                for job in [j for j in pending if ready(j)]:
+                    if len(running) >= self.s.jobs or (job.kind == 'search' and searching):
+                        continue  # one search at a time: they would share the experiments folder's names
+                    pending.remove(job)
+                    if job.kind == 'search':
+                        running[threads.submit(job.run)] = job
+                        searching += 1
+                        continue
+                    made = prepare(job)
+                    if made is None:
+                        continue
+                    running[pool.submit(_train_job, self.s, job.name, made[0], test_opt, made[1])] = job
+                if not running:
+                    raise RuntimeError(f'search-vs-random: jobs wait for a search that is not scheduled: '
+                                       f'{[j.name for j in pending]}')
+                done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+                for future in done:
+                    job = running.pop(future)
+                    result = future.result()
+                    if job.kind == 'search':
+                        searching -= 1
+                        searches_done.add(job.name)
+                        write_json(self.path(RESULTS), self.results)
+                    else:
+                        self.record(job.name, result)
+        finally:
+            for future in running:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            threads.shutdown(wait=True)
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -285,39 +595,106 @@ def rank_among(value: float, others: Sequence[float]) -> tuple[int, int]:
     return 1 + sum(o > value for o in others), len(others) + 1
 
 
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Kendall's tau-b between two score lists (None for fewer than 3 pairs or a constant list)."""
+    from scipy.stats import kendalltau
+
+    if len(a) < 3:
+        return None
+    tau = kendalltau(a, b).statistic
+    return None if tau is None or np.isnan(tau) else float(tau)
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The run's figures beyond the table: spreads, the half/full tau, the decomposition's ranks."""
+    entries = results['genotypes']
+    randoms = {n: e for n, e in entries.items() if kind_of(n) == 'random'}
+    out: dict[str, Any] = {}
+    means = [_mean(e['psnr']) for e in randoms.values()]
+    out['random_spread_db'] = round(statistics.stdev(means), 4) if len(means) > 1 else None
+    seed_stds = {n: statistics.stdev(e['psnr']) for n, e in entries.items() if len(e['psnr']) > 1}
+    out['seed_spread_db'] = round(_mean(list(seed_stds.values())), 4) if seed_stds else None
+    out['seed_spread_by_net'] = {n: round(v, 4) for n, v in seed_stds.items()}
+    if out['random_spread_db'] and out['seed_spread_db'] is not None:
+        out['seed_over_random_spread'] = round(out['seed_spread_db'] / out['random_spread_db'], 3)
+    paired = [(e['psnr_half'][0], e['psnr'][0]) for e in entries.values() if e.get('psnr_half')]
+    out['tau_half_vs_full'] = kendall_tau([p[0] for p in paired], [p[1] for p in paired])
+    out['tau_nets'] = len(paired)
+    if 'found' in entries:
+        found = entries['found']
+        if randoms:
+            out['found_rank_among_randoms'] = list(rank_among(_mean(found['psnr']), means))
+            out['random_median_db'] = round(float(np.median(means)), 4)
+        widths = {n: e['psnr'][0] for n, e in entries.items() if kind_of(n) == 'widths'}
+        if widths:
+            found_path = 'widths_' + path_label(found['genotype']['widths'])
+            widths[found_path] = found['psnr'][0]
+            others = [v for n, v in widths.items() if n != found_path]
+            out['widths'] = {'searched_path': found_path, 'rank': list(rank_among(widths[found_path], others)),
+                             'psnr_seed0': {n: round(v, 4) for n, v in sorted(widths.items())}}
+        cells = {n: e['psnr'][0] for n, e in entries.items() if kind_of(n) == 'cells'}
+        if cells:
+            out['cells'] = {'rank': list(rank_among(found['psnr'][0], list(cells.values()))),
+                            'found_psnr_seed0': round(found['psnr'][0], 4),
+                            'psnr_seed0': {n: round(v, 4) for n, v in cells.items()}}
+    return out
+
+
+def _set_columns(entries: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    some = next(iter(entries.values()))
+    return list(some.get('sets') or {}) or ['']
+
+
 def markdown_table(results: dict[str, Any]) -> str:
-    """Searched nets, the randoms' mean +- std, best and worst; the searched nets' ranks among the randoms."""
+    """Searched nets, the randoms' mean +- std, best and worst (one PSNR/SSIM pair per test set); the
+    searched nets' ranks among the randoms; the decomposition, the spreads and the tau where measured."""
     s, entries = results['settings'], results['genotypes']
-    randoms = {n: e for n, e in entries.items() if n.startswith('random_')}
-    searched = {n: e for n, e in entries.items() if not n.startswith('random_')}
+    randoms = {n: e for n, e in entries.items() if kind_of(n) == 'random'}
+    searched = {n: e for n, e in entries.items() if kind_of(n) == 'search'}
     metric = f'Y channel, crop {s["scale"]}' if s['task'] == 'sr' else f'gray, sigma {DENOISE_TEST_SIGMA}'
     some = next(iter(entries.values()))
+    sets = _set_columns(entries, results)
     source = (f'the search ({s["search_iters"]} iterations)' if s.get('search_opt')
               else f'the given genotype {s.get("genotype")}')
-    lines = [f'{s["task"]} x{s["scale"]}: {len(randoms)} random genotypes vs {source}; every net trained '
-             f'{s["train_iters"]} iterations with seeds 0..{s["seeds"] - 1}. PSNR (dB) '
-             f'/ SSIM on held-out photos ({metric}), mean +- std over seeds; FLOPs for one {some["flops_input"]} '
-             'input.', '',
-             '| genotype | PSNR | SSIM | params | GFLOPs |', '| --- | --- | --- | --- | --- |']
+    random_seeds = s.get('random_seeds', s['seeds'])
+    lines = [f'{s["task"]} x{s["scale"]} on the {s.get("data", "sample")} data: {len(randoms)} random genotypes vs '
+             f'{source}; every net trained {s["train_iters"]} iterations, the searched nets with seeds '
+             f'0..{s["seeds"] - 1}, the others with seeds 0..{random_seeds - 1}. PSNR (dB) / SSIM on held-out '
+             f'photos ({metric}), mean +- std over seeds; FLOPs for one {some["flops_input"]} input.', '']
+    header = ' | '.join(f'PSNR {n} | SSIM {n}' if n else 'PSNR | SSIM' for n in sets)
+    lines += [f'| genotype | {header} | params | GFLOPs |', '|' + ' --- |' * (2 * len(sets) + 3)]
 
-    def row(label: str, psnr: Sequence[float], ssim: Sequence[float], params: str, gflops: str) -> str:
+    def per_set(e: dict[str, Any], name: str) -> tuple[list[float], list[float]]:
+        if name and e.get('sets'):
+            return e['sets'][name]['psnr'], e['sets'][name]['ssim']
+        return e['psnr'], e['ssim']
+
+    def cells(psnr: Sequence[float], ssim: Sequence[float]) -> str:
         spread = f' +- {statistics.stdev(psnr):.3f}' if len(psnr) > 1 else ''
-        return f'| {label} | {_mean(psnr):.3f}{spread} | {_mean(ssim):.4f} | {params} | {gflops} |'
+        return f'{_mean(psnr):.3f}{spread} | {_mean(ssim):.4f}'
+
+    def row(label: str, e: dict[str, Any]) -> str:
+        body = ' | '.join(cells(*per_set(e, n)) for n in sets)
+        return f'| {label} | {body} | {e["params"]:,} | {e["flops"] / 1e9:.3f} |'
 
     for name, e in searched.items():
-        lines.append(row(name, e['psnr'], e['ssim'], f'{e["params"]:,}', f'{e["flops"] / 1e9:.3f}'))
+        lines.append(row(name, e))
     if randoms:
+        body = []
+        for n in sets:
+            body.append(cells([_mean(per_set(e, n)[0]) for e in randoms.values()],
+                              [_mean(per_set(e, n)[1]) for e in randoms.values()]))
+        lines.append(f'| random (mean +- std over {len(randoms)} nets) | {" | ".join(body)} | '
+                     f'{_mean([e["params"] for e in randoms.values()]):,.0f} | '
+                     f'{_mean([e["flops"] for e in randoms.values()]) / 1e9:.3f} |')
         means = {n: _mean(e['psnr']) for n, e in randoms.items()}
-        lines.append(row(f'random (mean +- std over {len(randoms)} nets)', list(means.values()),
-                         [_mean(e['ssim']) for e in randoms.values()],
-                         f'{_mean([e["params"] for e in randoms.values()]):,.0f}',
-                         f'{_mean([e["flops"] for e in randoms.values()]) / 1e9:.3f}'))
         for label, name in (('best random', max(means, key=means.get)), ('worst random', min(means, key=means.get))):
-            e = randoms[name]
-            lines.append(row(f'{label} ({name})', e['psnr'], e['ssim'], f'{e["params"]:,}', f'{e["flops"] / 1e9:.3f}'))
+            lines.append(row(f'{label} ({name})', randoms[name]))
     if results.get('baseline'):
         b = results['baseline']
-        lines.append(f'| {b["name"]} | {b["psnr"]:.3f} | {b["ssim"]:.4f} | 0 | 0 |')
+        body = ' | '.join(f'{b["sets"]["psnr"][n]:.3f} | {b["sets"]["ssim"][n]:.4f}' if n and 'sets' in b
+                          else f'{b["psnr"]:.3f} | {b["ssim"]:.4f}' for n in sets)
+        lines.append(f'| {b["name"]} | {body} | 0 | 0 |')
     if randoms:
         lines += ['', '| searched net | rank among randoms (1 = best) | rank among randoms within +-25% of its FLOPs |',
                   '| --- | --- | --- |']
@@ -327,31 +704,79 @@ def markdown_table(results: dict[str, Any]) -> str:
             overall = rank_among(_mean(e['psnr']), [_mean(r['psnr']) for r in randoms.values()])
             matched = rank_among(_mean(e['psnr']), near)
             lines.append(f'| {name} | {overall[0]} of {overall[1]} | {matched[0]} of {matched[1]} |')
+    decomposition = [(n, e) for n, e in entries.items() if kind_of(n) in ('widths', 'cells')]
+    if decomposition:
+        lines += ['', 'Decomposition (seed 0 of each net, first test set):', '',
+                  '| net | cells | widths | PSNR (seed 0) | GFLOPs |', '| --- | --- | --- | --- | --- |']
+        found = entries.get('found')
+        if found:
+            lines.append(f'| found | found | {path_label(found["genotype"]["widths"])} | {found["psnr"][0]:.3f} | '
+                         f'{found["flops"] / 1e9:.3f} |')
+        for n, e in decomposition:
+            cell = 'found' if kind_of(n) == 'widths' else 'random'
+            lines.append(f'| {n} | {cell} | {path_label(e["genotype"]["widths"])} | {e["psnr"][0]:.3f} | '
+                         f'{e["flops"] / 1e9:.3f} |')
+    figures = results.get('summary') or summary(results)
+    notes = []
+    if figures.get('widths'):
+        w = figures['widths']
+        notes.append(f'searched width path {w["searched_path"][7:]}: rank {w["rank"][0]} of {w["rank"][1]} paths')
+    if figures.get('cells'):
+        c = figures['cells']
+        notes.append(f'found cells: rank {c["rank"][0]} of {c["rank"][1]} against random cells at the found widths')
+    if figures.get('seed_spread_db') is not None:
+        notes.append(f'seed spread (std over seeds, mean over nets) {figures["seed_spread_db"]:.3f} dB')
+    if figures.get('random_spread_db') is not None:
+        notes.append(f'spread among randoms (std) {figures["random_spread_db"]:.3f} dB')
+    if figures.get('tau_half_vs_full') is not None:
+        notes.append(f'Kendall tau of the ranks at half and full training {figures["tau_half_vs_full"]:.3f} '
+                     f'({figures["tau_nets"]} nets)')
+    if notes:
+        lines += [''] + [f'- {n}' for n in notes]
     return '\n'.join(lines) + '\n'
 
 
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points no other point beats in both cost (lower x) and quality (higher y), by increasing x."""
+    front: list[tuple[float, float]] = []
+    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not front or y > front[-1][1]:
+            front.append((x, y))
+    return front
+
+
 def plot_psnr_vs_flops(results: dict[str, Any], path: str) -> None:
-    """Randoms as a scatter, the searched nets marked; error bars: the std over seeds."""
+    """Randoms as a scatter with their Pareto front, the searched nets and the decomposition marked;
+    error bars: the std over seeds. PSNR of the first test set."""
     import matplotlib
 
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
 
     s, entries = results['settings'], results['genotypes']
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    randoms = [e for n, e in entries.items() if n.startswith('random_')]
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
 
     def points(group: Sequence[dict[str, Any]]) -> tuple[list[float], list[float], list[float]]:
         return ([e['flops'] / 1e9 for e in group], [_mean(e['psnr']) for e in group],
                 [float(np.std(e['psnr'])) for e in group])
 
+    randoms = [e for n, e in entries.items() if kind_of(n) == 'random']
     if randoms:
         x, y, err = points(randoms)
         ax.errorbar(x, y, yerr=err, fmt='o', color='0.55', alpha=0.8, capsize=2, label=f'random ({len(randoms)})')
+        front = pareto_front(list(zip(x, y)))
+        ax.step([p[0] for p in front], [p[1] for p in front], where='post', color='0.35', linewidth=1,
+                label='randoms\' Pareto front')
+    for kind, marker, color, label in (('widths', 'v', 'tab:orange', 'found cells, other width path'),
+                                       ('cells', 'x', 'tab:cyan', 'random cells, found widths')):
+        group = [e for n, e in entries.items() if kind_of(n) == kind]
+        if group:
+            x, y, _ = points(group)
+            ax.plot(x, y, marker, color=color, markersize=7, linestyle='none', label=f'{label} ({len(group)})')
     markers = {'found': ('*', 'tab:red', 16), 'tied_cells': ('s', 'tab:blue', 9),
                'no_cell_sharing': ('D', 'tab:green', 8)}
     for name, e in entries.items():
-        if name.startswith('random_'):
+        if kind_of(name) != 'search':
             continue
         marker, color, size = markers.get(name, ('^', 'tab:purple', 9))
         x, y, err = points([e])
@@ -359,13 +784,15 @@ def plot_psnr_vs_flops(results: dict[str, Any], path: str) -> None:
     if results.get('baseline'):
         ax.axhline(results['baseline']['psnr'], color='0.3', linestyle='--', linewidth=1,
                    label=results['baseline']['name'])
-    ax.set_xlabel(f'GFLOPs (input {next(iter(entries.values()))["flops_input"]})')
-    ax.set_ylabel('PSNR (dB) on held-out photos, mean over seeds')
+    first = next(iter(entries.values()))
+    set_name = next(iter(first.get('sets') or {}), 'held-out photos')
+    ax.set_xlabel(f'GFLOPs (input {first["flops_input"]})')
+    ax.set_ylabel(f'PSNR (dB) on {set_name}, mean over seeds')
     source = f'search ({s["search_iters"]} it)' if s.get('search_opt') else 'given genotype'
-    ax.set_title(f'{s["task"]} x{s["scale"]}: {source} vs random, '
-                 f'{s["train_iters"]} training it, {s["seeds"]} seed(s)', fontsize=10)
+    ax.set_title(f'{s["task"]} x{s["scale"]}, {s.get("data", "sample")} data: {source} vs random, '
+                 f'{s["train_iters"]} training it', fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, format='png', dpi=110)
     plt.close(fig)
@@ -377,5 +804,6 @@ def run_benchmark(settings: Settings) -> dict[str, Any]:
     return Benchmark(settings, given).run()
 
 
-__all__ = ['Settings', 'check_settings', 'markdown_table', 'plot_psnr_vs_flops', 'rank_among', 'run_benchmark',
-           'search_options', 'training_options', 'test_options']
+__all__ = ['Settings', 'check_settings', 'kendall_tau', 'markdown_table', 'pareto_front', 'plot_psnr_vs_flops',
+           'rank_among', 'run_benchmark', 'search_options', 'summary', 'training_options', 'test_options',
+           'width_paths']

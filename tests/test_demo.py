@@ -13,13 +13,13 @@ from hinas_basicsr.demo import (
     SEARCH_OPT,
     PhotoRow,
     RunProgress,
-    budget_cosine,
     demo_photos,
     detail_crop,
     run_demo,
     save_side_by_side,
 )
 from hinas_basicsr.networks import load_network
+from hinas_basicsr.runners import budget_cosine
 
 REQUIRED = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s')
 

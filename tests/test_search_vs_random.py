@@ -2,6 +2,8 @@
 import json
 import os
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -10,8 +12,8 @@ from hinas_basicsr.compare import count_flops, count_params, load_network
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.search_vs_random import markdown_table, rank_among
 
-ENTRY_KEYS = {'kind', 'genotype', 'params', 'flops', 'flops_input', 'psnr', 'ssim', 'train_iterations',
-              'train_seconds'}
+ENTRY_KEYS = {'kind', 'genotype', 'params', 'flops', 'flops_input', 'psnr', 'ssim', 'psnr_half', 'sets',
+              'train_iterations', 'train_seconds', 'wall_seconds'}
 
 
 def argv(out, *extra):
@@ -35,7 +37,8 @@ def test_search_then_randoms_end_to_end_and_rerun_skips(in_tmp, capsys):
     results = json.loads((out / 'results.json').read_text())
     assert results['settings'] == {'task': 'sr', 'scale': 2, 'search_opt': 'options/demo/search_sr_x2.yml',
                                    'genotype': None, 'random': 2, 'seeds': 1, 'search_iters': 2, 'train_iters': 2,
-                                   'device': 'cpu', 'ablations': False}
+                                   'device': 'cpu', 'ablations': False, 'data': 'sample', 'random_seeds': 1,
+                                   'widths': False, 'cells': 0, 'tests': [], 'jobs': 1}
     entries = results['genotypes']
     assert list(entries) == ['found', 'random_1', 'random_2']
     found = Genotype.load(str(out / 'genotypes' / 'found.json'))
@@ -140,3 +143,109 @@ def test_ranks_and_table_of_hand_made_results():
     assert '| found | 3 of 4 | 2 of 3 |' in table
     assert '| random (mean +- std over 3 nets) | 30.167 +- 1.041 |' in table
     assert '| best random (random_1) | 31.000 |' in table and '| worst random (random_2) | 29.000 |' in table
+
+
+FIGURES = ('psnr', 'ssim', 'psnr_half', 'sets', 'params', 'flops', 'genotype', 'train_iterations')
+
+
+def test_jobs_2_gives_the_figures_of_jobs_1(in_tmp):
+    genotype = 'options/demo/genotype_example_sr_x2.json'
+    extra = ['--genotype', genotype, '--random', '1', '--cells', '1']
+    runs = {}
+    for jobs in (1, 2):
+        args = argv(f'out{jobs}', *extra, '--jobs', str(jobs))
+        args[args.index('--random') + 1] = '1'
+        assert hinas_main(args) == 0
+        runs[jobs] = json.loads((in_tmp / f'out{jobs}' / 'results.json').read_text())
+    assert list(runs[1]['genotypes']) == list(runs[2]['genotypes']) == ['found', 'cells_1', 'random_1']
+    for name, entry in runs[1]['genotypes'].items():
+        assert len(entry['psnr_half']) == 1 and entry['train_iterations'] == [2]
+        for key in FIGURES:
+            assert runs[2]['genotypes'][name][key] == entry[key], (name, key)
+    # cells_1: the example's widths with other cells
+    found, cells = (Genotype.from_dict(runs[1]['genotypes'][n]['genotype']) for n in ('found', 'cells_1'))
+    assert cells.widths == found.widths and cells.cells != found.cells
+    assert runs[1]['baseline'] == runs[2]['baseline']
+
+
+def test_test_dir_adds_a_column_scored_on_matlab_bicubic_lr(in_tmp):
+    from basicsr.metrics import calculate_psnr
+    from basicsr.utils.matlab_functions import imresize
+    from skimage import data
+
+    folder = in_tmp / 'my photos'
+    folder.mkdir()
+    hr = {'cat': data.chelsea()[40:142, 60:190, ::-1], 'coins': np.repeat(data.coins()[:90, :120, None], 3, 2)}
+    for name, img in hr.items():
+        cv2.imwrite(str(folder / f'{name}.png'), np.ascontiguousarray(img))
+    assert hinas_main(argv('out', '--genotype', 'options/demo/genotype_example_sr_x2.json', '--test',
+                           str(folder))) == 0
+    out = in_tmp / 'out'
+    results = json.loads((out / 'results.json').read_text())
+    for entry in results['genotypes'].values():
+        assert list(entry['sets']) == ['SampleTest', 'my_photos']
+        assert entry['psnr'] == entry['sets']['SampleTest']['psnr']
+        assert entry['sets']['my_photos']['psnr'] != entry['psnr']
+    # the new set's bicubic baseline, computed here: MATLAB bicubic down (of the mod-2 crop) and up again
+    expected = []
+    for img in hr.values():
+        img = img[:img.shape[0] // 2 * 2, :img.shape[1] // 2 * 2]
+        lr = np.clip(np.round(imresize(img.astype(np.float32) / 255., 0.5) * 255), 0, 255).astype(np.uint8)
+        up = np.clip(imresize(lr.astype(np.float32) / 255., 2), 0, 1)
+        up = np.round(up * 255.).astype(np.uint8)
+        expected.append(calculate_psnr(up, img, 2, test_y_channel=True))
+    assert results['baseline']['sets']['psnr']['my_photos'] == pytest.approx(np.mean(expected), abs=2e-3)
+    table = (out / 'table.md').read_text()
+    assert '| genotype | PSNR SampleTest | SSIM SampleTest | PSNR my_photos | SSIM my_photos | params | GFLOPs |' \
+        in table
+    found = results['genotypes']['found']
+    assert f'| found | {found["psnr"][0]:.3f} | {found["ssim"][0]:.4f} | ' \
+           f'{found["sets"]["my_photos"]["psnr"][0]:.3f} | ' in table
+
+
+def test_width_paths_pareto_front_and_summary_of_hand_made_results():
+    from hinas_basicsr.search_vs_random import pareto_front, summary, width_paths
+
+    assert width_paths(2, 3) == [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2)]
+    assert len(width_paths(3, 3)) == 2 + 3 + 2 + 3 + 2  # the 5 two-layer paths, each extended by its moves
+    assert pareto_front([(1, 30), (2, 29), (2, 31), (3, 30.5), (4, 32)]) == [(1, 30), (2, 31), (4, 32)]
+    entry = {'params': 10, 'flops_input': '1x3x128x128', 'ssim': [0.9], 'flops': 100}
+    results = {'settings': {}, 'genotypes': {
+        'found': {**entry, 'psnr': [30.0, 30.2], 'psnr_half': [29.0], 'genotype': {'widths': [0, 1]}},
+        'widths_0-0': {**entry, 'psnr': [30.5], 'psnr_half': [29.5], 'genotype': {'widths': [0, 0]}},
+        'widths_1-2': {**entry, 'psnr': [29.5], 'psnr_half': [28.0], 'genotype': {'widths': [1, 2]}},
+        'cells_1': {**entry, 'psnr': [29.9], 'psnr_half': [29.2], 'genotype': {'widths': [0, 1]}},
+        'random_1': {**entry, 'psnr': [31.0], 'psnr_half': [28.5], 'genotype': {}},
+        'random_2': {**entry, 'psnr': [29.0], 'psnr_half': [28.9], 'genotype': {}}}}
+    figures = summary(results)
+    assert figures['widths'] == {'searched_path': 'widths_0-1', 'rank': [2, 3],
+                                 'psnr_seed0': {'widths_0-0': 30.5, 'widths_0-1': 30.0, 'widths_1-2': 29.5}}
+    assert figures['cells']['rank'] == [1, 2]
+    assert figures['found_rank_among_randoms'] == [2, 3]
+    assert figures['seed_spread_db'] == pytest.approx(0.1414, abs=1e-4)
+    assert figures['random_spread_db'] == pytest.approx(1.4142, abs=1e-4)
+    # half 29.0 29.5 28.0 29.2 28.5 28.9 vs full 30.0 30.5 29.5 29.9 31.0 29.0: 9 concordant, 6 discordant pairs
+    assert figures['tau_nets'] == 6 and figures['tau_half_vs_full'] == pytest.approx(3 / 15)
+
+
+def test_data_photos_goes_into_the_search_options_and_every_training(tmp_path):
+    from hinas_basicsr.search_vs_random import Settings, search_options, test_options, training_options
+
+    s = Settings(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None, random=2, seeds=1,
+                 search_iters=4, train_iters=2, out=str(tmp_path), device='cpu', ablations=False, data='photos')
+    search = search_options(s, 'found', {})
+    assert 'sample_data' not in search
+    for key in ('train', 'val'):
+        inner = search['datasets'][key]['dataset']
+        assert inner['dataroot_gt'] == 'datasets/photos/DIV2K_train_HR_sub.lmdb'
+        assert inner['dataroot_lq'] == 'datasets/photos/DIV2K_train_LR_bicubic_X2_sub.lmdb'
+    s3 = Settings(**{**s.__dict__, 'search_opt': 'options/search_sr_x4.yml', 'scale': 3})
+    whole = search_options(s3, 'found', {})['datasets']['train']['dataset']
+    assert (whole['dataroot_gt'], whole['dataroot_lq']) == ('datasets/photos/DIV2K_train_HR.lmdb',
+                                                            'datasets/photos/DIV2K_train_LR_bicubic_X3.lmdb')
+    train = training_options(s, 'random_1_seed0', 'g.json', 0)
+    assert 'sample_data' not in train
+    assert train['datasets']['train']['dataroot_lq'] == 'datasets/photos/DIV2K_train_LR_bicubic_X2_sub.lmdb'
+    assert train['datasets']['train']['batch_size_per_gpu'] == 8 and train['datasets']['train']['gt_size'] == 64
+    test = test_options(s)['datasets']['test_00']
+    assert test['dataroot_gt'] == 'datasets/photos/benchmark/PhotosTestCrop/GTmod2'

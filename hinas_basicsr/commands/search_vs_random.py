@@ -2,13 +2,18 @@
 
 Runs the search on --search-opt with --search-iters iterations (or takes --genotype), with --ablations
 also the tied-cells and no-cell-sharing searches; draws --random genotypes uniformly from the same
-space; trains each for --train-iters iterations with seeds 0..--seeds-1 (the demo's recipe, on the
-sample data) and scores it on the held-out sample photos (hinas compare's PSNR/SSIM, params, FLOPs).
+space; trains each for --train-iters iterations (the demo's recipe; the searched nets with seeds
+0..--seeds-1, the others with 0..--random-seeds-1) on --data and scores it on its held-out photos and
+every --test folder (hinas compare's PSNR/SSIM, params, FLOPs). --widths and --cells K decompose the
+search: the found cells on every width path, and K random cells at the found widths.
 Writes OUT/results.json (after every genotype), OUT/table.md and OUT/psnr_vs_flops.png; a rerun with
 the same arguments skips what is done.
 
   hinas search-vs-random --task sr --scale 2 --search-opt options/demo/search_sr_x2.yml \\
       --random 8 --seeds 2 --search-iters 1000 --train-iters 200 --out results/search_vs_random
+  hinas search-vs-random --task sr --scale 2 --data photos --search-opt options/search_sr_x2_photos.yml \\
+      --random 8 --seeds 2 --widths --cells 4 --jobs 2 --search-iters 300 --train-iters 300 \\
+      --out results/photos
 """
 from __future__ import annotations
 
@@ -30,6 +35,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu', help='default: %(default)s')
     parser.add_argument('--ablations', action='store_true',
                         help='also search with layerwise_cells: false and with cell_sharing: false')
+    parser.add_argument('--random-seeds', type=int, default=1, metavar='R',
+                        help='training seeds of the randoms and the decomposition (default: %(default)s)')
+    parser.add_argument('--data', choices=['sample', 'photos'], default='sample',
+                        help='sample: the embedded sample data; photos: datasets/photos (datasets_prep/'
+                             'prepare_photos.py), in the search options and every training (default: %(default)s)')
+    parser.add_argument('--test', action='append', default=[], metavar='DIR',
+                        help='also score on this folder of HR images (LR by MATLAB bicubic); repeatable')
+    parser.add_argument('--widths', action='store_true',
+                        help='also train the found cells on every valid width path')
+    parser.add_argument('--cells', type=int, default=0, metavar='K',
+                        help='also train K random cells at the found widths (default: %(default)s)')
+    parser.add_argument('--jobs', type=int, default=1, metavar='J',
+                        help='genotypes trained at once, each in its own process with one thread '
+                             '(default: %(default)s)')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings(task=args.task, scale=args.scale, search_opt=args.search_opt, genotype=args.genotype,
                         random=args.random, seeds=args.seeds, search_iters=args.search_iters,
-                        train_iters=args.train_iters, out=args.out, device=args.device, ablations=args.ablations)
+                        train_iters=args.train_iters, out=args.out, device=args.device, ablations=args.ablations,
+                        data=args.data, random_seeds=args.random_seeds, widths=args.widths, cells=args.cells,
+                        tests=tuple(args.test), jobs=args.jobs)
     run_benchmark(settings)
     with open(f'{args.out}/{TABLE}', encoding='utf-8') as f:
         print(f.read(), end='')

@@ -1,0 +1,157 @@
+"""Real photographs from two Debian/Ubuntu wallpaper packages -> a medium-scale SR benchmark set.
+
+The packages ``mate-backgrounds`` and ``plasma-workspace-wallpapers`` ship natural photographs of 1280 to
+2560 pixels among their illustrations. The manifest (``datasets_prep/photos_manifest.json``) lists the
+photographs only, each by ``package``, ``path``, ``sha256``, its ``name`` in the set and its ``split``
+(``train`` or ``test``, by image); every file is checked against it before anything is written.
+
+Each photo is downscaled by 2 with MATLAB bicubic to its HR image (this removes the JPEG blocking), then
+prepared by the same code as DIV2K and the SR benchmarks. Layout under ``dst``::
+
+    DIV2K_train_HR/<name>.png                       the HR training photos
+    DIV2K_train_HR_sub.lmdb, DIV2K_train_LR_bicubic_X{2,3,4}_sub.lmdb    480x480 sub-images (step 240)
+    DIV2K_train_HR.lmdb, DIV2K_train_LR_bicubic_X{2,3,4}.lmdb            whole images (keys = names)
+    DIV2K_train_HR_sub/, DIV2K_train_LR_bicubic/X{s}_sub/, DIV2K_train_LR_bicubic/X{s}/   (their PNGs)
+    benchmark/PhotosTest/HR/<name>.png, GTmod{s}/, LRbicx{s}/           the held-out photos
+    benchmark/PhotosTestCrop/HR/<name>.png, GTmod{s}/, LRbicx{s}/       their central 480x480 (HR) crops
+
+The crops are what ``hinas search-vs-random --data photos`` scores on: a whole 1280x800 photo costs an
+F = 16 net about 14 s on one thread of a busy 2-core CPU, its crop a fifth of that.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from hinas_basicsr.prep.benchmarks import prepare_sr_benchmarks
+from hinas_basicsr.prep.common import Outputs, bicubic_downscale, read_image, write_png
+from hinas_basicsr.prep.div2k import CROP_SIZE, STEP, prepare_div2k
+
+MANIFEST_FORMAT = 'hinas-photos'
+PHOTO_SCALES = (2, 3, 4)
+TEST_SET = 'PhotosTest'
+CROP_SET = 'PhotosTestCrop'
+TEST_CROP = 480
+SPLITS = ('train', 'test')
+HR_TRAIN = 'DIV2K_train_HR'
+HR_TEST = f'benchmark/{TEST_SET}/HR'
+HR_CROP = f'benchmark/{CROP_SET}/HR'
+_DEFAULT_MANIFEST = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                 'datasets_prep', 'photos_manifest.json')
+
+
+def default_manifest() -> str:
+    """The manifest kept in the repository (``datasets_prep/photos_manifest.json``)."""
+    return _DEFAULT_MANIFEST
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_manifest(path: str) -> list[dict[str, Any]]:
+    """The photos of a manifest, each with ``package``, ``path``, ``sha256``, ``name`` and ``split``."""
+    with open(path, encoding='utf-8') as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or data.get('format') != MANIFEST_FORMAT or not data.get('photos'):
+        raise ValueError(f'{path}: not a {MANIFEST_FORMAT} manifest with photos')
+    photos, names = data['photos'], set()
+    for i, photo in enumerate(photos):
+        missing = [k for k in ('package', 'path', 'sha256', 'name', 'split') if k not in photo]
+        if missing:
+            raise ValueError(f'{path}: photos[{i}]: needs {missing[0]}')
+        if photo['split'] not in SPLITS or photo['name'] in names or '.' in photo['name']:
+            raise ValueError(f'{path}: photos[{i}]: split must be train or test and name unique and without dots')
+        names.add(photo['name'])
+    for split in SPLITS:
+        if not any(p['split'] == split for p in photos):
+            raise ValueError(f'{path}: no {split} photo')
+    return photos
+
+
+def install_command(photos: Sequence[dict[str, Any]], reinstall: bool = False) -> str:
+    packages = ' '.join(sorted({p['package'] for p in photos}))
+    return f'apt-get install -y {"--reinstall " if reinstall else ""}{packages}'
+
+
+def check_sources(photos: Sequence[dict[str, Any]], root: str = '/') -> list[str]:
+    """The source file of each photo (``root`` + its path); refuse a missing file or one whose sha256 differs.
+
+    The refusal is one line that names the ``apt-get install`` command that restores the files.
+    """
+    paths = []
+    for photo in photos:
+        path = os.path.join(root, photo['path'].lstrip('/'))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'{path}: missing (package {photo["package"]}); install the photos with '
+                                    f'`{install_command(photos)}`')
+        if sha256_of(path) != photo['sha256']:
+            raise ValueError(f'{path}: sha256 differs from the manifest (package {photo["package"]} changed); '
+                             f'restore it with `{install_command(photos, reinstall=True)}`')
+        paths.append(path)
+    return paths
+
+
+def central_crop(img: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size x size`` of ``img`` (the whole side where it is shorter)."""
+    h, w = min(size, img.shape[0]), min(size, img.shape[1])
+    top, left = (img.shape[0] - h) // 2, (img.shape[1] - w) // 2
+    return img[top:top + h, left:left + w]
+
+
+def prepare_photos(dst: str, manifest: str | None = None, root: str = '/', workers: int = 1,
+                   force: bool = False, crop_size: int = CROP_SIZE, step: int = STEP,
+                   test_crop: int = TEST_CROP) -> list[str]:
+    """Check the photos against the manifest, then write the benchmark set under ``dst`` (module docstring).
+
+    Args:
+        dst (str): Destination folder, e.g. ``datasets/photos``.
+        manifest (str | None): The manifest. Default: the repository's ``datasets_prep/photos_manifest.json``.
+        root (str): Folder the manifest's paths are under. Default: ``/`` (the installed packages).
+        workers (int): Worker processes. Default: 1.
+        force (bool): Rebuild existing outputs. Default: False.
+        crop_size (int): HR sub-image size. Default: 480 (DIV2K's).
+        step (int): HR step between sub-images. Default: 240.
+        test_crop (int): Size of the central crops of the held-out HR photos (``PhotosTestCrop``). Default: 480.
+
+    Returns:
+        list[str]: The outputs built by this call (empty when everything was up to date).
+    """
+    manifest = manifest or default_manifest()
+    photos = load_manifest(manifest)
+    sources = check_sources(photos, root)
+    out = Outputs(dst, manifest, force, params={'photos': sorted(p['sha256'] for p in photos)})
+    hr_names = {'train': HR_TRAIN, 'test': HR_TEST, 'crop': HR_CROP}
+    out.check(hr_names.values())
+    out.clean_stale()
+    built = []
+    for split, name in hr_names.items():
+        if out.is_done(name):
+            continue
+        with out.build(name) as tmp:
+            os.makedirs(tmp)
+            for photo, source in zip(photos, sources):
+                if photo['split'] == split or (split == 'crop' and photo['split'] == 'test'):
+                    hr = bicubic_downscale(read_image(source), 2)
+                    write_png(os.path.join(tmp, f'{photo["name"]}.png'),
+                              central_crop(hr, test_crop) if split == 'crop' else hr)
+        built.append(name)
+    built += prepare_div2k(dst, dst, scales=PHOTO_SCALES, workers=workers, force=force, crop_size=crop_size,
+                           step=step)
+    bench = os.path.join(dst, 'benchmark')
+    built += [f'benchmark/{b}' for b in prepare_sr_benchmarks(bench, bench, scales=PHOTO_SCALES, workers=workers,
+                                                              force=force, sets=(TEST_SET, CROP_SET))]
+    return built
+
+
+__all__ = ['CROP_SET', 'PHOTO_SCALES', 'TEST_SET', 'central_crop', 'check_sources', 'default_manifest',
+           'install_command', 'load_manifest', 'prepare_photos', 'sha256_of']
