@@ -30,6 +30,7 @@ from hinas_basicsr.fileio import write_torch
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.genotype_plot import save_genotype_png
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
+from hinas_basicsr.models.search_options import check_search_options
 from hinas_basicsr.trellis import MOVE_NAMES
 
 DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 1e-3}
@@ -101,9 +102,8 @@ class HiNASSearchModel(SRModel):
 
     def init_training_settings(self) -> None:
         train_opt = self.opt['train']
+        check_search_options(train_opt)
         self.best_after_ratio = float(train_opt.get('best_after_ratio', 0.6))
-        if not 0 <= self.best_after_ratio <= 1:
-            raise ValueError(f'train.best_after_ratio: expected a fraction in [0, 1], got {self.best_after_ratio}')
         self._build_arch_set()  # before the schedulers: it counts the iterations per epoch
         super().init_training_settings()
         self.cri_ssim = build_loss(train_opt['ssim_opt']).to(self.device) if train_opt.get('ssim_opt') else None
