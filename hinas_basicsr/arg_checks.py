@@ -55,16 +55,20 @@ def _existing_ancestor(path: str) -> str:
     return path
 
 
-def output_dir(path: str, option: str) -> None:
-    """``path`` is a folder, or can be made one: no file stands on its way, and it can be written."""
+def output_dir(path: str, option: str, target: str | None = None) -> None:
+    """``path`` is a folder, or can be made one: no file stands on its way, and it can be written.
+
+    ``target`` is the output inside it that the option names, for the message (default: ``path`` itself).
+    """
+    target = target or path
     blocking = _blocking_file(path)
     if blocking is not None:
-        if os.path.abspath(blocking) == os.path.abspath(path):
-            raise ValueError(f'{option}: {path} is a file, not a folder')
-        raise ValueError(f'{option}: {path} cannot be made: {blocking} is a file, not a folder')
+        if os.path.abspath(blocking) == os.path.abspath(target):
+            raise ValueError(f'{option}: {target} is a file, not a folder')
+        raise ValueError(f'{option}: {target} cannot be made: {blocking} is a file, not a folder')
     ancestor = _existing_ancestor(path)
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ValueError(f'{option}: {path}: {ancestor} is not writable')
+        raise ValueError(f'{option}: {target} cannot be written: {ancestor} is not writable')
 
 
 def output_file(path: str, option: str, suffixes: Sequence[str] | None = None) -> None:
@@ -74,4 +78,4 @@ def output_file(path: str, option: str, suffixes: Sequence[str] | None = None) -
                          + (f' ending in {" or ".join(suffixes)}' if suffixes else ''))
     if suffixes and not path.lower().endswith(tuple(suffixes)):
         raise ValueError(f'{option}: expected a file name ending in {" or ".join(suffixes)}, got {path}')
-    output_dir(os.path.dirname(path) or '.', option)
+    output_dir(os.path.dirname(path) or '.', option, target=path)

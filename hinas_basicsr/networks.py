@@ -5,6 +5,7 @@ Used by ``hinas compare`` (and so ``hinas demo``) and ``hinas export``.
 from __future__ import annotations
 
 import copy
+import zipfile
 from typing import Any
 
 import torch
@@ -38,9 +39,12 @@ def read_checkpoint(path: str, option: str = 'checkpoint', weights_only: bool = 
     input_file(path, option, 'checkpoint file')
     try:
         return torch.load(path, map_location='cpu', weights_only=weights_only)
-    except Exception as err:  # torch.load raises many kinds: RuntimeError, UnpicklingError, EOFError, ...
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        detail = f'{type(err).__name__}: {lines[0][:120]}' if lines else type(err).__name__
+    except Exception as err:  # torch.load raises many kinds: RuntimeError, UnpicklingError, EOFError, OSError...
+        if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut one has no central directory
+            detail = 'truncated, or not a torch file'
+        else:
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+            detail = f'torch cannot read it: {lines[0][:100]}' if lines else type(err).__name__
         raise ValueError(f'{option}: {path} is not a readable torch checkpoint ({detail})') from None
 
 
@@ -78,7 +82,7 @@ def load_state(checkpoint: str, param_key: str | None = None, option: str = 'che
 
 
 def check_fits(net: nn.Module, weights: dict[str, torch.Tensor], checkpoint: str, network: str,
-               strict: bool = True) -> None:
+               strict: bool = True, option: str = '') -> None:
     """Refuse ``weights`` that ``net.load_state_dict`` would refuse (missing or unexpected keys with ``strict``,
     a shape that differs), naming the checkpoint, the network option and the first difference. ``net`` may
     live on the meta device."""
@@ -96,8 +100,8 @@ def check_fits(net: nn.Module, weights: dict[str, torch.Tensor], checkpoint: str
         problems.append(f'{len(shapes)} of another shape, e.g. {k}: {tuple(weights[k].shape)} in the checkpoint, '
                         f'{expected[k]} in the network')
     if problems:
-        raise ValueError(f'{checkpoint}: the checkpoint does not fit {network} ({"; ".join(problems)}): '
-                         'another architecture or other options')
+        raise ValueError(f'{option + ": " if option else ""}{checkpoint}: the checkpoint does not fit {network} '
+                         f'({"; ".join(problems)}): another architecture or other options')
 
 
 def load_network(option: str, checkpoint: str | None = None, device: torch.device | None = None,
@@ -124,6 +128,6 @@ def load_network(option: str, checkpoint: str | None = None, device: torch.devic
         raise ValueError(f'{option}: no checkpoint given and path.pretrain_network_g is empty')
     weights = load_state(checkpoint, path_opt.get('param_key_g'), checkpoint_name)
     net = build_network(copy.deepcopy(opt['network_g']))
-    check_fits(net, weights, checkpoint, f'network_g of {option}')
+    check_fits(net, weights, checkpoint, f'network_g of {option}', option=checkpoint_name)
     net.load_state_dict(weights, strict=True)
     return net.to(device or default_device()).eval()

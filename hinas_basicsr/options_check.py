@@ -462,8 +462,8 @@ def _check_datasets(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
                 _with_path(path, hinas_noisy_dataset.check_options, dict(spec, phase=spec.get('phase', phase)), where)
                 gray = spec.get('gray', False)
                 if channels is not None and channels != (1 if gray else 3):
-                    raise ValueError(f'{path}: {where}.gray: {gray} reads {1 if gray else 3}-channel images, but '
-                                     f'{channel_option} is {channels}')
+                    raise ValueError(f'{path}: {where}.gray: {str(bool(gray)).lower()} reads {1 if gray else 3}-'
+                                     f'channel images, but {channel_option} is {channels}')
             elif kind == 'HiNASMultiCropDataset':
                 crops = spec.get('crops_per_image', 4)
                 _check_number(path, f'{where}.crops_per_image', crops, True, 1)
@@ -597,7 +597,8 @@ def check_pretrained(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
         weights = weights_of(state, checkpoint, paths.get(f'param_key_{suffix}', 'params'), basicsr=True,
                              option=option)
         net = build_for_check(path, key, spec)
-        check_fits(net, weights, checkpoint, f'{key} of {path}', strict=paths.get(f'strict_load_{suffix}', True))
+        check_fits(net, weights, checkpoint, f'{key} of {path}', strict=paths.get(f'strict_load_{suffix}', True),
+                   option=option)
 
 
 def _run_name(opt: Mapping[str, Any], debug: bool) -> str:
@@ -641,4 +642,4 @@ def check_resume(path: str, opt: Mapping[str, Any], auto_resume: bool = False, d
             raise FileNotFoundError(f'{option}: {state_path} is at iter {state["iter"]}, but {checkpoint}, the '
                                     'network saved with it, does not exist')
         weights = weights_of(read_checkpoint(checkpoint, option), checkpoint, 'params', basicsr=True, option=option)
-        check_fits(build_for_check(path, key, spec), weights, checkpoint, f'{key} of {path}')
+        check_fits(build_for_check(path, key, spec), weights, checkpoint, f'{key} of {path}', option=option)

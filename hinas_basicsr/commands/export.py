@@ -49,11 +49,11 @@ def _check_arguments(args: argparse.Namespace) -> str:
     arg_checks.number(args.tolerance, '--tolerance', 0)
     stem = os.path.splitext(os.path.basename(args.opt))[0] + ('_deploy' if args.deploy else '')
     out = args.out or os.path.join('results', 'export', f'{stem}.pt')
+    if args.onnx and os.path.abspath(args.onnx) == os.path.abspath(out):
+        raise ValueError(f'--onnx: {args.onnx} is also the --out file; give the two files different names')
     arg_checks.output_file(out, '--out', TORCHSCRIPT_SUFFIXES)
     if args.onnx:
         arg_checks.output_file(args.onnx, '--onnx', ('.onnx',))
-        if os.path.abspath(args.onnx) == os.path.abspath(out):
-            raise ValueError(f'--onnx: {args.onnx} is also the --out file; give the two files different names')
         try:
             import onnx  # noqa: F401
             import onnxruntime  # noqa: F401
