@@ -767,8 +767,10 @@ def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
     opt['logger'].update(save_checkpoint_freq=5)
     opt_path = write_options(tmp_path / 'c.yml', opt)
     env = {**os.environ, 'PYTHONPATH': str(REPO), 'OMP_NUM_THREADS': '1'}
+    # a shell's background job (CI's, say) starts with SIGINT ignored, and Python then leaves it so: restore it
     proc = subprocess.Popen([sys.executable, *BASICSR, 'train', '-opt', str(opt_path)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     states = tmp_path / 'experiments' / opt['name'] / 'training_states'
     deadline = time.monotonic() + 240
     while not (states.is_dir() and any(states.glob('*.state'))) and time.monotonic() < deadline \
