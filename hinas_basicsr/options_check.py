@@ -395,8 +395,9 @@ def build_for_check(path: str, key: str, spec: Mapping[str, Any]) -> torch.nn.Mo
         pass
     try:
         return cls(**copy.deepcopy(kwargs))
-    except (ValueError, TypeError, AssertionError, RuntimeError) as err:
-        raise ValueError(f'{path}: {key}: {spec["type"]} cannot be built from these options ({err})') from None
+    except Exception as err:  # noqa: BLE001  (a BasicSR arch may raise anything on options it cannot take)
+        raise ValueError(f'{path}: {key}: {spec["type"]} cannot be built from these options '
+                         f'({type(err).__name__}: {err})') from None
 
 
 def network_channels(opt: Mapping[str, Any]) -> tuple[int | None, str]:

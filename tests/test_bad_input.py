@@ -763,7 +763,8 @@ def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
     import time
 
     opt = edsr_options(tmp_path / 'data', total_iter=100000)
-    opt['datasets']['train']['num_worker_per_gpu'] = 1
+    # one worker, forked once an epoch of 100 iterations: the signal reaches it in its loop, not while it forks
+    opt['datasets']['train'].update(num_worker_per_gpu=1, dataset_enlarge_ratio=100)
     opt['logger'].update(save_checkpoint_freq=5)
     opt_path = write_options(tmp_path / 'c.yml', opt)
     env = {**os.environ, 'PYTHONPATH': str(REPO), 'OMP_NUM_THREADS': '1'}
