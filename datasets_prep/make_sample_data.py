@@ -11,6 +11,7 @@ import time
 import _bootstrap  # noqa: F401
 
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
+from hinas_basicsr.arg_checks import output_dir  # noqa: E402
 from hinas_basicsr.cli import run_guarded  # noqa: E402
 from hinas_basicsr.prep.sample import make_sample_data  # noqa: E402
 
@@ -22,6 +23,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def run(a: argparse.Namespace) -> int:
+        output_dir(a.dst, '--dst')
         start = time.perf_counter()
         if make_sample_data(a.dst, force=a.force):
             print(f'make_sample_data: built {a.dst} in {time.perf_counter() - start:.1f} s')

@@ -10,6 +10,7 @@ import sys
 import _bootstrap  # noqa: F401
 
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
+from hinas_basicsr.arg_checks import output_dir  # noqa: E402
 from hinas_basicsr.cli import run_guarded  # noqa: E402
 from hinas_basicsr.prep.bsd500 import prepare_bsd500  # noqa: E402
 
@@ -24,6 +25,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def run(a: argparse.Namespace) -> int:
+        output_dir(a.dst, '--dst')
         built = prepare_bsd500(a.src, a.dst, gray=a.gray, workers=a.workers, force=a.force)
         print(f'prepare_bsd500: built {len(built)} output(s) in {a.dst}' + ('' if built else ' (all up to date)'))
         return 0

@@ -10,6 +10,7 @@ import sys
 import _bootstrap  # noqa: F401
 
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
+from hinas_basicsr.arg_checks import output_dir  # noqa: E402
 from hinas_basicsr.cli import run_guarded  # noqa: E402
 from hinas_basicsr.prep.div2k import prepare_div2k  # noqa: E402
 
@@ -25,6 +26,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def run(a: argparse.Namespace) -> int:
+        output_dir(a.dst, '--dst')
         built = prepare_div2k(a.src, a.dst, a.scales, a.workers, make_lmdb=not a.no_lmdb, force=a.force)
         print(f'prepare_div2k: built {len(built)} output(s) in {a.dst}' + ('' if built else ' (all up to date)'))
         return 0

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import hinas_basicsr  # noqa: F401  (repairs and registers before BasicSR is used)
 from hinas_basicsr import commands
-from hinas_basicsr.options_check import check_options, prepare_options
+from hinas_basicsr.options_check import check_options, check_resume, prepare_options
 
 # Exceptions that mean "the user's input is wrong": printed as one line, never as a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, KeyError)
@@ -46,7 +46,10 @@ def _basicsr_argv(args: argparse.Namespace) -> list[str]:
 def run_pipeline(args: argparse.Namespace) -> int:
     """Check the options, then run BasicSR's train or test pipeline from the current directory."""
     is_train = args.command == 'train'
-    prepare_options(args.opt, check_options(args.opt, is_train=is_train, launcher=args.launcher))
+    opt = check_options(args.opt, is_train=is_train, launcher=args.launcher)
+    if is_train:
+        check_resume(args.opt, opt, args.auto_resume, args.debug)
+    prepare_options(args.opt, opt)
     import basicsr.test
     import basicsr.train
 
@@ -58,21 +61,38 @@ def run_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def error_message(err: BaseException) -> str:
+    """The one line a user error prints: its message, or ``FILE: reason`` for an OS error (no ``[Errno N]``)."""
+    if isinstance(err, OSError) and err.errno is not None and err.filename is not None:
+        return f'{err.filename}: {err.strerror or err}'
+    message = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
+    if 'Original Traceback' in message:  # re-raised from a DataLoader worker: its last line is the error
+        message = message.strip().splitlines()[-1].split(': ', 1)[-1]
+    lines = [' '.join(line.split()) for line in message.splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
 def run_guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``func(args)``, with a user error printed as one line (exit 2) and Ctrl-C as one line (exit 130).
+
+    ``HINAS_DEBUG=1`` lets the exception through, with its traceback.
+    """
     try:
         return func(args)
+    except KeyboardInterrupt:
+        if os.environ.get('HINAS_DEBUG'):
+            raise
+        print(f'{prog}: interrupted', file=sys.stderr)
+        return 130
     except USER_ERRORS as err:
         if os.environ.get('HINAS_DEBUG'):
             raise
-        message = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
-        if 'Original Traceback' in message:  # re-raised from a DataLoader worker: its last line is the error
-            message = message.strip().splitlines()[-1].split(': ', 1)[-1]
-        print(f'{prog}: error: {message}', file=sys.stderr)
+        print(f'{prog}: error: {error_message(err)}', file=sys.stderr)
         return 2
     except OSError as err:  # an output path that cannot be written (permissions, full disk, ...)
         if os.environ.get('HINAS_DEBUG') or err.filename is None:
             raise
-        print(f'{prog}: error: {err.filename}: {err.strerror or err}', file=sys.stderr)
+        print(f'{prog}: error: {error_message(err)}', file=sys.stderr)
         return 2
 
 

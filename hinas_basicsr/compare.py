@@ -82,6 +82,10 @@ def dataset_options(opt: dict[str, Any], test_option: str) -> list[tuple[str, di
     for key, spec in sorted((opt.get('datasets') or {}).items()):  # basicsr test's order
         if not isinstance(spec, dict) or 'type' not in spec or 'dataroot_gt' not in spec:
             raise ValueError(f'{test_option}: datasets.{key}: needs type and dataroot_gt (as for basicsr test)')
+        if str(key).split('_')[0] not in ('val', 'test'):
+            raise ValueError(f'--test-opt: {test_option}: datasets.{key} is not a test set (phase '
+                             f'{str(key).split("_")[0]}: random crops for training); give a test option file, '
+                             'whose datasets are test_1, test_2, ... (or val)')
         spec = copy.deepcopy(spec)
         spec['phase'] = key.split('_')[0]
         if 'scale' in opt:
@@ -128,7 +132,7 @@ def load_test_sets(test_option: str, task: str | None = None,
     The task defaults to ``sr`` when the datasets have ``dataroot_lq``, else ``denoise``; the scale to
     the options' ``scale`` for SR, 1 for denoising.
     """
-    opt = load_yaml(test_option)
+    opt = load_yaml(test_option, '--test-opt')
     prepare_options(test_option, opt)
     entries = dataset_options(opt, test_option)
     task = task or ('sr' if entries[0][1].get('dataroot_lq') else 'denoise')
@@ -257,7 +261,8 @@ def compare(models: Sequence[ModelSpec], test_option: str, out_dir: str, task: s
     if len(set(names)) != len(names) or {BICUBIC, NOISY} & set(names):
         raise ValueError(f'--model: names must be unique and not {BICUBIC}/{NOISY}, got {names}')
     task, scale, test_sets = load_test_sets(test_option, task, scale)
-    nets = {m.name: load_network(m.option, m.checkpoint, device, task, scale) for m in models}
+    nets = {m.name: load_network(m.option, m.checkpoint, device, task, scale, option_name=f'--model {m.name}',
+                                 checkpoint_name=f'--model {m.name}') for m in models}
     channels = test_sets[0].items[0]['lq'].shape[0]
     probe = torch.rand(1, channels, *flops_size, device=device)
     flops_input = 'x'.join(str(v) for v in probe.shape)

@@ -80,6 +80,25 @@ def viterbi_path(transitions: Sequence[Sequence[Sequence[float] | None]]) -> tup
     return max(best.values(), key=lambda v: v[0])[1]
 
 
+def _integer(value: Any, key: str) -> int:
+    """A JSON integer as it is: ``1.5``, ``2.0``, ``true`` or ``"1"`` are refused, never rounded."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f'genotype {key}: expected an integer, got {json.dumps(value, default=str)}')
+    return value
+
+
+def _number(value: Any, key: str) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f'genotype {key}: expected a number, got {json.dumps(value, default=str)}')
+    return float(value)
+
+
+def _name(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f'genotype {key}: expected an operation name, got {json.dumps(value, default=str)}')
+    return value
+
+
 @dataclass(frozen=True)
 class Genotype:
     """A searched HiNAS architecture: one cell per layer and one width level per layer.
@@ -217,10 +236,16 @@ class Genotype:
         if missing:
             raise ValueError(f'{source}: missing key {missing[0]!r}')
         try:
-            cells = tuple(tuple((str(op), int(index)) for op, index in cell) for cell in data['cells'])
-            return cls(task=data['task'], scale=int(data['scale']), num_in_ch=int(data['num_in_ch']),
-                       num_nodes=int(data['num_nodes']), width_factors=tuple(float(f) for f in data['width_factors']),
-                       ops=tuple(data['ops']), cells=cells, widths=tuple(int(w) for w in data['widths']),
+            cells = tuple(tuple((_name(op, f'cells[{layer}][{k}] operation'),
+                                 _integer(index, f'cells[{layer}][{k}] input index'))
+                                for k, (op, index) in enumerate(cell)) for layer, cell in enumerate(data['cells']))
+            return cls(task=data['task'], scale=_integer(data['scale'], 'scale'),
+                       num_in_ch=_integer(data['num_in_ch'], 'num_in_ch'),
+                       num_nodes=_integer(data['num_nodes'], 'num_nodes'),
+                       width_factors=tuple(_number(f, f'width_factors[{i}]')
+                                           for i, f in enumerate(data['width_factors'])),
+                       ops=tuple(_name(op, f'ops[{i}]') for i, op in enumerate(data['ops'])), cells=cells,
+                       widths=tuple(_integer(w, f'widths[{i}]') for i, w in enumerate(data['widths'])),
                        search=data.get('search'))
         except ValueError as err:
             raise ValueError(f'{source}: {err}') from None
@@ -241,10 +266,16 @@ class Genotype:
         if isinstance(spec, Mapping):
             return cls.from_dict(spec, 'genotype (inline)')
         path = os.fspath(spec)
+        if os.path.isdir(path):
+            raise ValueError(f'genotype: {path} is a folder, not a genotype file')
         if not os.path.isfile(path):
             raise FileNotFoundError(f'genotype: {path} does not exist')
-        with open(path, encoding='utf-8') as f:
-            return cls.from_json(f.read(), source=path)
+        try:
+            with open(path, encoding='utf-8') as f:
+                text = f.read()
+        except UnicodeDecodeError:
+            raise ValueError(f'{path}: not a text file (not UTF-8): not a genotype file') from None
+        return cls.from_json(text, source=path)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the JSON atomically (temporary file, then rename)."""

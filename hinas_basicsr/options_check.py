@@ -5,8 +5,10 @@ option and what is wrong; the CLI prints it as one line.
 """
 from __future__ import annotations
 
+import copy
+import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -15,15 +17,22 @@ import yaml
 from hinas_basicsr.genotype import resolve_genotype
 
 
-def load_yaml(path: str) -> dict[str, Any]:
-    """Read an option file; refuse one that is missing or is not a YAML mapping."""
+def load_yaml(path: str, option: str = '-opt') -> dict[str, Any]:
+    """Read an option file; refuse one that is missing, a folder, not text or not a YAML mapping.
+
+    ``option`` is the command-line option that named the file (``-opt``, ``--test-opt``, ``--model``).
+    """
+    if os.path.isdir(path):
+        raise ValueError(f'{option}: {path} is a folder, not an option file')
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'-opt: option file {path} does not exist')
+        raise FileNotFoundError(f'{option}: option file {path} does not exist')
     from basicsr.utils.options import ordered_yaml
 
     try:
-        with open(path) as f:
+        with open(path, encoding='utf-8') as f:
             opt = yaml.load(f, Loader=ordered_yaml()[0])
+    except UnicodeDecodeError:
+        raise ValueError(f'{option}: {path} is not a text file (not UTF-8): not an option file') from None
     except yaml.YAMLError as err:
         raise ValueError(f'{path}: not valid YAML ({str(err).splitlines()[0]})') from None
     if not isinstance(opt, dict):
@@ -139,7 +148,7 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
             _check_type(path, key, spec, ARCH_REGISTRY)
     check_hinas_networks(opt, path)
     if is_train and opt['model_type'] == 'HiNASSearchModel':
-        check_search_options(opt, path)
+        check_remedy_options(opt, path)
     for where, spec in _dataset_specs(opt):
         _check_type(path, where, spec, DATASET_REGISTRY)
     for key, spec in (opt.get('train') or {}).items():
@@ -165,9 +174,13 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
     if compile_opt is not None and not isinstance(compile_opt, (bool, dict)):
         raise ValueError(f'{path}: train.compile: {compile_opt!r} must be true, false or a mapping of torch.compile '
                          'keyword arguments')
+    if not is_train and not isinstance((opt.get('val') or {}).get('save_img'), bool):
+        raise ValueError(f'{path}: missing option val.save_img (true or false; basicsr test reads it)')
     for key, value in (opt.get('path') or {}).items():
         if value and ('pretrain_network' in key or key == 'resume_state') and not os.path.exists(value):
             raise FileNotFoundError(f'{path}: path.{key}: {value} does not exist')
+    check_components(path, opt, is_train)
+    check_pretrained(path, opt, is_train)
     if opt.get('sample_data') is None:
         _check_dataroots(path, opt)
     return opt
@@ -184,8 +197,16 @@ def _dataset_specs(opt: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _folder_images(path: str, where: str, root: str) -> dict[str, tuple[int, int]]:
-    """``{key: (height, width)}`` of a dataset folder (images read by header) or LMDB (its meta_info.txt)."""
+    """``{file name: (height, width)}`` of a dataset folder or LMDB (keys, from its meta_info.txt).
+
+    Every file of a folder must be an image that decodes: a PNG's chunks are checked against their CRCs, any
+    other format is decoded whole (a truncated JPEG included), as the dataset preparation checks them. An
+    LMDB needs its ``data.mdb`` and ``meta_info.txt``.
+    """
     if root.endswith('.lmdb') or os.path.isfile(os.path.join(root, 'data.mdb')):
+        if not os.path.isfile(os.path.join(root, 'data.mdb')):
+            raise FileNotFoundError(f'{path}: {where}: {root} is not an LMDB ({os.path.join(root, "data.mdb")} '
+                                    'does not exist)')
         meta = os.path.join(root, 'meta_info.txt')
         if not os.path.isfile(meta):
             raise FileNotFoundError(f'{path}: {where}: {meta} does not exist (BasicSR reads the LMDB keys from it)')
@@ -201,58 +222,94 @@ def _folder_images(path: str, where: str, root: str) -> dict[str, tuple[int, int
                 sizes[os.path.splitext(name)[0]] = (height, width)
     else:
         from basicsr.utils import scandir
-        from PIL import Image, UnidentifiedImageError
 
+        from hinas_basicsr.prep.common import image_size
+
+        if not os.path.isdir(root):
+            raise ValueError(f'{path}: {where}: {root} is a file, not a folder of images or an LMDB')
         sizes = {}
-        for rel in sorted(scandir(root)):
+        for rel in sorted(scandir(root)):  # BasicSR pairs every file of the folder
             try:
-                with Image.open(os.path.join(root, rel)) as img:
-                    sizes[os.path.splitext(rel)[0]] = img.size[::-1]
-            except (UnidentifiedImageError, OSError) as err:
-                raise ValueError(f'{path}: {where}: {os.path.join(root, rel)} is not a readable image '
-                                 f'({err.__class__.__name__})') from None
+                sizes[rel] = image_size(os.path.join(root, rel))
+            except ValueError as err:
+                raise ValueError(f'{path}: {where}: {err}') from None
     if not sizes:
         raise ValueError(f'{path}: {where}: {root} holds no images')
     return sizes
+
+
+def _pair_sizes(path: str, where: str, spec: Mapping[str, Any], found: dict[str, dict[str, tuple[int, int]]]
+                ) -> list[tuple[str, tuple[int, int], tuple[int, int]]]:
+    """``(LR name, GT size, LR size)`` of each pair, as BasicSR pairs them: LMDB records by equal keys, folder
+    images by ``filename_tmpl`` with the GT's extension, every file of each folder paired."""
+    gt_sizes, lq_sizes = found['dataroot_gt'], found['dataroot_lq']
+    lmdb = (spec.get('io_backend') or {}).get('type') == 'lmdb'
+    template = '{}' if lmdb else spec.get('filename_tmpl', '{}')
+    pairs, partners = [], set()
+    for gt_name, gt_size in gt_sizes.items():
+        stem, ext = os.path.splitext(gt_name)
+        lq_name = template.format(stem) + ext
+        if lq_name not in lq_sizes:
+            raise FileNotFoundError(f'{path}: {where}.dataroot_lq: no image {lq_name} in {spec["dataroot_lq"]} '
+                                    f'for {gt_name} of {spec["dataroot_gt"]}')
+        partners.add(lq_name)
+        pairs.append((lq_name, gt_size, lq_sizes[lq_name]))
+    extra = sorted(set(lq_sizes) - partners)
+    if extra:
+        raise ValueError(f'{path}: {where}.dataroot_lq: {extra[0]} in {spec["dataroot_lq"]} has no GT partner in '
+                         f'{spec["dataroot_gt"]} ({len(lq_sizes)} LR against {len(gt_sizes)} GT '
+                         f'{"records" if lmdb else "files"}; BasicSR pairs them one to one)')
+    return pairs
 
 
 def _check_dataroots(path: str, opt: dict[str, Any]) -> None:
     """Every dataset folder exists, holds readable images, and its LR/GT pairs agree with ``scale``.
 
     A training pair must be exact (GT = scale x LR, as BasicSR's random crop requires); a validation or
-    test pair may have up to ``scale - 1`` extra GT pixels, which BasicSR crops.
+    test pair may have up to ``scale - 1`` extra GT pixels, which BasicSR crops. A training crop
+    (``gt_size``) must fit in every GT image and be a multiple of ``scale``.
     """
     scale = opt.get('scale') or 1
-    for where, spec in _dataset_specs(opt):
-        if not isinstance(spec, Mapping):
-            continue
-        found = {}
-        for key in ('dataroot_gt', 'dataroot_lq'):
-            root = spec.get(key)
-            if not root:
+    for key, entry in (opt.get('datasets') or {}).items():
+        specs = [(f'datasets.{key}', entry)]
+        if isinstance(entry, Mapping) and isinstance(entry.get('dataset'), Mapping):
+            specs.append((f'datasets.{key}.dataset', entry['dataset']))
+        outer_gt_size = entry.get('gt_size') if isinstance(entry, Mapping) else None
+        for where, spec in specs:
+            if not isinstance(spec, Mapping):
                 continue
-            root = os.path.expanduser(root)
-            if not os.path.exists(root):
-                raise FileNotFoundError(f'{path}: {where}.{key}: {root} does not exist')
-            found[key] = _folder_images(path, f'{where}.{key}', root)
-        if len(found) < 2 or spec.get('meta_info_file'):
-            continue
-        # BasicSR pairs LMDB records by equal keys, and folder images by filename_tmpl
-        lmdb = (spec.get('io_backend') or {}).get('type') == 'lmdb'
-        template = '{}' if lmdb else spec.get('filename_tmpl', '{}')
-        exact = where.startswith('datasets.train')
-        gt_sizes, lq_sizes = found['dataroot_gt'], found['dataroot_lq']
-        for gt_key, (gh, gw) in gt_sizes.items():
-            lq_key = template.format(gt_key)
-            if lq_key not in lq_sizes:
-                raise FileNotFoundError(f'{path}: {where}.dataroot_lq: no image {lq_key} in {spec["dataroot_lq"]} '
-                                        f'for {gt_key} of {spec["dataroot_gt"]}')
-            lh, lw = lq_sizes[lq_key]
-            fits = (gh, gw) == (lh * scale, lw * scale) if exact else (gh // scale, gw // scale) == (lh, lw)
-            if not fits:
-                raise ValueError(f'{path}: {where}: {lq_key} is {lh}x{lw} in {spec["dataroot_lq"]} but {gt_key} '
-                                 f'is {gh}x{gw} in {spec["dataroot_gt"]}; scale {scale} needs the GT '
-                                 f'{"to be" if exact else "to be about"} {lh * scale}x{lw * scale}')
+            found = {}
+            for root_key in ('dataroot_gt', 'dataroot_lq'):
+                root = spec.get(root_key)
+                if not root:
+                    continue
+                root = os.path.expanduser(root)
+                if not os.path.exists(root):
+                    raise FileNotFoundError(f'{path}: {where}.{root_key}: {root} does not exist')
+                found[root_key] = _folder_images(path, f'{where}.{root_key}', root)
+            gt_size = spec.get('gt_size', outer_gt_size)
+            exact = str(key).split('_')[0] == 'train'
+            if exact and gt_size and 'dataroot_gt' in found:
+                _check_gt_size(path, where, spec, gt_size, scale, found['dataroot_gt'])
+            if len(found) < 2 or spec.get('meta_info_file'):
+                continue
+            for lq_name, (gh, gw), (lh, lw) in _pair_sizes(path, where, spec, found):
+                fits = (gh, gw) == (lh * scale, lw * scale) if exact else (gh // scale, gw // scale) == (lh, lw)
+                if not fits:
+                    raise ValueError(f'{path}: {where}: {lq_name} is {lh}x{lw} in {spec["dataroot_lq"]} but its GT '
+                                     f'is {gh}x{gw} in {spec["dataroot_gt"]}; scale {scale} needs the GT '
+                                     f'{"to be" if exact else "to be about"} {lh * scale}x{lw * scale}')
+
+
+def _check_gt_size(path: str, where: str, spec: Mapping[str, Any], gt_size: Any, scale: int,
+                   gt_sizes: Mapping[str, tuple[int, int]]) -> None:
+    option = f'{where}.gt_size' if 'gt_size' in spec else f'{where.rsplit(".dataset", 1)[0]}.gt_size'
+    if isinstance(gt_size, (int, float)) and not isinstance(gt_size, bool) and gt_size % scale:
+        raise ValueError(f'{path}: {option}: {gt_size} is not a multiple of scale {scale} (the LR crop is '
+                         f'gt_size / scale)')
+    name, (h, w) = min(gt_sizes.items(), key=lambda item: min(item[1]))
+    if min(h, w) < gt_size:
+        raise ValueError(f'{path}: {option}: {gt_size} is larger than {name} ({h}x{w}) in {spec["dataroot_gt"]}')
 
 
 def prepare_options(path: str, opt: dict[str, Any]) -> None:
@@ -288,7 +345,7 @@ def check_hinas_networks(opt: Mapping[str, Any], source: str) -> None:
                                  f'set {key}.upscale: {scale} to build the net at x{scale}')
 
 
-def check_search_options(opt: Mapping[str, Any], source: str) -> None:
+def check_remedy_options(opt: Mapping[str, Any], source: str) -> None:
     """The search remedies' options (``train.selection``, ``train.flops_*``, ``network_g.search_head``)."""
     from hinas_basicsr.archs.hinas_supernet_arch import SEARCH_HEADS
     from hinas_basicsr.search_judge import check_search_remedies
@@ -300,3 +357,307 @@ def check_search_options(opt: Mapping[str, Any], source: str) -> None:
     head = (opt.get('network_g') or {}).get('search_head', 'reference')
     if head not in SEARCH_HEADS:
         raise ValueError(f'{source}: network_g.search_head: {head!r} is not one of {", ".join(SEARCH_HEADS)}')
+# ----------------------------------------------------------------------------- the plugin's components
+PLUGIN_ARCHS = ('HiNASNet', 'HiNASSupernet')
+WRAPPER_DATASETS = ('HiNASSplitDataset', 'HiNASMultiCropDataset')
+
+
+def _unknown_keys(path: str, where: str, cls: Any, kwargs: Mapping[str, Any], given: Sequence[str] = ()) -> None:
+    """Refuse keys that ``cls(*given, **kwargs)`` would not take, and required arguments left out."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # no signature to read: the construction will tell
+        return
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = [k for k in kwargs if k not in params]
+        if unknown:
+            raise ValueError(f'{path}: {where}.{unknown[0]}: not an option of {getattr(cls, "__name__", cls)} '
+                             f'(it takes {", ".join(k for k in params if k not in given) or "none"})')
+    for name, p in params.items():
+        if (name not in kwargs and name not in given and p.default is inspect.Parameter.empty
+                and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)):
+            raise ValueError(f'{path}: missing option {where}.{name} (required by {getattr(cls, "__name__", cls)})')
+
+
+def _build_on_meta(path: str, key: str, spec: Mapping[str, Any]) -> torch.nn.Module:
+    """``network_*`` built as its class builds it, on the meta device: every check of the constructor runs and
+    no weight is allocated (a supernet of 100000 nodes costs nothing)."""
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    kwargs = {k: v for k, v in spec.items() if k != 'type'}
+    cls = ARCH_REGISTRY.get(spec['type'])
+    try:
+        with torch.device('meta'):
+            return cls(**copy.deepcopy(kwargs))
+    except (ValueError, FileNotFoundError) as err:
+        message = str(err)
+        if key != 'network_g' and message.startswith('network_g'):
+            message = key + message[len('network_g'):]
+        raise ValueError(f'{path}: {message}') from None
+
+
+def build_for_check(path: str, key: str, spec: Mapping[str, Any]) -> torch.nn.Module:
+    """The network of ``spec`` to check a checkpoint against: on the meta device where it builds there, else on
+    the CPU (a BasicSR arch that makes plain tensors in its constructor)."""
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    if spec['type'] in PLUGIN_ARCHS:
+        return _build_on_meta(path, key, spec)
+    kwargs = {k: v for k, v in spec.items() if k != 'type'}
+    cls = ARCH_REGISTRY.get(spec['type'])
+    try:
+        with torch.device('meta'):
+            return cls(**copy.deepcopy(kwargs))
+    except Exception:  # noqa: BLE001  (any failure on meta: the CPU build below says what is wrong)
+        pass
+    try:
+        return cls(**copy.deepcopy(kwargs))
+    except Exception as err:  # noqa: BLE001  (a BasicSR arch may raise anything on options it cannot take)
+        raise ValueError(f'{path}: {key}: {spec["type"]} cannot be built from these options '
+                         f'({type(err).__name__}: {err})') from None
+
+
+def network_channels(opt: Mapping[str, Any]) -> tuple[int | None, str]:
+    """The input channels ``network_g`` takes, and the option that says so (None where it is not known)."""
+    spec = opt.get('network_g')
+    if not isinstance(spec, Mapping):
+        return None, ''
+    if spec.get('type') == 'HiNASNet' and 'genotype' in spec:
+        try:
+            return resolve_genotype(spec['genotype']).num_in_ch, 'network_g.genotype num_in_ch'
+        except (ValueError, FileNotFoundError):
+            return None, ''
+    if spec.get('type') == 'HiNASSupernet':
+        return spec.get('num_in_ch', 3), 'network_g.num_in_ch'
+    return spec.get('num_in_ch'), 'network_g.num_in_ch'
+
+
+def _check_networks(path: str, opt: Mapping[str, Any]) -> None:
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    scale = opt.get('scale')
+    for key, spec in opt.items():
+        if not (key.startswith('network_') and isinstance(spec, Mapping) and spec.get('type') in ARCH_REGISTRY):
+            continue
+        kwargs = {k: v for k, v in spec.items() if k != 'type'}
+        _unknown_keys(path, key, ARCH_REGISTRY.get(spec['type']), kwargs)
+        if spec['type'] in PLUGIN_ARCHS:
+            _build_on_meta(path, key, spec)
+        if spec['type'] == 'HiNASSupernet':
+            upscale = spec.get('upscale', 2)
+            if scale is not None and scale != upscale:
+                raise ValueError(f'{path}: scale: {scale}, but {key}.upscale is {upscale} (the supernet is built at '
+                                 f'x{upscale}; set {key}.upscale: {scale})')
+
+
+def _check_datasets(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
+    from basicsr.utils.file_client import FileClient
+
+    from hinas_basicsr.data import hinas_noisy_dataset, hinas_split_dataset
+
+    datasets = _get(opt, path, 'datasets')
+    if not datasets:
+        raise ValueError(f'{path}: datasets: no dataset' + (' to test on' if not is_train else ''))
+    channels, channel_option = network_channels(opt)
+    for key, entry in datasets.items():
+        phase = str(key).split('_')[0]
+        if is_train and key != 'train' and phase != 'val':
+            raise ValueError(f'{path}: datasets.{key}: basicsr train reads datasets.train and datasets.val*, '
+                             f'not {key}')
+        if not is_train and phase not in ('val', 'test'):
+            raise ValueError(f'{path}: datasets.{key}: basicsr test scores every dataset entry, and {key} is of '
+                             f'phase {phase} (a random crop for training); name test sets test_1, test_2, ...')
+        specs = [(f'datasets.{key}', entry)]
+        if isinstance(entry, Mapping) and isinstance(entry.get('dataset'), Mapping):
+            specs.append((f'datasets.{key}.dataset', entry['dataset']))
+        for where, spec in specs:
+            if not isinstance(spec, Mapping):
+                continue
+            kind = spec.get('type')
+            if kind == 'HiNASSplitDataset':
+                _with_path(path, hinas_split_dataset.check_options, dict(spec, phase=phase), where)
+            elif kind == 'HiNASNoisyImageDataset':
+                _with_path(path, hinas_noisy_dataset.check_options, dict(spec, phase=spec.get('phase', phase)), where)
+                gray = spec.get('gray', False)
+                if channels is not None and channels != (1 if gray else 3):
+                    raise ValueError(f'{path}: {where}.gray: {str(bool(gray)).lower()} reads {1 if gray else 3}-'
+                                     f'channel images, but {channel_option} is {channels}')
+            elif kind == 'HiNASMultiCropDataset':
+                crops = spec.get('crops_per_image', 4)
+                _check_number(path, f'{where}.crops_per_image', crops, True, 1)
+                if 'gt_size' not in spec:
+                    raise ValueError(f'{path}: missing option {where}.gt_size (HiNASMultiCropDataset crops it)')
+                if not isinstance(spec.get('dataset'), Mapping) or 'type' not in spec['dataset']:
+                    raise ValueError(f'{path}: {where}.dataset: HiNASMultiCropDataset needs the inner dataset '
+                                     'options, with a type')
+            if kind in WRAPPER_DATASETS:
+                continue
+            backend = spec.get('io_backend')
+            if not isinstance(backend, Mapping) or 'type' not in backend:
+                raise ValueError(f'{path}: missing option {where}.io_backend.type (disk or lmdb)')
+            if backend['type'] not in FileClient._backends:
+                raise ValueError(f'{path}: {where}.io_backend.type: unknown backend {backend["type"]!r} '
+                                 f'(BasicSR has {", ".join(FileClient._backends)})')
+
+
+def _with_path(path: str, check, *args: Any) -> None:
+    """``check(*args)``, its ``ValueError`` prefixed with the option file."""
+    try:
+        check(*args)
+    except ValueError as err:
+        raise ValueError(f'{path}: {err}') from None
+
+
+def _optimizer_class(path: str, where: str, type_name: Any) -> type:
+    cls = getattr(torch.optim, type_name, None) if isinstance(type_name, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise ValueError(f'{path}: {where}.type: {type_name!r} is not an optimizer in torch.optim')
+    return cls
+
+
+def _check_optimizers(path: str, opt: Mapping[str, Any]) -> None:
+    """Each ``train.optim_*``: a torch.optim optimizer taking these options (built on one dummy tensor)."""
+    train = opt.get('train') or {}
+    own_keys = ('bias_lr_factor', 'bias_weight_decay') if opt.get('model_type') == 'HiNASModel' else ()
+    for key, spec in train.items():
+        if not (key.startswith('optim_') and isinstance(spec, Mapping)):
+            continue
+        where = f'train.{key}'
+        cls = _optimizer_class(path, where, spec.get('type'))
+        for own in own_keys:
+            _check_number(path, f'{where}.{own}', spec.get(own), False, 0, required=False)
+        kwargs = {k: v for k, v in spec.items() if k != 'type' and k not in own_keys}
+        _unknown_keys(path, where, cls, kwargs, given=('params',))
+        try:
+            cls([torch.zeros(1, requires_grad=True)], **copy.deepcopy(kwargs))
+        except (ValueError, TypeError) as err:
+            raise ValueError(f'{path}: {where}: {err}') from None
+
+
+def _check_losses(path: str, opt: Mapping[str, Any]) -> None:
+    """Each ``train.*_opt`` loss takes its options; the plugin's losses are checked as their constructors check."""
+    from basicsr.utils.registry import LOSS_REGISTRY
+
+    from hinas_basicsr.losses import sum_loss
+
+    def check(where: str, spec: Any) -> None:
+        if not isinstance(spec, Mapping) or spec.get('type') not in LOSS_REGISTRY:
+            return
+        cls = LOSS_REGISTRY.get(spec['type'])
+        kwargs = {k: v for k, v in spec.items() if k != 'type'}
+        _unknown_keys(path, where, cls, kwargs)
+        if cls is sum_loss.SumLoss:
+            _with_path(path, sum_loss.check_options, spec.get('losses'), spec.get('reduction', 'sum'), where)
+            for i, inner in enumerate(spec['losses']):
+                check(f'{where}.losses[{i}]', inner)
+        elif cls.__module__.startswith('hinas_basicsr'):
+            try:
+                cls(**copy.deepcopy(kwargs))
+            except (ValueError, TypeError) as err:
+                raise ValueError(f'{path}: {where}: {err}') from None
+
+    for key, spec in (opt.get('train') or {}).items():
+        if key.endswith('_opt'):
+            check(f'train.{key}', spec)
+
+
+def _check_models(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
+    """What the plugin's models read when they start, and what they need of the networks and datasets."""
+    from hinas_basicsr.models.search_options import check_search_options
+
+    model, train = opt.get('model_type'), opt.get('train') or {}
+    if model == 'HiNASSearchModel' and is_train:
+        _with_path(path, check_search_options, train)
+        net_type = (opt.get('network_g') or {}).get('type')
+        if net_type != 'HiNASSupernet':
+            raise ValueError(f'{path}: network_g.type: HiNASSearchModel searches a HiNASSupernet, got {net_type!r}')
+        train_set = opt['datasets']['train']
+        if train_set.get('type') != 'HiNASSplitDataset' or train_set.get('split') != 'w':
+            raise ValueError(f'{path}: datasets.train: HiNASSearchModel needs type HiNASSplitDataset with split: w, '
+                             f'got type {train_set.get("type")!r} split {train_set.get("split")!r}')
+    if model == 'HiNASModel' and is_train:
+        clip = train.get('clip_grad_value')
+        _check_number(path, 'train.clip_grad_value', clip, False, required=False)
+        if clip is not None and clip <= 0:
+            raise ValueError(f'{path}: train.clip_grad_value: expected a positive value, got {clip!r}')
+
+
+def check_components(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
+    """The plugin's networks, datasets, losses and models, and the optimizers and IO backends they name, checked
+    through the validation their constructors use, before anything is written."""
+    _check_networks(path, opt)
+    _check_datasets(path, opt, is_train)
+    if is_train:
+        _check_optimizers(path, opt)
+        _check_losses(path, opt)
+    _check_models(path, opt, is_train)
+
+
+# ----------------------------------------------------------------------------- checkpoints and training states
+def check_pretrained(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
+    """Every ``path.pretrain_network_*`` is a torch checkpoint that fits its network (keys and shapes, as BasicSR's
+    ``load_network`` with ``strict_load_*`` loads it); ``basicsr test`` needs one for ``network_g``."""
+    from hinas_basicsr.networks import check_fits, read_checkpoint, weights_of
+
+    paths = opt.get('path') or {}
+    if not is_train and isinstance(opt.get('network_g'), Mapping) and not paths.get('pretrain_network_g'):
+        raise ValueError(f'{path}: path.pretrain_network_g: empty, but basicsr test needs the trained weights '
+                         '(it would score a randomly initialised network)')
+    for key, spec in opt.items():
+        if not (key.startswith('network_') and isinstance(spec, Mapping) and 'type' in spec):
+            continue
+        suffix = key[len('network_'):]
+        checkpoint = paths.get(f'pretrain_network_{suffix}')
+        if not checkpoint:
+            continue
+        option = f'{path}: path.pretrain_network_{suffix}'
+        state = read_checkpoint(os.path.expanduser(checkpoint), option)
+        weights = weights_of(state, checkpoint, paths.get(f'param_key_{suffix}', 'params'), basicsr=True,
+                             option=option)
+        net = build_for_check(path, key, spec)
+        check_fits(net, weights, checkpoint, f'{key} of {path}', strict=paths.get(f'strict_load_{suffix}', True),
+                   option=option)
+
+
+def _run_name(opt: Mapping[str, Any], debug: bool) -> str:
+    """The run's name as BasicSR's ``parse_options`` makes it (``debug_`` prefixed with ``--debug``)."""
+    name = str(opt['name'])
+    return 'debug_' + name if debug and not name.startswith('debug') else name
+
+
+def resume_state_path(opt: Mapping[str, Any], auto_resume: bool, debug: bool) -> str | None:
+    """The training state BasicSR's ``load_resume_state`` will load: with ``--auto_resume`` the latest
+    ``experiments/<name>/training_states/<iter>.state``, else ``path.resume_state``."""
+    if auto_resume:
+        folder = os.path.join('experiments', _run_name(opt, debug), 'training_states')
+        if not os.path.isdir(folder):
+            return None
+        states = [int(f[:-len('.state')]) for f in os.listdir(folder)
+                  if f.endswith('.state') and f[:-len('.state')].isdigit()]
+        return os.path.join(folder, f'{max(states)}.state') if states else None
+    return (opt.get('path') or {}).get('resume_state') or None
+
+
+def check_resume(path: str, opt: Mapping[str, Any], auto_resume: bool = False, debug: bool = False) -> None:
+    """The training state to resume from is a torch file holding BasicSR's state, and each network checkpoint
+    saved with it (``experiments/<name>/models/net_<x>_<iter>.pth``, which BasicSR then loads) fits its network."""
+    from hinas_basicsr.networks import check_fits, read_checkpoint, weights_of
+
+    state_path = resume_state_path(opt, auto_resume, debug)
+    if state_path is None:
+        return
+    option = '--auto_resume' if auto_resume else f'{path}: path.resume_state'
+    state = read_checkpoint(state_path, option, weights_only=False)  # written by this very training: trusted
+    if not isinstance(state, Mapping) or not {'iter', 'optimizers', 'schedulers'} <= set(state):
+        raise ValueError(f'{option}: {state_path} is not a BasicSR training state (no iter, optimizers, schedulers)')
+    ignored = (opt.get('path') or {}).get('ignore_resume_networks') or ()
+    models = os.path.join('experiments', _run_name(opt, debug), 'models')
+    for key, spec in opt.items():
+        if not (key.startswith('network_') and isinstance(spec, Mapping) and 'type' in spec) or key in ignored:
+            continue
+        checkpoint = os.path.join(models, f'net_{key[len("network_"):]}_{state["iter"]}.pth')
+        if not os.path.isfile(checkpoint):
+            raise FileNotFoundError(f'{option}: {state_path} is at iter {state["iter"]}, but {checkpoint}, the '
+                                    'network saved with it, does not exist')
+        weights = weights_of(read_checkpoint(checkpoint, option), checkpoint, 'params', basicsr=True, option=option)
+        check_fits(build_for_check(path, key, spec), weights, checkpoint, f'{key} of {path}', option=option)

@@ -73,10 +73,20 @@ def _test_options(tmp_path) -> dict:
     train = opt['datasets']['train']
     opt['datasets'] = {'test_1': {'name': 'Tiny', 'type': 'PairedImageDataset', 'dataroot_gt': train['dataroot_gt'],
                                   'dataroot_lq': train['dataroot_lq'], 'io_backend': {'type': 'disk'}}}
-    opt['path'] = {'pretrain_network_g': None, 'strict_load_g': True}
+    opt['path'] = {'pretrain_network_g': str(edsr_checkpoint(tmp_path / 'edsr.pth', opt)), 'strict_load_g': True}
     opt['val'] = {'save_img': False, 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 2}}}
     del opt['train']
     return opt
+
+
+def edsr_checkpoint(path, opt: dict, **changes):
+    """A BasicSR checkpoint (``params``) of the options' EDSR, with ``changes`` to its options (another net)."""
+    import torch
+    from basicsr.archs.edsr_arch import EDSR
+
+    spec = {k: v for k, v in {**opt['network_g'], **changes}.items() if k != 'type'}
+    torch.save({'params': EDSR(**spec).state_dict()}, path)
+    return path
 
 
 def test_basicsr_test_refuses_an_lr_of_the_wrong_size(tmp_path, monkeypatch, capsys):
@@ -259,4 +269,546 @@ def test_prep_output_under_an_unwritable_folder(tmp_path):
         cv2.imwrite(str(images / split / f'{split}1.png'), smooth_image(41, 41, seed=1))
     out = run_cli([str(REPO / 'datasets_prep' / 'prepare_bsd500.py'), '--src', str(tmp_path / 'BSR'), '--dst',
                    '/sys/hinas_out'], cwd=tmp_path)
-    one_line(out.returncode, out.stderr, 'prepare_bsd500: error: /sys/hinas_out')
+    one_line(out.returncode, out.stderr, 'prepare_bsd500: error: ', '/sys/hinas_out')
+
+
+# ============================================================================= issue 19: every entry point
+# Each class of bad input that was handled poorly: one test per class, every named example a case. A case
+# runs its entry point in the process and returns (exit code, stderr, what the line must name); the test
+# asserts exit 2, one stderr line naming the file or option, no traceback, and that nothing was written.
+GENOTYPE = REPO / 'options' / 'demo' / 'genotype_example_sr_x2.json'
+
+
+def snapshot(root) -> set[str]:
+    """Every path under ``root``."""
+    return {os.path.relpath(os.path.join(d, f), root) for d, dirs, files in os.walk(root) for f in dirs + files}
+
+
+def refused(case, tmp_path, monkeypatch, capsys) -> str:
+    """Run ``case(tmp_path)`` from ``tmp_path``; assert the rule; return the line."""
+    monkeypatch.chdir(tmp_path)
+    main, argv, needles = case(tmp_path)
+    before = snapshot(tmp_path)
+    code, err = run_in_process(main, argv, capsys)
+    line = one_line(code, err, *needles)
+    assert 'Errno' not in line, line
+    assert snapshot(tmp_path) == before, sorted(snapshot(tmp_path) - before)
+    return line
+
+
+def prep_main(name: str):
+    """``main`` of a ``datasets_prep`` script, imported as the script runs it."""
+    import importlib.util
+
+    sys.path.insert(0, str(REPO / 'datasets_prep'))
+    spec = importlib.util.spec_from_file_location(f'prep_{name}', REPO / 'datasets_prep' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def hinas_options(tmp_path, **network) -> dict:
+    """The EDSR example's data and training, with a HiNASNet of the example genotype as network_g."""
+    opt = edsr_options(tmp_path / 'data')
+    opt['network_g'] = {'type': 'HiNASNet', 'genotype': str(GENOTYPE), 'num_feat': 4, **network}
+    return opt
+
+
+def genotype_file(tmp_path, edit) -> str:
+    geno = json.loads(GENOTYPE.read_text())
+    edit(geno)
+    path = tmp_path / 'bad_genotype.json'
+    path.write_text(json.dumps(geno))
+    return str(path)
+
+
+def hinas_checkpoint(tmp_path) -> tuple[str, str]:
+    """An option file with a HiNASNet and its checkpoint, for export."""
+    import torch
+    from basicsr.archs import build_network
+
+    opt = hinas_options(tmp_path)
+    ckpt = tmp_path / 'hinas.pth'
+    torch.save({'params': build_network(dict(opt['network_g'])).state_dict()}, ckpt)
+    opt['path']['pretrain_network_g'] = str(ckpt)
+    return str(write_options(tmp_path / 'hinas.yml', opt)), str(ckpt)
+
+
+def train_case(opt_of, name='o.yml', *needles):
+    def case(tmp_path):
+        path = write_options(tmp_path / name, opt_of(tmp_path))
+        return basicsr_main, ['train', '-opt', str(path)], (name, *needles)
+    return case
+
+
+# ----------------------------------------------------------------------------- A. accepted silently before
+def _genotype_case(edit, *needles):
+    def case(tmp_path):
+        geno = genotype_file(tmp_path, edit)
+        path = write_options(tmp_path / 'g.yml', hinas_options(tmp_path, genotype=geno))
+        return basicsr_main, ['train', '-opt', str(path)], ('bad_genotype.json', *needles)
+    return case
+
+
+def _set_index(value):
+    def edit(geno):
+        geno['cells'][0][0][1] = value
+    return edit
+
+
+def _search_opt(tmp_path, **train) -> dict:
+    from search_helpers import make_subimage_folders, search_options
+
+    opt = search_options(*make_subimage_folders(str(tmp_path / 'data')))
+    opt['train'].update(train)
+    return opt
+
+
+def _test_case(edit, *needles):
+    def case(tmp_path):
+        opt = _test_options(tmp_path)
+        edit(opt)
+        return basicsr_main, ['test', '-opt', str(write_options(tmp_path / 't.yml', opt))], ('t.yml', *needles)
+    return case
+
+
+def _compare_case(extra, *needles, test_opt=None):
+    def case(tmp_path):
+        opt = _test_options(tmp_path)
+        path = write_options(tmp_path / 't.yml', opt)
+        test = str(write_options(tmp_path / 'train.yml', edsr_options(tmp_path / 'train_data'))) if test_opt \
+            else str(path)
+        return hinas_main, ['compare', '--test-opt', test, '--model', f'edsr={path}', '--out',
+                            str(tmp_path / 'results' / 'compare'), *extra], needles
+    return case
+
+
+def _export_case(extra, *needles):
+    def case(tmp_path):
+        opt_path, ckpt = hinas_checkpoint(tmp_path)
+        return hinas_main, ['export', '-opt', opt_path, '--checkpoint', ckpt, *extra(tmp_path)], needles
+    return case
+
+
+def _prep_workers(tmp_path):
+    os.makedirs(tmp_path / 'src' / 'Set5')
+    cv2.imwrite(str(tmp_path / 'src' / 'Set5' / 'baby.png'), smooth_image(60, 60, seed=1))
+    return (prep_main('prepare_sr_benchmarks'), ['--src', str(tmp_path / 'src'), '--dst', str(tmp_path / 'out'),
+                                                 '--workers', '-1'], ('--workers', '-1'))
+
+
+def _no_datasets(opt):
+    opt['datasets'] = {}
+
+
+def _no_pretrain(opt):
+    opt['path']['pretrain_network_g'] = None
+
+
+SILENT = {
+    'genotype input index 1.5': _genotype_case(_set_index(1.5), 'cells[0][0] input index', 'expected an integer'),
+    'genotype input index true': _genotype_case(_set_index(True), 'cells[0][0] input index', 'got true'),
+    'genotype widths [0.9, 1.2]': _genotype_case(lambda g: g.update(widths=[0.9, 1.2]), 'widths[0]', '0.9'),
+    'genotype scale 2.9': _genotype_case(lambda g: g.update(scale=2.9), 'genotype scale', '2.9'),
+    'arch_warmup_ratio 1.5': train_case(lambda t: _search_opt(t, arch_warmup_iter=None, arch_warmup_ratio=1.5),
+                                        's.yml', 'train.arch_warmup_ratio', '1.5'),
+    'test without pretrain_network_g': _test_case(_no_pretrain, 'path.pretrain_network_g', 'randomly initialised'),
+    'test with datasets: {}': _test_case(_no_datasets, 'datasets: no dataset'),
+    'compare a training file as --test-opt': _compare_case([], '--test-opt', 'train.yml', 'datasets.train',
+                                                           'not a test set', test_opt='train'),
+    'compare --latency-runs 0': _compare_case(['--latency-runs', '0'], '--latency-runs', '0'),
+    'export --onnx X --out X': _export_case(lambda t: ['--out', str(t / 'x.pt'), '--onnx', str(t / 'x.pt')],
+                                            '--onnx', 'x.pt', 'also the --out file'),
+    'export --contiguous without --deploy': _export_case(lambda t: ['--contiguous'], '--contiguous', '--deploy'),
+    'prepare_sr_benchmarks --workers -1': _prep_workers,
+}
+
+
+@pytest.mark.parametrize('case', SILENT)
+def test_what_was_accepted_silently_is_refused(tmp_path, monkeypatch, capsys, case):
+    refused(SILENT[case], tmp_path, monkeypatch, capsys)
+
+
+def test_infer_reports_a_truncated_jpeg_and_writes_the_others(tmp_path, monkeypatch, capsys):
+    """OpenCV fills a truncated JPEG with gray without an error: infer now reports it, skips it, exit 1."""
+    opt = _test_options(tmp_path)
+    opt_path = write_options(tmp_path / 't.yml', opt)
+    photos = tmp_path / 'photos'
+    photos.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(photos / f'good{i}.jpg'), smooth_image(24, 32, seed=i))
+    _truncated_jpeg(photos / 'cut.jpg')
+    monkeypatch.chdir(tmp_path)
+    code, err = run_in_process(hinas_main, ['infer', '-opt', str(opt_path), '-i', str(photos), '-o', 'out'], capsys)
+    assert code == 1 and 'Traceback' not in err, err
+    errors = [line for line in err.splitlines() if 'error' in line]
+    assert len(errors) == 1 and 'cut.jpg' in errors[0] and 'truncated' in errors[0], err
+    assert sorted(os.listdir(tmp_path / 'out')) == ['good0_hinas.png', 'good1_hinas.png']
+
+
+# ----------------------------------------------------------------------------- B. the plugin's own components
+def _search_case(edit, *needles, denoise=False):
+    def opt_of(tmp_path):
+        opt = _search_opt(tmp_path)
+        if denoise:
+            _as_denoising(opt)
+        edit(opt)
+        return opt
+    return train_case(opt_of, 's.yml', *needles)
+
+
+def _as_denoising(opt):
+    """The tiny search made a gray denoising search on HiNASNoisyImageDataset (the GT folder alone)."""
+    opt['scale'] = 1
+    opt['network_g'].update(task='denoise', upscale=1, num_in_ch=1, num_out_ch=1)
+    for phase in ('train', 'val'):
+        inner = opt['datasets'][phase]['dataset']
+        opt['datasets'][phase]['dataset'] = {'type': 'HiNASNoisyImageDataset', 'dataroot_gt': inner['dataroot_gt'],
+                                             'io_backend': {'type': 'disk'}, 'gray': True, 'sigma': [30],
+                                             'gt_size': 16}
+    opt['val']['metrics'] = {'psnr': {'type': 'calculate_psnr', 'crop_border': 0}}
+
+
+def _net(**changes):
+    return lambda opt: opt['network_g'].update(changes)
+
+
+def _data(phase, inner=False, **changes):
+    def edit(opt):
+        (opt['datasets'][phase]['dataset'] if inner else opt['datasets'][phase]).update(changes)
+    return edit
+
+
+def _train(**changes):
+    return lambda opt: opt['train'].update(changes)
+
+
+def _hinasnet_case(*needles, **network):
+    return train_case(lambda t: hinas_options(t, **network), 'n.yml', *needles)
+
+
+COMPONENTS = {
+    'HiNASSupernet num_feat 0': _search_case(_net(num_feat=0), 'network_g.num_feat'),
+    'HiNASSupernet unknown op': _search_case(_net(ops=['conv_3x3', 'conv_9x9']), 'network_g.ops', 'conv_9x9'),
+    'HiNASSupernet num_nodes 100000': _search_case(_net(num_nodes=100000), 'network_g.num_nodes', '100000'),
+    'HiNASSupernet upscale 4 at scale 2': _search_case(_net(upscale=4), 'scale: 2', 'network_g.upscale is 4'),
+    'HiNASNet num_feat 0': _hinasnet_case('network_g.num_feat', num_feat=0),
+    'HiNASNet upscale 4 at scale 2': _hinasnet_case('scale: 2', 'network_g.upscale is 4', upscale=4),
+    'HiNASSplitDataset split x': _search_case(_data('val', split='x'), 'datasets.val.split', "'x'"),
+    'HiNASSplitDataset val_ratio 1.5': _search_case(_data('train', val_ratio=1.5), 'datasets.train.val_ratio'),
+    'HiNASSplitDataset group_by (': _search_case(_data('train', group_by='(.+'), 'datasets.train.group_by',
+                                                 'not a valid regular expression'),
+    'HiNASNoisyImageDataset sigma -5': _search_case(_data('train', True, sigma=[-5]), 'datasets.train.dataset.sigma',
+                                                    denoise=True),
+    'HiNASNoisyImageDataset rescale_prob 1.5': _search_case(_data('train', True, rescale_prob=1.5),
+                                                            'datasets.train.dataset.rescale_prob', denoise=True),
+    'HiNASNoisyImageDataset gray against num_in_ch': _search_case(_data('train', True, gray=False),
+                                                                  'datasets.train.dataset.gray',
+                                                                  'network_g.num_in_ch is 1', denoise=True),
+    'SumLoss with no losses': _search_case(_train(pixel_opt={'type': 'SumLoss', 'losses': []}),
+                                           'train.pixel_opt.losses', 'at least one loss'),
+    'best_after_ratio 1.5': _search_case(_train(best_after_ratio=1.5), 'train.best_after_ratio'),
+    'gt_size larger than the images': _search_case(_data('train', True, gt_size=64), 'datasets.train.dataset.gt_size',
+                                                   'larger than'),
+    'optimizer type Adamm': _search_case(_train(optim_arch={'type': 'Adamm', 'lr': 1e-3}), 'train.optim_arch.type',
+                                         'Adamm'),
+    'io_backend type disc': _search_case(_data('train', True, io_backend={'type': 'disc'}),
+                                         'datasets.train.dataset.io_backend.type', 'disc'),
+}
+
+
+@pytest.mark.parametrize('case', COMPONENTS)
+def test_plugin_components_are_checked_before_anything_is_written(tmp_path, monkeypatch, capsys, case):
+    refused(COMPONENTS[case], tmp_path, monkeypatch, capsys)
+
+
+# ----------------------------------------------------------------------------- C. checkpoints and training states
+def _bad_checkpoint(tmp_path, kind: str, opt: dict) -> str:
+    """A checkpoint for the EDSR of ``opt`` that is truncated, not a torch file, of another net, or a folder."""
+    path = tmp_path / f'bad_{kind}.pth'
+    if kind == 'truncated':
+        data = edsr_checkpoint(path, opt).read_bytes()
+        path.write_bytes(data[:len(data) // 2])
+    elif kind == 'not torch':
+        path.write_text('not a checkpoint\n')
+    elif kind == 'another architecture':
+        edsr_checkpoint(path, opt, num_block=3)
+    else:
+        path.mkdir()
+    return str(path)
+
+
+CHECKPOINT_WORDS = {'truncated': 'not a readable torch checkpoint', 'not torch': 'not a readable torch checkpoint',
+                    'another architecture': 'does not fit network_g', 'folder': 'is a folder'}
+
+
+def _checkpoint_case(entry: str, kind: str):
+    def case(tmp_path):
+        opt = _test_options(tmp_path)
+        bad = _bad_checkpoint(tmp_path, kind, opt)
+        words = (os.path.basename(bad), CHECKPOINT_WORDS[kind])
+        if entry == 'basicsr test':
+            opt['path']['pretrain_network_g'] = bad
+            return basicsr_main, ['test', '-opt', str(write_options(tmp_path / 't.yml', opt))], \
+                ('t.yml: path.pretrain_network_g', *words)
+        if entry == 'pretrain_network_g':
+            train = edsr_options(tmp_path / 'train_data')
+            train['path']['pretrain_network_g'] = bad
+            return basicsr_main, ['train', '-opt', str(write_options(tmp_path / 'p.yml', train))], \
+                ('p.yml: path.pretrain_network_g', *words)
+        if entry == '--auto_resume':
+            train = edsr_options(tmp_path / 'train_data')
+            root = tmp_path / 'experiments' / train['name']
+            os.makedirs(root / 'training_states')
+            os.makedirs(root / 'models')
+            good = edsr_checkpoint(root / 'models' / 'net_g_4.pth', train)
+            state = root / 'training_states' / '4.state'
+            if kind == 'another architecture':
+                os.replace(bad, good)
+                words = ('net_g_4.pth', CHECKPOINT_WORDS[kind])
+                import torch
+                torch.save({'epoch': 0, 'iter': 4, 'optimizers': [], 'schedulers': []}, state)
+            else:
+                os.replace(bad, state)
+                words = ('4.state', CHECKPOINT_WORDS[kind])
+            path = write_options(tmp_path / 'r.yml', train)
+            return basicsr_main, ['train', '-opt', str(path), '--auto_resume'], ('--auto_resume', *words)
+        yml = str(write_options(tmp_path / 't.yml', opt))
+        if entry == 'infer':
+            cv2.imwrite(str(tmp_path / 'photo.png'), smooth_image(24, 24, seed=0))
+            return hinas_main, ['infer', '-opt', yml, '--weights', bad, '-i', 'photo.png', '-o', 'out'], \
+                ('--weights', *words)
+        if entry == 'compare':
+            return hinas_main, ['compare', '--test-opt', yml, '--model', f'edsr={yml}:{bad}', '--out',
+                                'results/compare'], ('--model edsr', *words)
+        return hinas_main, ['export', '-opt', yml, '--checkpoint', bad, '--out', 'results/export/x.pt'], \
+            ('--checkpoint', *words)
+    return case
+
+
+@pytest.mark.parametrize('kind', list(CHECKPOINT_WORDS))
+@pytest.mark.parametrize('entry', ['infer', 'compare', 'export', 'basicsr test', 'pretrain_network_g',
+                                   '--auto_resume'])
+def test_bad_checkpoints_and_training_states(tmp_path, monkeypatch, capsys, entry, kind):
+    refused(_checkpoint_case(entry, kind), tmp_path, monkeypatch, capsys)
+
+
+# ----------------------------------------------------------------------------- D. images decoded, not only headers
+def _truncate(path) -> None:
+    data = open(path, 'rb').read()
+    open(path, 'wb').write(data[:len(data) // 2])
+
+
+def _truncated_png(phase: str):
+    def opt_of(tmp_path):
+        opt = edsr_options(tmp_path / 'data')
+        if phase == 'val':
+            import shutil
+            val = {key: str(tmp_path / f'val_{key}') for key in ('dataroot_gt', 'dataroot_lq')}
+            for key, folder in val.items():
+                shutil.copytree(opt['datasets']['train'][key], folder)
+            opt['datasets']['val'] = {'name': 'Val', 'type': 'PairedImageDataset', 'io_backend': {'type': 'disk'},
+                                      **val}
+            opt['val'] = {'val_freq': 2, 'save_img': False}
+        _truncate(os.path.join(opt['datasets'][phase]['dataroot_gt'], '0001.png'))
+        return opt
+    return train_case(opt_of, 'i.yml', f'datasets.{phase}.dataroot_gt', '0001.png', 'not a readable image')
+
+
+def _extra_lr(tmp_path):
+    import shutil
+    opt = edsr_options(tmp_path / 'data')
+    lq = opt['datasets']['train']['dataroot_lq']
+    shutil.copy(os.path.join(lq, '0001.png'), os.path.join(lq, '0009.png'))
+    return opt
+
+
+def _lmdb_without_data(tmp_path):
+    opt = _lmdb_options(tmp_path)
+    os.remove(os.path.join(opt['datasets']['train']['dataroot_gt'], 'data.mdb'))
+    return opt
+
+
+IMAGES = {
+    'truncated PNG in the training folder': _truncated_png('train'),
+    'truncated PNG in the validation folder': _truncated_png('val'),
+    'LR folder with one extra file': train_case(_extra_lr, 'i.yml', 'datasets.train.dataroot_lq', '0009.png',
+                                                'no GT partner'),
+    'LMDB without data.mdb': train_case(_lmdb_without_data, 'i.yml', 'datasets.train.dataroot_gt', 'data.mdb'),
+}
+
+
+@pytest.mark.parametrize('case', IMAGES)
+def test_dataset_images_are_decoded_and_paired_before_the_run(tmp_path, monkeypatch, capsys, case):
+    refused(IMAGES[case], tmp_path, monkeypatch, capsys)
+
+
+# ----------------------------------------------------------------------------- E. messages that name the file
+def _binary_options(tmp_path):
+    (tmp_path / 'bin.yml').write_bytes(bytes(range(128, 256)) * 4)
+    return basicsr_main, ['train', '-opt', 'bin.yml'], ('-opt', 'bin.yml', 'not a text file')
+
+
+def _folder_options(tmp_path):
+    (tmp_path / 'opts.yml').mkdir()
+    return basicsr_main, ['train', '-opt', 'opts.yml'], ('-opt', 'opts.yml', 'is a folder')
+
+
+def _compare_names(which):
+    def case(tmp_path):
+        yml = str(write_options(tmp_path / 't.yml', _test_options(tmp_path)))
+        model, test = ('missing.yml', yml) if which == '--model' else (yml, 'missing.yml')
+        return hinas_main, ['compare', '--test-opt', test, '--model', f'edsr={model}', '--out', 'results/c'], \
+            (which, 'missing.yml', 'does not exist')
+    return case
+
+
+def _under_a_file(entry):
+    def case(tmp_path):
+        (tmp_path / 'afile').write_text('x')
+        if entry == 'plot-genotype':
+            return hinas_main, ['plot-genotype', str(GENOTYPE), '-o', 'afile/g.png'], ('-o', 'afile', 'is a file')
+        if entry == 'compare':
+            yml = str(write_options(tmp_path / 't.yml', _test_options(tmp_path)))
+            return hinas_main, ['compare', '--test-opt', yml, '--out', 'afile/c'], ('--out', 'afile', 'is a file')
+        if entry == 'demo':
+            return hinas_main, ['demo', '--out', 'afile/demo'], ('--out', 'afile', 'is a file')
+        if entry == 'infer':
+            yml = str(write_options(tmp_path / 't.yml', _test_options(tmp_path)))
+            cv2.imwrite(str(tmp_path / 'photo.png'), smooth_image(24, 24, seed=0))
+            return hinas_main, ['infer', '-opt', yml, '-i', 'photo.png', '-o', 'afile/out'], ('-o', 'afile',
+                                                                                             'is a file')
+        return prep_main('make_sample_data'), ['--dst', 'afile/sample'], ('--dst', 'afile', 'is a file')
+    return case
+
+
+MESSAGES = {
+    'binary option file': _binary_options,
+    'folder as -opt': _folder_options,
+    'compare --model file': _compare_names('--model'),
+    'compare --test-opt file': _compare_names('--test-opt'),
+    **{f'{entry} output under a file': _under_a_file(entry)
+       for entry in ('plot-genotype', 'compare', 'demo', 'infer', 'make_sample_data')},
+}
+
+
+@pytest.mark.parametrize('case', MESSAGES)
+def test_messages_name_the_file_and_the_option(tmp_path, monkeypatch, capsys, case):
+    refused(MESSAGES[case], tmp_path, monkeypatch, capsys)
+
+
+# ----------------------------------------------------------------------------- F. numeric arguments
+NUMBERS = {
+    'compare --flops-size 0 0': _compare_case(['--flops-size', '0', '0'], '--flops-size', '0 0'),
+    'export --input-size 0 0': _export_case(lambda t: ['--input-size', '0', '0'], '--input-size', '0 0'),
+    'demo --budget-s inf': lambda t: (hinas_main, ['demo', '--budget-s', 'inf'], ('--budget-s', 'inf')),
+    'demo --budget-s nan': lambda t: (hinas_main, ['demo', '--budget-s', 'nan'], ('--budget-s', 'nan')),
+}
+
+
+@pytest.mark.parametrize('case', NUMBERS)
+def test_numeric_arguments(tmp_path, monkeypatch, capsys, case):
+    refused(NUMBERS[case], tmp_path, monkeypatch, capsys)
+
+
+# ----------------------------------------------------------------------------- G. export paths
+def _unwritable_onnx(tmp_path):
+    (tmp_path / 'afile').write_text('x')
+    return ['--out', str(tmp_path / 'results' / 'x.pt'), '--onnx', str(tmp_path / 'afile' / 'x.onnx')]
+
+
+def _out_folder(tmp_path):
+    (tmp_path / 'exported').mkdir()
+    return ['--out', str(tmp_path / 'exported')]
+
+
+EXPORT_PATHS = {
+    '--out without an extension': _export_case(lambda t: ['--out', str(t / 'model')], '--out', 'model', '.pt'),
+    '--out an existing folder': _export_case(_out_folder, '--out', 'exported', 'is a folder'),
+    '--onnx that cannot be written': _export_case(_unwritable_onnx, '--onnx', 'afile', 'is a file'),
+}
+
+
+@pytest.mark.parametrize('case', EXPORT_PATHS)
+def test_export_paths_are_checked_before_anything_is_written(tmp_path, monkeypatch, capsys, case):
+    refused(EXPORT_PATHS[case], tmp_path, monkeypatch, capsys)
+
+
+def test_export_replaces_an_existing_file(tmp_path, monkeypatch, capsys):
+    opt_path, ckpt = hinas_checkpoint(tmp_path)
+    (tmp_path / 'old.pt').write_text('an older export')
+    monkeypatch.chdir(tmp_path)
+    assert hinas_main(['export', '-opt', opt_path, '--checkpoint', ckpt, '--out', 'old.pt']) == 0
+    assert (tmp_path / 'old.pt').read_bytes()[:2] == b'PK'  # a TorchScript (zip) file now
+
+
+# ----------------------------------------------------------------------------- H. interrupts
+def test_ctrl_c_in_process_is_one_line_and_exit_130(tmp_path, monkeypatch, capsys):
+    import basicsr.train
+
+    def interrupted(root):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(basicsr.train, 'train_pipeline', interrupted)
+    opt = edsr_options(tmp_path / 'data')
+    monkeypatch.chdir(tmp_path)
+    code, err = run_in_process(basicsr_main, ['train', '-opt', str(write_options(tmp_path / 'o.yml', opt))], capsys)
+    assert code == 130 and err.strip().splitlines() == ['basicsr: interrupted'], err
+
+
+def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
+    """SIGINT to the whole process group (as a terminal's Ctrl-C), DataLoader workers included."""
+    import signal
+    import subprocess
+    import time
+
+    opt = edsr_options(tmp_path / 'data', total_iter=100000)
+    # one worker, forked once an epoch of 100 iterations: the signal reaches it in its loop, not while it forks
+    opt['datasets']['train'].update(num_worker_per_gpu=1, dataset_enlarge_ratio=100)
+    opt['logger'].update(save_checkpoint_freq=5)
+    opt_path = write_options(tmp_path / 'c.yml', opt)
+    env = {**os.environ, 'PYTHONPATH': str(REPO), 'OMP_NUM_THREADS': '1'}
+    # a shell's background job (CI's, say) starts with SIGINT ignored, and Python then leaves it so: restore it
+    proc = subprocess.Popen([sys.executable, *BASICSR, 'train', '-opt', str(opt_path)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    states = tmp_path / 'experiments' / opt['name'] / 'training_states'
+    deadline = time.monotonic() + 240
+    while not (states.is_dir() and any(states.glob('*.state'))) and time.monotonic() < deadline \
+            and proc.poll() is None:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert 'Traceback' not in err and 'KeyboardInterrupt' not in err, err[-3000:]
+    assert err.strip().splitlines()[-1] == 'basicsr: interrupted', err[-3000:]
+
+
+# ----------------------------------------------------------------------------- I. file modes
+def test_written_files_get_the_mode_of_the_umask(tmp_path, monkeypatch, capsys):
+    import stat
+
+    import torch
+
+    from hinas_basicsr.fileio import write_text, write_torch
+    from hinas_basicsr.genotype import Genotype
+
+    old = os.umask(0o027)
+    try:
+        write_text(tmp_path / 'a.md', 'text')
+        write_torch(tmp_path / 'b.pth', {'x': torch.zeros(1)})
+        write_torch(tmp_path / 'noext', {'x': torch.zeros(1)})
+        Genotype.load(GENOTYPE).save(tmp_path / 'g.json')
+        opt_path, ckpt = hinas_checkpoint(tmp_path)
+        monkeypatch.chdir(tmp_path)
+        assert hinas_main(['export', '-opt', opt_path, '--checkpoint', ckpt, '--out', 'e/x.pt']) == 0
+        cv2.imwrite(str(tmp_path / 'photo.png'), smooth_image(24, 24, seed=0))
+        assert hinas_main(['infer', '-opt', opt_path, '-i', 'photo.png', '-o', 'inf']) == 0
+        written = ['a.md', 'b.pth', 'noext', 'g.json', 'e/x.pt', 'inf/photo_hinas.png']
+        modes = {name: stat.S_IMODE(os.stat(tmp_path / name).st_mode) for name in written}
+        assert modes == dict.fromkeys(written, 0o640), modes
+        os.umask(0o002)
+        write_text(tmp_path / 'a.md', 'again')
+        assert stat.S_IMODE(os.stat(tmp_path / 'a.md').st_mode) == 0o664
+    finally:
+        os.umask(old)

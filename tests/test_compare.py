@@ -102,7 +102,7 @@ def test_missing_checkpoint_is_one_line(sr_setup, capsys, monkeypatch):
     tmp_path, test_opt, net_opt, _ = sr_setup
     line = _one_line_error(capsys, ['compare', '--test-opt', test_opt, '--model', f'e={net_opt}:nope.pth',
                                     '--out', str(tmp_path / 'o')], monkeypatch)
-    assert 'checkpoint nope.pth does not exist' in line
+    assert '--model e: nope.pth does not exist' in line
     assert not (tmp_path / 'o').exists()
 
 

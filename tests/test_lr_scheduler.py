@@ -87,7 +87,12 @@ def test_options_check_refuses_a_scheduler_the_model_cannot_build(tmp_path, mode
 
     from hinas_basicsr.options_check import check_options
 
-    opt = edsr_options(tmp_path / 'data')  # a complete training option file: only the scheduler is in question
+    if model_type == 'HiNASSearchModel':  # a complete search option file: only the scheduler is in question
+        from search_helpers import make_subimage_folders, search_options
+
+        opt = search_options(*make_subimage_folders(str(tmp_path / 'data')))
+    else:  # a complete training option file
+        opt = edsr_options(tmp_path / 'data')
     opt.update(name='x', model_type=model_type, num_gpu=0)
     opt['train']['scheduler'] = {'type': scheduler_type}
     path = write_options(tmp_path / 'x.yml', opt)

@@ -5,14 +5,15 @@ IJCV 2022 (arXiv 2012.13212). The layout follows "The derived network" in docs/H
 """
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
-from basicsr.utils import get_root_logger
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
 from hinas_basicsr.archs.hinas_ops import ActConvBN, make_act, make_norm, make_op
-from hinas_basicsr.genotype import GenotypeSpec, resolve_genotype
+from hinas_basicsr.genotype import Genotype, GenotypeSpec, resolve_genotype
 from hinas_basicsr.trellis import level_channels
 
 STEM_CHANNELS = 64
@@ -165,6 +166,27 @@ def _agree(name: str, given: int | None, expected: int) -> None:
         raise ValueError(f'network_g.{name}: {given}, but the genotype says {expected}')
 
 
+def check_options(geno: Genotype, num_feat: int = 16, use_aspp: bool | None = None, drop_path: float = 0.0,
+                  upscale: int | None = None, num_in_ch: int | None = None, num_out_ch: int | None = None) -> None:
+    """Refuse arguments :class:`HiNASNet` cannot be built from (a ``ValueError`` naming ``network_g.<key>``).
+
+    The constructor calls it; so does the options check of ``basicsr train``/``test``, before anything is written.
+    """
+    if upscale is not None:
+        geno.check_compatible(scale=upscale, source='network_g.genotype', scale_option='network_g.upscale')
+    _agree('num_in_ch', num_in_ch, geno.num_in_ch)
+    _agree('num_out_ch', num_out_ch, geno.num_in_ch)
+    if not isinstance(num_feat, int) or isinstance(num_feat, bool) or num_feat < 1:
+        raise ValueError(f'network_g.num_feat: expected an integer >= 1, got {num_feat!r}')
+    if min(level_channels(num_feat, geno.width_factors)) < 1:
+        raise ValueError(f'network_g.num_feat: {num_feat} with the genotype\'s width_factors '
+                         f'{list(geno.width_factors)} gives a level with no channels')
+    if use_aspp is not None and not isinstance(use_aspp, bool):
+        raise ValueError(f'network_g.use_aspp: expected true, false or null, got {use_aspp!r}')
+    if isinstance(drop_path, bool) or not isinstance(drop_path, (int, float)) or not 0.0 <= drop_path < 1.0:
+        raise ValueError(f'network_g.drop_path: expected 0 <= drop_path < 1, got {drop_path!r}')
+
+
 @ARCH_REGISTRY.register()
 class HiNASNet(nn.Module):
     """The derived HiNAS network for super-resolution or denoising, built from a genotype.
@@ -196,15 +218,10 @@ class HiNASNet(nn.Module):
                  num_out_ch: int | None = None) -> None:
         super().__init__()
         geno = resolve_genotype(genotype)
-        if upscale is not None:
-            geno.check_compatible(scale=upscale, source='network_g.genotype', scale_option='network_g.upscale')
-        _agree('num_in_ch', num_in_ch, geno.num_in_ch)
-        _agree('num_out_ch', num_out_ch, geno.num_in_ch)
-        if not 0.0 <= drop_path < 1.0:
-            raise ValueError(f'network_g.drop_path: expected 0 <= drop_path < 1, got {drop_path}')
+        check_options(geno, num_feat, use_aspp, drop_path, upscale, num_in_ch, num_out_ch)
         scale = geno.scale if upscale is None else upscale
-        if scale != geno.scale:
-            get_root_logger().info(f'HiNASNet: genotype searched at x{geno.scale}, built at x{scale}.')
+        if scale != geno.scale:  # BasicSR's logger; not get_root_logger(), which would set it up when a check builds
+            logging.getLogger('basicsr').info(f'HiNASNet: genotype searched at x{geno.scale}, built at x{scale}.')
         self.genotype = geno
         self.task, self.scale, self.drop_path = geno.task, scale, drop_path
         channels = level_channels(num_feat, geno.width_factors)

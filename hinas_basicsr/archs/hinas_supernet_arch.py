@@ -255,22 +255,39 @@ class HiNASSupernet(nn.Module):
                                     **self.search_state(), **search_info)
 
 
+MAX_CANDIDATE_OPS = 100_000  # candidate operations of all cells: the reference searches hold under 1,000
+
+
 def _check_options(task: str, upscale: int, num_in_ch: int, num_out_ch: int, num_layers: int, num_nodes: int,
                    num_feat: int, width_factors: Sequence[float], ops: Sequence[str]) -> None:
+    """Refuse arguments the supernet cannot be built from (a ``ValueError`` naming ``network_g.<key>``), before
+    anything is allocated: the constructor calls it, and so does the options check of ``basicsr train``."""
     if task not in TASK_SCALES:
         raise ValueError(f'network_g.task: {task!r} is not one of {", ".join(TASK_SCALES)}')
-    if upscale not in TASK_SCALES[task]:
+    if isinstance(upscale, bool) or upscale not in TASK_SCALES[task]:
         raise ValueError(f'network_g.upscale: {upscale} is not valid for task {task} (use one of {TASK_SCALES[task]})')
+    for name, value in (('num_in_ch', num_in_ch), ('num_out_ch', num_out_ch), ('num_layers', num_layers),
+                        ('num_nodes', num_nodes), ('num_feat', num_feat)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f'network_g.{name}: {value!r} must be an integer >= 1')
     if num_in_ch != num_out_ch:
         raise ValueError(f'network_g.num_out_ch: {num_out_ch} must equal num_in_ch {num_in_ch} (residual output)')
-    for name, value in (('num_in_ch', num_in_ch), ('num_layers', num_layers), ('num_nodes', num_nodes)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f'network_g.{name}: {value!r} must be an integer >= 1')
-    if not width_factors or min(level_channels(num_feat, width_factors)) < 1:
+    if (isinstance(width_factors, (str, bytes)) or not isinstance(width_factors, Sequence) or not width_factors
+            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in width_factors)):
+        raise ValueError(f'network_g.width_factors: expected a list of positive numbers, got {width_factors!r}')
+    if min(level_channels(num_feat, width_factors)) < 1:
         raise ValueError(f'network_g.width_factors: {list(width_factors)} with num_feat {num_feat} gives a level '
                          'with no channels')
+    if isinstance(ops, (str, bytes)) or not isinstance(ops, Sequence):
+        raise ValueError(f'network_g.ops: expected a list of operation names, got {ops!r}')
     for name in ops:
         if name not in PRIMITIVES:
             raise ValueError(f'network_g.ops: unknown operation {name!r}; known: {", ".join(PRIMITIVES)}')
     if len(set(ops)) != len(ops) or all(name == 'none' for name in ops):
         raise ValueError(f'network_g.ops: {list(ops)} must be distinct and hold an operation other than none')
+    positions = sum(len(levels_at(d, len(width_factors))) for d in range(1, num_layers + 1))
+    candidates = positions * num_edges(num_nodes) * len(ops)
+    if candidates > MAX_CANDIDATE_OPS:
+        raise ValueError(f'network_g.num_nodes: {num_nodes} nodes in {num_layers} layers with {len(ops)} ops give '
+                         f'{candidates:,} candidate operations, more than {MAX_CANDIDATE_OPS:,} (the reference '
+                         'searches hold under 1,000)')

@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hinas_basicsr import arg_checks
+
+    arg_checks.sizes(args.flops_size, '--flops-size')
+    arg_checks.number(args.latency_runs, '--latency-runs', 1, integer=True)
+    if args.scale is not None and args.scale < 1:
+        raise ValueError(f'--scale: expected a scale >= 1, got {args.scale}')
+    arg_checks.output_dir(args.out, '--out')
     compare([parse_model_spec(m) for m in args.model], args.test_opt, args.out, task=args.task,
             scale=args.scale, flops_size=tuple(args.flops_size), latency_runs=args.latency_runs)
     with open(f'{args.out}/compare.md', encoding='utf-8') as f:

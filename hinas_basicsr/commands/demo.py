@@ -10,6 +10,7 @@ under DIR/train/; the search writes to experiments/. One progress bar; about 10 
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,12 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hinas_basicsr import arg_checks
     from hinas_basicsr.demo import run_demo
 
-    if args.budget_s <= 0:
-        raise ValueError(f'--budget-s: expected a positive number of seconds, got {args.budget_s}')
+    if not math.isfinite(args.budget_s) or args.budget_s <= 0:
+        raise ValueError(f'--budget-s: expected a positive, finite number of seconds, got {args.budget_s}')
     if args.threads < 0:
         raise ValueError(f'--threads: expected 0 (one per core) or a positive number, got {args.threads}')
+    arg_checks.number(args.latency_runs, '--latency-runs', 1, integer=True)
+    arg_checks.output_dir(args.out, '--out')
+    if args.genotype is not None:
+        arg_checks.input_file(args.genotype, '--genotype', 'genotype file')
     if args.genotype is not None:
         from hinas_basicsr.genotype import Genotype
 

@@ -17,6 +17,7 @@ from torch import nn
 from hinas_basicsr import deploy
 
 TOLERANCE = 1e-4
+TORCHSCRIPT_SUFFIXES = ('.pt', '.pth', '.ts', '.torchscript')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,20 +38,38 @@ def input_channels(net: nn.Module) -> int:
     return next(m for m in net.modules() if isinstance(m, nn.Conv2d)).in_channels
 
 
+def _check_arguments(args: argparse.Namespace) -> str:
+    """Every argument checked before anything is read or written; returns the TorchScript path."""
+    from hinas_basicsr import arg_checks
+
+    if args.contiguous and not args.deploy:
+        raise ValueError('--contiguous: only with --deploy (it keeps the deploy form in NCHW; the network as '
+                         'trained is exported as it is)')
+    arg_checks.sizes(args.input_size, '--input-size')
+    arg_checks.number(args.tolerance, '--tolerance', 0)
+    stem = os.path.splitext(os.path.basename(args.opt))[0] + ('_deploy' if args.deploy else '')
+    out = args.out or os.path.join('results', 'export', f'{stem}.pt')
+    if args.onnx and os.path.abspath(args.onnx) == os.path.abspath(out):
+        raise ValueError(f'--onnx: {args.onnx} is also the --out file; give the two files different names')
+    arg_checks.output_file(out, '--out', TORCHSCRIPT_SUFFIXES)
+    if args.onnx:
+        arg_checks.output_file(args.onnx, '--onnx', ('.onnx',))
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+        except ImportError as err:
+            raise ValueError(f"--onnx: needs the onnx and onnxruntime packages ({err}; pip install -e '.[onnx]')"
+                             ) from None
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from hinas_basicsr.networks import load_network
     from hinas_basicsr.options_check import check_hinas_networks, load_yaml
 
+    out = _check_arguments(args)
     check_hinas_networks(load_yaml(args.opt), args.opt)
-    try:
-        net = load_network(args.opt, args.checkpoint, device=torch.device('cpu'))
-    except RuntimeError as err:  # load_state_dict: keys or shapes of another architecture
-        if 'state_dict' not in str(err):
-            raise
-        lines = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
-        detail = lines[0] if lines else str(err)
-        raise ValueError(f'{args.checkpoint or args.opt}: the checkpoint does not fit network_g of {args.opt} '
-                         f'({detail[:160]}{"..." if len(detail) > 160 else ""})') from None
+    net = load_network(args.opt, args.checkpoint, device=torch.device('cpu'), checkpoint_name='--checkpoint')
     example = torch.rand(1, input_channels(net), *args.input_size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         reference = net(example)
@@ -59,16 +78,15 @@ def run(args: argparse.Namespace) -> int:
         diff = deploy.max_abs_diff(exported(example), reference)
     if diff > args.tolerance:
         raise ValueError(f'{args.opt}: the deploy form differs from the network by {diff:.2e} > {args.tolerance}')
-    stem = os.path.splitext(os.path.basename(args.opt))[0] + ('_deploy' if args.deploy else '')
-    out = args.out or os.path.join('results', 'export', f'{stem}.pt')
-    deploy.save_torchscript(exported, example, out)
-    print(f'TorchScript: {out} (max |diff| {diff:.2e}; BatchNorms left: '
-          f'{sum(isinstance(m, nn.BatchNorm2d) for m in exported.modules())})')
-    if args.onnx:
+    if args.onnx:  # written and checked first: a failing ONNX export leaves no TorchScript file either
         deploy.export_onnx(exported, example, args.onnx)
         onnx_diff = deploy.max_abs_diff(deploy.run_onnx(args.onnx, example), reference)
         if onnx_diff > args.tolerance:
             os.remove(args.onnx)
             raise ValueError(f'{args.onnx}: onnxruntime output differs by {onnx_diff:.2e} > {args.tolerance}')
+    deploy.save_torchscript(exported, example, out)
+    print(f'TorchScript: {out} (max |diff| {diff:.2e}; BatchNorms left: '
+          f'{sum(isinstance(m, nn.BatchNorm2d) for m in exported.modules())})')
+    if args.onnx:
         print(f'ONNX: {args.onnx} (onnxruntime max |diff| {onnx_diff:.2e})')
     return 0

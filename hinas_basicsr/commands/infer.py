@@ -19,6 +19,8 @@ import sys
 
 import torch
 
+from hinas_basicsr import arg_checks
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
@@ -53,11 +55,11 @@ def _check_arguments(args: argparse.Namespace) -> torch.device:
         device = torch.device(args.device)
     if args.fp16 and device.type != 'cuda':
         raise ValueError(f'--fp16: half precision needs CUDA, but the device is {device.type}')
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise NotADirectoryError(f'-o: {args.output} exists and is not a folder')
-    for path in (args.opt, args.model, args.weights):
-        if path and not os.path.isfile(path):
-            raise FileNotFoundError(f'{path} does not exist')
+    arg_checks.output_dir(args.output, '-o')
+    for path, option, what in ((args.opt, '-opt', 'option file'), (args.model, '--model', 'TorchScript file'),
+                               (args.weights, '--weights', 'checkpoint file')):
+        if path:
+            arg_checks.input_file(path, option, what)
     return device
 
 
@@ -65,11 +67,13 @@ def _load(args: argparse.Namespace, device: torch.device) -> torch.nn.Module:
     if args.model:
         try:
             return torch.jit.load(args.model, map_location=device).eval()
-        except RuntimeError as err:
-            raise ValueError(f'--model: {args.model} is not a TorchScript file ({str(err).splitlines()[0]})') from err
+        except Exception as err:  # noqa: BLE001  (torch.jit.load raises RuntimeError, ValueError, ...)
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+            raise ValueError(f'--model: {args.model} is not a TorchScript file '
+                             f'({lines[0][:120] if lines else type(err).__name__})') from None
     from hinas_basicsr.networks import load_network
 
-    return load_network(args.opt, args.weights, device)
+    return load_network(args.opt, args.weights, device, checkpoint_name='--weights')
 
 
 def run(args: argparse.Namespace) -> int:

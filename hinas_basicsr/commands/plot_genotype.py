@@ -16,12 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hinas_basicsr import arg_checks
     from hinas_basicsr.genotype import Genotype
     from hinas_basicsr.genotype_plot import save_genotype_png
 
+    arg_checks.input_file(args.genotype, 'G.json', 'genotype file')
     out = args.out or os.path.splitext(args.genotype)[0] + '.png'
-    if not out.lower().endswith('.png'):
-        raise ValueError(f'-o: expected a .png file name, got {out}')
+    arg_checks.output_file(out, '-o', ('.png',))
     genotype = Genotype.load(args.genotype)  # checked before anything is written
     save_genotype_png(genotype, out)
     print(f'genotype drawing: {out}')

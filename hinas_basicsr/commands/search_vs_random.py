@@ -52,8 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hinas_basicsr.arg_checks import output_dir
     from hinas_basicsr.search_vs_random import TABLE, Settings, run_benchmark
 
+    output_dir(args.out, '--out')
     settings = Settings(task=args.task, scale=args.scale, search_opt=args.search_opt, genotype=args.genotype,
                         random=args.random, seeds=args.seeds, search_iters=args.search_iters,
                         train_iters=args.train_iters, out=args.out, device=args.device, ablations=args.ablations,

@@ -1,6 +1,7 @@
 """Additive white Gaussian noise on clean images, for the HiNAS denoising search and training."""
 from __future__ import annotations
 
+import math
 import os
 import random
 import zlib
@@ -36,6 +37,36 @@ def fixed_noise(shape: tuple[int, ...], sigmas: list[float], noise_seed: int, ke
     rng = fixed_noise_rng(noise_seed, key)
     sigma = sigmas[int(rng.integers(len(sigmas)))]
     return rng.standard_normal(shape, dtype=np.float32) * np.float32(sigma / 255.), sigma
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_options(opt: dict[str, Any], where: str = 'datasets') -> None:
+    """Refuse options :class:`HiNASNoisyImageDataset` cannot be built from (a ``ValueError`` naming ``where.<key>``).
+
+    The constructor calls it; so does the options check of ``basicsr train``/``test``, before anything is written.
+    """
+    sigma = opt.get('sigma', 25)
+    sigmas = sigma if isinstance(sigma, (list, tuple)) else [sigma]
+    if not sigmas or not all(_is_number(s) and s >= 0 for s in sigmas):
+        raise ValueError(f'{where}.sigma: expected one or more noise levels >= 0 (0-255 scale), got {sigma!r}')
+    seed = opt.get('noise_seed', 0)
+    if not _is_number(seed) or not float(seed).is_integer():
+        raise ValueError(f'{where}.noise_seed: expected an integer, got {seed!r}')
+    if opt.get('phase', 'train') == 'train' and not opt.get('gt_size'):
+        raise ValueError(f'{where}.gt_size: required for the train phase of HiNASNoisyImageDataset')
+    prob = opt.get('rescale_prob', 0)
+    if not _is_number(prob) or not 0 <= prob <= 1:
+        raise ValueError(f'{where}.rescale_prob: expected a probability in [0, 1], got {prob!r}')
+    low_high = opt.get('rescale_range', (0.8, 1.2))
+    if (not isinstance(low_high, (list, tuple)) or len(low_high) != 2 or not all(_is_number(f) for f in low_high)
+            or not 0 < low_high[0] <= low_high[1]):
+        raise ValueError(f'{where}.rescale_range: expected [low, high] with 0 < low <= high, got {low_high!r}')
+    for key in ('gray', 'clip', 'use_hflip', 'use_rot'):
+        if key in opt and not isinstance(opt[key], bool):
+            raise ValueError(f'{where}.{key}: expected true or false, got {opt[key]!r}')
 
 
 @DATASET_REGISTRY.register()
@@ -77,20 +108,13 @@ class HiNASNoisyImageDataset(data.Dataset):
         self.io_backend_opt = dict(opt['io_backend'])
         self.gt_folder = opt['dataroot_gt']
         self.gray = bool(opt.get('gray', False))
+        check_options(opt, f'datasets.{opt.get("phase", "?")}')
         sigma = opt.get('sigma', 25)
         self.sigmas = [float(s) for s in (sigma if isinstance(sigma, (list, tuple)) else [sigma])]
-        if not self.sigmas or any(s < 0 for s in self.sigmas):
-            raise ValueError(f'sigma: expected one or more noise levels >= 0, got {sigma!r}')
         self.noise_seed = int(opt.get('noise_seed', 0))
         self.is_train = opt.get('phase', 'train') == 'train'
-        if self.is_train and not opt.get('gt_size'):
-            raise ValueError('gt_size: required for the train phase of HiNASNoisyImageDataset')
         self.rescale_prob = float(opt.get('rescale_prob', 0))
         self.rescale_range = tuple(float(f) for f in opt.get('rescale_range', (0.8, 1.2)))
-        if not 0 <= self.rescale_prob <= 1:
-            raise ValueError(f'rescale_prob: expected a probability in [0, 1], got {opt["rescale_prob"]!r}')
-        if len(self.rescale_range) != 2 or not 0 < self.rescale_range[0] <= self.rescale_range[1]:
-            raise ValueError(f'rescale_range: expected [low, high] with 0 < low <= high, got {opt["rescale_range"]!r}')
         if not os.path.exists(self.gt_folder):
             raise FileNotFoundError(f'dataroot_gt: {self.gt_folder} does not exist')
 

@@ -151,6 +151,36 @@ class MemoryFileClient:
 
 
 os.register_at_fork(after_in_child=SharedFileClient.close_inherited)
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_options(opt: dict[str, Any], where: str | None = None) -> None:
+    """Refuse options :class:`HiNASSplitDataset` cannot split by (a ``ValueError`` naming ``where.<key>``).
+
+    The constructor calls it; so does the options check of ``basicsr train``, before anything is written.
+    """
+    where = where or f'datasets.{opt.get("phase", "?")}'
+    split = opt.get('split')
+    if split not in SPLITS:
+        raise ValueError(f'{where}.split: {split!r} is not one of {", ".join(SPLITS)}')
+    if not isinstance(opt.get('dataset'), dict) or 'type' not in opt['dataset']:
+        raise ValueError(f'{where}.dataset: HiNASSplitDataset needs the inner dataset options, with a type')
+    val_ratio = opt.get('val_ratio', 0.05)
+    if not _is_number(val_ratio) or not 0 <= val_ratio < 1:
+        raise ValueError(f'{where}.val_ratio: expected a fraction 0 <= val_ratio < 1, got {val_ratio!r}')
+    seed = opt.get('split_seed', 0)
+    if not _is_number(seed) or not float(seed).is_integer():
+        raise ValueError(f'{where}.split_seed: expected an integer, got {seed!r}')
+    group_by = opt.get('group_by', GROUP_BY)
+    if not isinstance(group_by, str):
+        raise ValueError(f'{where}.group_by: expected a regular expression, got {group_by!r}')
+    try:
+        groups = re.compile(group_by).groups
+    except re.error as err:
+        raise ValueError(f'{where}.group_by: {group_by!r} is not a valid regular expression ({err})') from None
+    if groups < 1:
+        raise ValueError(f'{where}.group_by: {group_by!r} has no group; group 1 must name the source image')
 
 
 @DATASET_REGISTRY.register()
@@ -180,11 +210,8 @@ class HiNASSplitDataset(data.Dataset):
     def __init__(self, opt: dict[str, Any]) -> None:
         super().__init__()
         self.opt = opt
-        split = opt.get('split')
-        if split not in SPLITS:
-            raise ValueError(f'datasets.{opt.get("phase", "?")}.split: {split!r} is not one of {", ".join(SPLITS)}')
-        if not isinstance(opt.get('dataset'), dict) or 'type' not in opt['dataset']:
-            raise ValueError('HiNASSplitDataset.dataset: needs the inner dataset options, with a type')
+        check_options(opt)
+        split = opt['split']
         inner_opt = deepcopy(opt['dataset'])
         inner_opt.setdefault('name', f'{opt.get("name", "split")}_inner')
         for key in ('phase', 'scale'):

@@ -12,6 +12,20 @@ from torch import nn
 REDUCTIONS = ('sum', 'mean')
 
 
+def check_options(losses: Any, reduction: Any = 'sum', where: str = 'train.pixel_opt') -> None:
+    """Refuse options :class:`SumLoss` cannot be built from (a ``ValueError`` naming ``where.<key>``).
+
+    The constructor calls it; so does the options check of ``basicsr train``, before anything is written.
+    """
+    if not isinstance(losses, Sequence) or isinstance(losses, (str, bytes)) or not losses:
+        raise ValueError(f'{where}.losses: SumLoss needs at least one loss (a list of loss options), got {losses!r}')
+    for i, inner in enumerate(losses):
+        if not isinstance(inner, Mapping) or 'type' not in inner:
+            raise ValueError(f'{where}.losses[{i}]: expected a loss with a type, got {inner!r}')
+    if reduction not in REDUCTIONS:
+        raise ValueError(f'{where}.reduction: expected one of {REDUCTIONS}, got {reduction!r}')
+
+
 @LOSS_REGISTRY.register()
 class SumLoss(nn.Module):
     """The sum (or mean) of losses, each built by BasicSR's ``build_loss`` from its own options (weights included).
@@ -32,12 +46,9 @@ class SumLoss(nn.Module):
         reduction (str): ``sum`` or ``mean`` of the weighted losses. Default: 'sum'.
     """
 
-    def __init__(self, losses: Sequence[Mapping[str, Any]], reduction: str = 'sum') -> None:
+    def __init__(self, losses: Sequence[Mapping[str, Any]] = (), reduction: str = 'sum') -> None:
         super().__init__()
-        if not losses:
-            raise ValueError('train.pixel_opt.losses: SumLoss needs at least one loss')
-        if reduction not in REDUCTIONS:
-            raise ValueError(f'train.pixel_opt.reduction: expected one of {REDUCTIONS}, got {reduction!r}')
+        check_options(losses, reduction)
         self.losses = nn.ModuleList(build_loss(dict(opt)) for opt in losses)
         self.reduction = reduction
 

@@ -31,6 +31,7 @@ from hinas_basicsr.flops_model import FlopsTarget
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.genotype_plot import save_genotype_png
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
+from hinas_basicsr.models.search_options import check_search_options
 from hinas_basicsr.numerics import amp_dtype, amp_note, set_deterministic
 from hinas_basicsr.search_judge import DEFAULT_CALIB_BATCHES, SearchJudge, check_search_remedies
 from hinas_basicsr.search_report import alpha_figure, trellis_figure
@@ -202,14 +203,13 @@ class HiNASSearchModel(SRModel):
 
     def init_training_settings(self) -> None:
         train_opt = self.opt['train']
+        check_search_options(train_opt)
         check_search_remedies(train_opt)
         self.selection, self.selected_at = train_opt.get('selection', 'alpha'), None
         if self.selection != 'alpha' and self.opt.get('dist'):
             raise ValueError(f'train.selection: {self.selection} runs in a non-distributed search only (use alpha)')
         self.flops_target = FlopsTarget.from_options(train_opt, self.get_bare_model(self.net_g))
         self.best_after_ratio = float(train_opt.get('best_after_ratio', 0.6))
-        if not 0 <= self.best_after_ratio <= 1:
-            raise ValueError(f'train.best_after_ratio: expected a fraction in [0, 1], got {self.best_after_ratio}')
         self._build_arch_set()  # before the schedulers: it counts the iterations per epoch
         super().init_training_settings()
         self.cri_ssim = build_loss(train_opt['ssim_opt']).to(self.device) if train_opt.get('ssim_opt') else None

@@ -73,6 +73,8 @@ def prepare_sr_benchmarks(src: str, dst: str, scales: Sequence[int] = SCALES, wo
         list[str]: The outputs built by this call.
     """
     scales = check_scales(scales)
+    if workers < 1:
+        raise ValueError(f'--workers: expected a count >= 1, got {workers}')
     if not os.path.isdir(src):
         raise FileNotFoundError(f'{src}: source folder does not exist')
     found = {name: find_benchmark_images(src, name) for name in sets}

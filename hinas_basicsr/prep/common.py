@@ -166,10 +166,35 @@ def save_bicubic_lr(path: str, lr_dir: str, scale: int, lr_suffix: str = '', gt_
 # ----------------------------------------------------------------------------- parallel map
 def _single_threaded_torch() -> None:
     """Pool initializer: one torch thread per worker. (A forked child that enters the OpenMP pool its parent
-    already used hangs; with one thread torch never enters it, and the workers are the parallelism.)"""
+    already used hangs; with one thread torch never enters it, and the workers are the parallelism.) A worker
+    ignores Ctrl-C: the main process alone reports it, in one line, and ends the pool."""
     import torch
 
+    _ignore_sigint()
     torch.set_num_threads(1)
+
+
+def _ignore_sigint(*_: Any) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _SigintIgnoredInChildren:
+    """Within: every process that ``multiprocessing`` starts (BasicSR's LMDB packing pool) ignores Ctrl-C."""
+
+    def __enter__(self) -> _SigintIgnoredInChildren:
+        from multiprocessing import util
+
+        util.register_after_fork(self, _ignore_sigint)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from multiprocessing import util
+
+        for key, obj in list(util._afterfork_registry.items()):
+            if obj is self:
+                util._afterfork_registry.pop(key, None)
 
 
 def parallel_map(func: Callable[[Any], Any], items: Sequence[Any], workers: int, desc: str) -> list[Any]:
@@ -211,8 +236,9 @@ def pack_lmdb(img_folder: str, lmdb_path: str, workers: int = 1) -> int:
     if bad:
         raise ValueError(f'{os.path.join(img_folder, bad[0])}.png: LMDB keys may not contain dots')
     total = sum(os.path.getsize(os.path.join(img_folder, n)) for n in names)
-    make_lmdb_from_imgs(img_folder, lmdb_path, names, keys, multiprocessing_read=workers > 1,
-                        n_thread=max(workers, 1), map_size=max(10 * total, 1 << 24))
+    with _SigintIgnoredInChildren():
+        make_lmdb_from_imgs(img_folder, lmdb_path, names, keys, multiprocessing_read=workers > 1,
+                            n_thread=max(workers, 1), map_size=max(10 * total, 1 << 24))
     return len(names)
 
 
