@@ -105,6 +105,21 @@ def basicsr_log():
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     logger = logging.getLogger('basicsr')
+    level = logger.level
     logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # where an earlier test set it up without a log file, it stays at WARNING
     yield stream
     logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """Tiny tensors: on a shared CPU, a second intra-op thread only makes each op wait (up to 100x slower).
+    A module uses it with ``pytestmark = pytest.mark.usefixtures('one_thread')``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

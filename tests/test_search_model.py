@@ -18,14 +18,7 @@ from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.models.hinas_search_model import HiNASSearchModel
 from hinas_basicsr.trellis import num_edges
 
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """Tiny tensors: on a shared CPU, a second intra-op thread only makes each op wait (up to 100x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def test_split_is_disjoint_covering_and_grouped_by_image():

@@ -20,12 +20,7 @@ from hinas_basicsr.search_judge import SearchJudge, one_hot_weights, valid_paths
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def test_a_search_with_every_remedy_selects_by_perturbation_at_the_end(tmp_path, monkeypatch, basicsr_log):
