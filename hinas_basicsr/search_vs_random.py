@@ -69,6 +69,8 @@ RESULTS, TABLE, PLOT = 'results.json', 'table.md', 'psnr_vs_flops.png'
 RANDOM_DRAW_SEED = 0  # the random genotypes are the same in every run and rerun
 CELLS_DRAW_SEED = 1  # the random cells of --cells, drawn apart from the random genotypes
 FLOPS_MATCH = 0.25  # "FLOPs-matched" randoms: within +-25% of the searched net's FLOPs
+EQUAL_FLOPS = 0.10  # issue 20's "equal FLOPs": randoms within +-10% of a searched net's FLOPs (summary)
+EXTRA_NAME = re.compile(r'[A-Za-z][A-Za-z0-9-]*(_[A-Za-z0-9-]+)*$')
 SR_SCALES = (2, 3, 4)  # the scales the sample data and the photo set have LR images for
 DATA = ('sample', 'photos')
 PHOTO_ROOT = 'datasets/photos'
@@ -105,6 +107,7 @@ class Settings:
     cells: int = 0
     tests: tuple[str, ...] = field(default=())
     jobs: int = 1
+    extras: tuple[tuple[str, str], ...] = field(default=())  # --extra NAME=JSON: (name, genotype file)
 
     # settings that do not change a figure: a rerun may change them
     FREE = ('device', 'jobs')
@@ -114,6 +117,7 @@ class Settings:
     def as_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != 'out'}
         d['tests'] = list(self.tests)
+        d['extras'] = {name: path for name, path in self.extras}
         return d
 
 
@@ -169,25 +173,52 @@ def check_settings(s: Settings) -> Genotype | None:
         with open(previous, encoding='utf-8') as f:
             old = json.load(f).get('settings', {})
         defaults = {k: v.default for k, v in Settings.__dataclass_fields__.items() if not callable(v.default_factory)}
-        defaults['tests'] = []
+        defaults['tests'], defaults['extras'] = [], {}
+        old_extras = old.get('extras') or {}
         differ = [k for k, v in s.as_dict().items()
                   if k not in Settings.FREE and old.get(k, defaults.get(k)) != v
                   and not (k in Settings.ADDING and v and not old.get(k))
-                  and not (k == 'cells' and v > old.get(k, 0))]
+                  and not (k == 'cells' and v > old.get(k, 0))
+                  and not (k == 'extras' and all(v.get(n) == f for n, f in old_extras.items()))]
         if differ:
             raise ValueError(f'--out: {previous} holds a run with other settings ({differ[0]}: {old.get(differ[0])!r} '
                              f'there, {getattr(s, differ[0])!r} now); use another --out')
+    given = None
     if s.genotype is not None:
-        genotype = Genotype.load(s.genotype)
-        genotype.check_compatible(task=s.task, scale=s.scale, source=f'--genotype {s.genotype}')
-        return genotype
+        given = Genotype.load(s.genotype)
+        given.check_compatible(task=s.task, scale=s.scale, source=f'--genotype {s.genotype}')
+    else:
+        check_search_opt(s)
+    check_extras(s, given)
+    return given
+
+
+def check_extras(s: Settings, given: Genotype | None) -> None:
+    """Refuse a bad ``--extra NAME=JSON``: a name that is taken or not a searched net's, a missing file, a
+    genotype of another task, scale or search space."""
+    space = space_of(s, given)
+    seen: set[str] = set()
+    for name, path in s.extras:
+        if not EXTRA_NAME.match(name) or kind_of(name) != 'search' or name in ('found', *ABLATIONS) or name in seen:
+            raise ValueError(f'--extra: {name!r} is not a free name (letters, digits, - and _; not found, an '
+                             f'ablation, random_*, widths_* or cells_*; each once)')
+        seen.add(name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'--extra {name}: {path} does not exist')
+        genotype = Genotype.load(path)
+        genotype.check_compatible(task=s.task, scale=s.scale, source=f'--extra {name}={path}')
+        if space_of(s, genotype) != space:
+            raise ValueError(f'--extra {name}: {path} is outside the benchmark\'s search space')
+
+
+def check_search_opt(s: Settings) -> None:
+    """Refuse a missing ``--search-opt`` or one that does not search a HiNASSupernet for the task and scale."""
     if not os.path.isfile(s.search_opt):
         raise FileNotFoundError(f'--search-opt: {s.search_opt} does not exist')
     net = load_yaml(s.search_opt).get('network_g') or {}
     if net.get('type') != 'HiNASSupernet' or net.get('task') != s.task or int(net.get('upscale', 1)) != s.scale:
         raise ValueError(f'--search-opt: {s.search_opt} searches {net.get("type")} task {net.get("task")!r} '
                          f'upscale {net.get("upscale")}, not a HiNASSupernet for task {s.task!r} scale {s.scale}')
-    return None
 
 
 def _num_gpu(device: str) -> int:
@@ -455,6 +486,10 @@ class Benchmark:
             file = self.path('genotypes', f'{variant}.json')
             jobs.append(Job(variant, 'train', after=None if self.given is not None else variant,
                             make=lambda f=file: (f, self.s.seeds)))
+        for name, source in self.s.extras:
+            file = self.path('genotypes', f'{name}.json')
+            Genotype.load(source).save(file)
+            jobs.append(Job(name, 'train', make=lambda f=file: (f, self.s.seeds)))
         if self.s.widths:
             for widths in width_paths(self.space['num_layers'], len(self.space['width_factors'])):
                 jobs.append(Job(f'widths_{path_label(widths)}', 'train', after=after,
@@ -620,6 +655,17 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     paired = [(e['psnr_half'][0], e['psnr'][0]) for e in entries.values() if e.get('psnr_half')]
     out['tau_half_vs_full'] = kendall_tau([p[0] for p in paired], [p[1] for p in paired])
     out['tau_nets'] = len(paired)
+    if randoms:
+        ranks = {}
+        for name, e in entries.items():
+            if kind_of(name) != 'search':
+                continue
+            near = [_mean(r['psnr']) for r in randoms.values()
+                    if abs(r['flops'] - e['flops']) <= EQUAL_FLOPS * e['flops']]
+            ranks[name] = {'psnr_mean': round(_mean(e['psnr']), 4), 'rank': list(rank_among(_mean(e['psnr']), means)),
+                           'rank_equal_flops': list(rank_among(_mean(e['psnr']), near)),
+                           'median_equal_flops_db': round(float(np.median(near)), 4) if near else None}
+        out['searched_vs_randoms'] = {'equal_flops': EQUAL_FLOPS, 'nets': ranks}
     if 'found' in entries:
         found = entries['found']
         if randoms:
@@ -696,14 +742,15 @@ def markdown_table(results: dict[str, Any]) -> str:
                           else f'{b["psnr"]:.3f} | {b["ssim"]:.4f}' for n in sets)
         lines.append(f'| {b["name"]} | {body} | 0 | 0 |')
     if randoms:
-        lines += ['', '| searched net | rank among randoms (1 = best) | rank among randoms within +-25% of its FLOPs |',
-                  '| --- | --- | --- |']
+        lines += ['', '| searched net | rank among randoms (1 = best) | rank among randoms within +-25% of its FLOPs '
+                  '| rank among randoms within +-10% of its FLOPs |', '| --- | --- | --- | --- |']
         for name, e in searched.items():
-            near = [_mean(r['psnr']) for r in randoms.values()
-                    if abs(r['flops'] - e['flops']) <= FLOPS_MATCH * e['flops']]
             overall = rank_among(_mean(e['psnr']), [_mean(r['psnr']) for r in randoms.values()])
-            matched = rank_among(_mean(e['psnr']), near)
-            lines.append(f'| {name} | {overall[0]} of {overall[1]} | {matched[0]} of {matched[1]} |')
+            matched = [rank_among(_mean(e['psnr']), [_mean(r['psnr']) for r in randoms.values()
+                                                     if abs(r['flops'] - e['flops']) <= band * e['flops']])
+                       for band in (FLOPS_MATCH, EQUAL_FLOPS)]
+            lines.append(f'| {name} | {overall[0]} of {overall[1]} | '
+                         + ' | '.join(f'{m[0]} of {m[1]}' for m in matched) + ' |')
     decomposition = [(n, e) for n, e in entries.items() if kind_of(n) in ('widths', 'cells')]
     if decomposition:
         lines += ['', 'Decomposition (seed 0 of each net, first test set):', '',

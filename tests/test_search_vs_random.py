@@ -38,7 +38,7 @@ def test_search_then_randoms_end_to_end_and_rerun_skips(in_tmp, capsys):
     assert results['settings'] == {'task': 'sr', 'scale': 2, 'search_opt': 'options/demo/search_sr_x2.yml',
                                    'genotype': None, 'random': 2, 'seeds': 1, 'search_iters': 2, 'train_iters': 2,
                                    'device': 'cpu', 'ablations': False, 'data': 'sample', 'random_seeds': 1,
-                                   'widths': False, 'cells': 0, 'tests': [], 'jobs': 1}
+                                   'widths': False, 'cells': 0, 'tests': [], 'jobs': 1, 'extras': {}}
     entries = results['genotypes']
     assert list(entries) == ['found', 'random_1', 'random_2']
     found = Genotype.load(str(out / 'genotypes' / 'found.json'))
@@ -92,6 +92,37 @@ def test_resume_after_an_interrupted_run_trains_only_the_rest(in_tmp, capsys):
     assert 'Resuming: 2 of 3 genotypes already scored' in capsys.readouterr().out
     assert os.stat(out / 'train' / 'random_1_seed0' / 'models' / 'net_g_latest.pth').st_mtime_ns == kept
     assert list(json.loads((out / 'results.json').read_text())['genotypes']) == ['found', 'random_1', 'random_2']
+
+
+def test_extra_genotype_added_to_a_finished_run_trains_only_it_as_the_others(in_tmp, capsys):
+    genotype = 'options/demo/genotype_example_sr_x2.json'
+    one = ['--genotype', genotype, '--random', '1']
+    assert hinas_main(argv('out', *one)) == 0
+    out = in_tmp / 'out'
+    kept = os.stat(out / 'train' / 'random_1_seed0' / 'models' / 'net_g_latest.pth').st_mtime_ns
+    (in_tmp / 'picked.json').write_bytes((out / 'genotypes' / 'random_1.json').read_bytes())
+    capsys.readouterr()
+    for bad, message in ((['--extra', 'random_9=picked.json'], "--extra: 'random_9' is not a free name"),
+                         (['--extra', 'picked.json'], '--extra: expected NAME=JSON'),
+                         (['--extra', 'x=nothing.json'], '--extra x: nothing.json does not exist')):
+        assert hinas_main(argv('out', *one, *bad)) == 2
+        assert message in capsys.readouterr().err
+    assert hinas_main(argv('out', *one, '--extra', 'picked=picked.json')) == 0
+    assert 'Resuming: 2 of 3 genotypes already scored' in capsys.readouterr().out
+    assert os.stat(out / 'train' / 'random_1_seed0' / 'models' / 'net_g_latest.pth').st_mtime_ns == kept
+    results = json.loads((out / 'results.json').read_text())
+    assert list(results['genotypes']) == ['found', 'picked', 'random_1']
+    assert results['settings']['extras'] == {'picked': 'picked.json'}
+    picked, random_1 = results['genotypes']['picked'], results['genotypes']['random_1']
+    # the same genotype, seed and recipe as random_1: the same net, the same score
+    assert picked['kind'] == 'search' and picked['flops'] == random_1['flops']
+    assert picked['psnr'] == pytest.approx(random_1['psnr'], abs=1e-3)
+    ranks = results['summary']['searched_vs_randoms']['nets']
+    assert set(ranks) == {'found', 'picked'} and ranks['picked']['rank_equal_flops'] == [1, 2]
+    assert '| picked |' in (out / 'table.md').read_text()
+    # a rerun that drops the extra is refused
+    assert hinas_main(argv('out', *one)) == 2
+    assert 'holds a run with other settings (extras' in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('extra,message', [

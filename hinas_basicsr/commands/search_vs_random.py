@@ -5,7 +5,8 @@ also the tied-cells and no-cell-sharing searches; draws --random genotypes unifo
 space; trains each for --train-iters iterations (the demo's recipe; the searched nets with seeds
 0..--seeds-1, the others with 0..--random-seeds-1) on --data and scores it on its held-out photos and
 every --test folder (hinas compare's PSNR/SSIM, params, FLOPs). --widths and --cells K decompose the
-search: the found cells on every width path, and K random cells at the found widths.
+search: the found cells on every width path, and K random cells at the found widths. --extra NAME=JSON
+trains a given genotype (e.g. one selected from the search's supernet) as one more searched net.
 Writes OUT/results.json (after every genotype), OUT/table.md and OUT/psnr_vs_flops.png; a rerun with
 the same arguments skips what is done.
 
@@ -49,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--jobs', type=int, default=1, metavar='J',
                         help='genotypes trained at once, each in its own process with one thread '
                              '(default: %(default)s)')
+    parser.add_argument('--extra', action='append', default=[], metavar='NAME=JSON',
+                        help='also train this genotype file as a searched net named NAME (2 --seeds, as found); '
+                             'repeatable; may be added to a finished run, which trains only what is new')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,11 +60,17 @@ def run(args: argparse.Namespace) -> int:
     from hinas_basicsr.search_vs_random import TABLE, Settings, run_benchmark
 
     output_dir(args.out, '--out')
+    extras = []
+    for spec in args.extra:
+        name, sep, path = spec.partition('=')
+        if not sep or not name or not path:
+            raise ValueError(f'--extra: expected NAME=JSON, got {spec!r}')
+        extras.append((name, path))
     settings = Settings(task=args.task, scale=args.scale, search_opt=args.search_opt, genotype=args.genotype,
                         random=args.random, seeds=args.seeds, search_iters=args.search_iters,
                         train_iters=args.train_iters, out=args.out, device=args.device, ablations=args.ablations,
                         data=args.data, random_seeds=args.random_seeds, widths=args.widths, cells=args.cells,
-                        tests=tuple(args.test), jobs=args.jobs)
+                        tests=tuple(args.test), jobs=args.jobs, extras=tuple(extras))
     run_benchmark(settings)
     with open(f'{args.out}/{TABLE}', encoding='utf-8') as f:
         print(f.read(), end='')
