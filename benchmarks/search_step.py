@@ -119,7 +119,8 @@ def measure(args: argparse.Namespace, variant: dict) -> dict:
     if device.type == 'cuda':
         peak = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
     else:
-        peak = peak_rss_mb() - base
+        # the kernel updates ru_maxrss lazily, so it can trail statm's current RSS by a few pages: no growth is 0
+        peak = max(peak_rss_mb() - base, 0.0)
     return {'step_s': statistics.median(times), 'peak_mem_mb': round(peak, 1),
             'params': sum(p.numel() for p in net.weight_parameters()), 'channels_last': channels_last,
             'plain_cells': not any(isinstance(m, Cell) for m in net.modules())}
