@@ -822,10 +822,13 @@ def plot_psnr_vs_flops(results: dict[str, Any], path: str) -> None:
             ax.plot(x, y, marker, color=color, markersize=7, linestyle='none', label=f'{label} ({len(group)})')
     markers = {'found': ('*', 'tab:red', 16), 'tied_cells': ('s', 'tab:blue', 9),
                'no_cell_sharing': ('D', 'tab:green', 8)}
+    # further searched nets (--extra): a marker and colour of their own each, so the legend tells them apart
+    others = iter([('^', 'tab:purple', 9), ('P', 'tab:brown', 10), ('p', 'tab:pink', 10), ('h', 'tab:olive', 10),
+                   ('>', 'tab:cyan', 9), ('<', 'black', 9)] * 4)
     for name, e in entries.items():
         if kind_of(name) != 'search':
             continue
-        marker, color, size = markers.get(name, ('^', 'tab:purple', 9))
+        marker, color, size = markers.get(name) or next(others)
         x, y, err = points([e])
         ax.errorbar(x, y, yerr=err, fmt=marker, color=color, markersize=size, capsize=3, label=name, zorder=3)
     if results.get('baseline'):
