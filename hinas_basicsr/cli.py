@@ -58,7 +58,21 @@ def run_pipeline(args: argparse.Namespace) -> int:
         basicsr.train.train_pipeline(os.getcwd())
     else:
         basicsr.test.test_pipeline(os.getcwd())
+    _close_process_group()
     return 0
+
+
+def _close_process_group() -> None:
+    """Under a launcher, wait for every rank (rank 0 validates alone after the loop), then tear the group down.
+
+    A gloo group left to the interpreter's exit can abort the rank that leaves first ("terminate called without an
+    active exception", SIGABRT) while rank 0 is still validating.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def error_message(err: BaseException) -> str:
