@@ -36,7 +36,7 @@ from torch import nn
 
 from hinas_basicsr.archs.search_cell import buffers_restored
 from hinas_basicsr.genotype import Cell, Genotype, decode_cell
-from hinas_basicsr.trellis import MOVES, levels_at, node_edges, num_edges, path_error
+from hinas_basicsr.trellis import MOVES, levels_at, node_edges, num_edges, valid_paths
 
 SELECTIONS = ('alpha', 'perturbation')
 BN_MODES = ('batch', 'calibrate', 'running')
@@ -83,12 +83,6 @@ def one_hot_weights(genotype: Genotype) -> tuple[torch.Tensor, torch.Tensor]:
         transitions[layer, level, MOVES.index(target - level)] = 1
         level = target
     return cells, transitions
-
-
-def valid_paths(num_layers: int, num_levels: int) -> list[tuple[int, ...]]:
-    """Every width path of the trellis (one level per layer, from level 0 in the stem), in lexicographic order."""
-    paths = [p for p in itertools.product(range(num_levels), repeat=num_layers) if path_error(p, num_levels) is None]
-    return sorted(paths)
 
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:

@@ -63,7 +63,7 @@ from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.options_check import load_yaml
 from hinas_basicsr.random_genotype import random_cell, random_genotype
 from hinas_basicsr.runners import plain_options, search_genotype, train_for_budget
-from hinas_basicsr.trellis import moves_from
+from hinas_basicsr.trellis import valid_paths
 
 RESULTS, TABLE, PLOT = 'results.json', 'table.md', 'psnr_vs_flops.png'
 RANDOM_DRAW_SEED = 0  # the random genotypes are the same in every run and rerun
@@ -355,14 +355,6 @@ def space_of(s: Settings, given: Genotype | None) -> dict[str, Any]:
                 width_factors=tuple(float(f) for f in net['width_factors']), ops=tuple(net['ops']))
 
 
-def width_paths(num_layers: int, num_levels: int) -> list[tuple[int, ...]]:
-    """Every valid width path (one level per layer, from level 0 in the stem), in lexicographic order."""
-    paths: list[tuple[int, ...]] = [()]
-    for _ in range(num_layers):
-        paths = [p + (t,) for p in paths for _, _, t in moves_from(p[-1] if p else 0, num_levels)]
-    return sorted(paths)
-
-
 def path_label(widths: Sequence[int]) -> str:
     return '-'.join(str(w) for w in widths)
 
@@ -491,7 +483,7 @@ class Benchmark:
             Genotype.load(source).save(file)
             jobs.append(Job(name, 'train', make=lambda f=file: (f, self.s.seeds)))
         if self.s.widths:
-            for widths in width_paths(self.space['num_layers'], len(self.space['width_factors'])):
+            for widths in valid_paths(self.space['num_layers'], len(self.space['width_factors'])):
                 jobs.append(Job(f'widths_{path_label(widths)}', 'train', after=after,
                                 make=lambda w=widths: self.variant(f'widths_{path_label(w)}', widths=w)))
         for k in range(1, self.s.cells + 1):
@@ -855,5 +847,4 @@ def run_benchmark(settings: Settings) -> dict[str, Any]:
 
 
 __all__ = ['Settings', 'check_settings', 'kendall_tau', 'markdown_table', 'pareto_front', 'plot_psnr_vs_flops',
-           'rank_among', 'run_benchmark', 'search_options', 'summary', 'training_options', 'test_options',
-           'width_paths']
+           'rank_among', 'run_benchmark', 'search_options', 'summary', 'training_options', 'test_options']

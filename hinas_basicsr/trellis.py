@@ -69,3 +69,11 @@ def path_error(widths: Sequence[int], num_levels: int) -> str | None:
                     f'({num_levels} levels, one step at a time)')
         level = w
     return None
+
+
+def valid_paths(num_layers: int, num_levels: int) -> list[tuple[int, ...]]:
+    """Every width path of the trellis (one level per layer, from level 0 in the stem), in lexicographic order."""
+    paths: list[tuple[int, ...]] = [()]
+    for _ in range(num_layers):
+        paths = [p + (t,) for p in paths for _, _, t in moves_from(p[-1] if p else 0, num_levels)]
+    return sorted(paths)

@@ -235,7 +235,8 @@ def test_test_dir_adds_a_column_scored_on_matlab_bicubic_lr(in_tmp):
 
 
 def test_width_paths_pareto_front_and_summary_of_hand_made_results():
-    from hinas_basicsr.search_vs_random import pareto_front, summary, width_paths
+    from hinas_basicsr.search_vs_random import pareto_front, summary
+    from hinas_basicsr.trellis import valid_paths as width_paths
 
     assert width_paths(2, 3) == [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2)]
     assert len(width_paths(3, 3)) == 2 + 3 + 2 + 3 + 2  # the 5 two-layer paths, each extended by its moves
