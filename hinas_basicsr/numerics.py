@@ -78,3 +78,16 @@ def set_deterministic(train_opt: dict[str, Any]) -> bool:
         torch.backends.cudnn.allow_tf32 = False
         torch.set_float32_matmul_precision('highest')
     return deterministic
+
+
+def setup_numerics(train_opt: dict[str, Any], device: torch.device) -> torch.dtype | None:
+    """What a model does with ``train.amp`` and ``train.deterministic`` when its training starts: apply
+    :func:`set_deterministic`, log :func:`amp_note` where it applies, and return :func:`amp_dtype`."""
+    from basicsr.utils import get_root_logger
+
+    dtype = amp_dtype(train_opt)
+    set_deterministic(train_opt)
+    note = amp_note(device, dtype)
+    if note:
+        get_root_logger().warning(note)
+    return dtype

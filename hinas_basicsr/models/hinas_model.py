@@ -6,12 +6,11 @@ from typing import Any
 
 import torch
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch import nn
 
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
-from hinas_basicsr.numerics import amp_dtype, amp_note, autocast_forward, set_deterministic
+from hinas_basicsr.numerics import autocast_forward, setup_numerics
 
 
 def bias_param_groups(net: nn.Module, lr: float, weight_decay: float, bias_lr_factor: float,
@@ -52,11 +51,7 @@ class HiNASModel(SRModel):
     """
 
     def init_training_settings(self) -> None:
-        self.amp_dtype = amp_dtype(self.opt['train'])
-        set_deterministic(self.opt['train'])
-        note = amp_note(self.device, self.amp_dtype)
-        if note:
-            get_root_logger().warning(note)
+        self.amp_dtype = setup_numerics(self.opt['train'], self.device)
         super().init_training_settings()
 
     def optimize_parameters(self, current_iter: int) -> None:

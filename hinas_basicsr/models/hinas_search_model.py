@@ -32,7 +32,7 @@ from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.genotype_plot import save_genotype_png
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
 from hinas_basicsr.models.search_options import check_search_options
-from hinas_basicsr.numerics import amp_dtype, amp_note, set_deterministic
+from hinas_basicsr.numerics import setup_numerics
 from hinas_basicsr.search_judge import DEFAULT_CALIB_BATCHES, SearchJudge, check_search_remedies
 from hinas_basicsr.search_report import alpha_figure, trellis_figure
 from hinas_basicsr.trellis import MOVE_NAMES
@@ -217,11 +217,7 @@ class HiNASSearchModel(SRModel):
             self.arch_warmup_iter = int(train_opt['arch_warmup_iter'])
         else:
             self.arch_warmup_iter = round(float(train_opt.get('arch_warmup_ratio', 0.2)) * int(train_opt['total_iter']))
-        self.amp_dtype = amp_dtype(train_opt)
-        set_deterministic(self.opt['train'])
-        note = amp_note(self.device, self.amp_dtype)
-        if note:
-            get_root_logger().warning(note)
+        self.amp_dtype = setup_numerics(train_opt, self.device)
         compile_opt = train_opt.get('compile') or False
         # the same parameters and buffers: saving, loading and validation keep using self.net_g
         self.net_forward = (torch.compile(self.net_g, **({} if compile_opt is True else compile_opt)) if compile_opt
