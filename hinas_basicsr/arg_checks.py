@@ -1,4 +1,4 @@
-"""Checks of command-line arguments, run before a command reads or writes anything.
+"""Checks of values and command-line arguments, run before a command reads or writes anything.
 
 Each raises ``ValueError`` (or ``FileNotFoundError``) whose message starts with the option and names
 the path or value, so that the console scripts print it as one line and exit 2 (docs/bad-input.md).
@@ -11,12 +11,16 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def is_number(value: Any) -> bool:
+    """A finite int or float, and not a bool (YAML and JSON give ``true`` as a bool, which Python counts as 1)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def number(value: Any, option: str, minimum: float | None = None, integer: bool = False,
            above: bool = False) -> None:
     """Refuse a value that is not a finite number (an integer with ``integer``), at least ``minimum``
     (greater than it with ``above``)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (integer and not float(value).is_integer()):
+    if not is_number(value) or (integer and not float(value).is_integer()):
         raise ValueError(f'{option}: expected a finite {"integer" if integer else "number"}, got {value!r}')
     if minimum is not None and (value <= minimum if above else value < minimum):
         raise ValueError(f'{option}: expected a value {">" if above else ">="} {minimum}, got {value!r}')

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hinas_basicsr.arg_checks import is_number
 from hinas_basicsr.fileio import write_text
 from hinas_basicsr.trellis import MOVES, PRIMITIVES, num_edges, path_error
 
@@ -88,7 +89,7 @@ def _integer(value: Any, key: str) -> int:
 
 
 def _number(value: Any, key: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+    if not is_number(value):
         raise ValueError(f'genotype {key}: expected a number, got {json.dumps(value, default=str)}')
     return float(value)
 

@@ -1,7 +1,6 @@
 """Additive white Gaussian noise on clean images, for the HiNAS denoising search and training."""
 from __future__ import annotations
 
-import math
 import os
 import random
 import zlib
@@ -15,6 +14,8 @@ from basicsr.data.transforms import augment
 from basicsr.utils import FileClient, imfrombytes, img2tensor, scandir
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data as data
+
+from hinas_basicsr.arg_checks import is_number
 
 
 def noise_key(path: str) -> str:
@@ -39,10 +40,6 @@ def fixed_noise(shape: tuple[int, ...], sigmas: list[float], noise_seed: int, ke
     return rng.standard_normal(shape, dtype=np.float32) * np.float32(sigma / 255.), sigma
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def check_options(opt: dict[str, Any], where: str = 'datasets') -> None:
     """Refuse options :class:`HiNASNoisyImageDataset` cannot be built from (a ``ValueError`` naming ``where.<key>``).
 
@@ -50,18 +47,18 @@ def check_options(opt: dict[str, Any], where: str = 'datasets') -> None:
     """
     sigma = opt.get('sigma', 25)
     sigmas = sigma if isinstance(sigma, (list, tuple)) else [sigma]
-    if not sigmas or not all(_is_number(s) and s >= 0 for s in sigmas):
+    if not sigmas or not all(is_number(s) and s >= 0 for s in sigmas):
         raise ValueError(f'{where}.sigma: expected one or more noise levels >= 0 (0-255 scale), got {sigma!r}')
     seed = opt.get('noise_seed', 0)
-    if not _is_number(seed) or not float(seed).is_integer():
+    if not is_number(seed) or not float(seed).is_integer():
         raise ValueError(f'{where}.noise_seed: expected an integer, got {seed!r}')
     if opt.get('phase', 'train') == 'train' and not opt.get('gt_size'):
         raise ValueError(f'{where}.gt_size: required for the train phase of HiNASNoisyImageDataset')
     prob = opt.get('rescale_prob', 0)
-    if not _is_number(prob) or not 0 <= prob <= 1:
+    if not is_number(prob) or not 0 <= prob <= 1:
         raise ValueError(f'{where}.rescale_prob: expected a probability in [0, 1], got {prob!r}')
     low_high = opt.get('rescale_range', (0.8, 1.2))
-    if (not isinstance(low_high, (list, tuple)) or len(low_high) != 2 or not all(_is_number(f) for f in low_high)
+    if (not isinstance(low_high, (list, tuple)) or len(low_high) != 2 or not all(is_number(f) for f in low_high)
             or not 0 < low_high[0] <= low_high[1]):
         raise ValueError(f'{where}.rescale_range: expected [low, high] with 0 < low <= high, got {low_high!r}')
     for key in ('gray', 'clip', 'use_hflip', 'use_rot'):

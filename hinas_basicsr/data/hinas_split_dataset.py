@@ -14,6 +14,8 @@ from basicsr.utils import FileClient
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
+from hinas_basicsr.arg_checks import is_number
+
 SPLITS = ('w', 'a', 'val')
 GROUP_BY = r'^(.+)_s\d+$'  # BasicSR's extract_subimages names: 0001_s001 is a part of image 0001
 
@@ -151,10 +153,6 @@ class MemoryFileClient:
 
 
 os.register_at_fork(after_in_child=SharedFileClient.close_inherited)
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def check_options(opt: dict[str, Any], where: str | None = None) -> None:
     """Refuse options :class:`HiNASSplitDataset` cannot split by (a ``ValueError`` naming ``where.<key>``).
 
@@ -167,10 +165,10 @@ def check_options(opt: dict[str, Any], where: str | None = None) -> None:
     if not isinstance(opt.get('dataset'), dict) or 'type' not in opt['dataset']:
         raise ValueError(f'{where}.dataset: HiNASSplitDataset needs the inner dataset options, with a type')
     val_ratio = opt.get('val_ratio', 0.05)
-    if not _is_number(val_ratio) or not 0 <= val_ratio < 1:
+    if not is_number(val_ratio) or not 0 <= val_ratio < 1:
         raise ValueError(f'{where}.val_ratio: expected a fraction 0 <= val_ratio < 1, got {val_ratio!r}')
     seed = opt.get('split_seed', 0)
-    if not _is_number(seed) or not float(seed).is_integer():
+    if not is_number(seed) or not float(seed).is_integer():
         raise ValueError(f'{where}.split_seed: expected an integer, got {seed!r}')
     group_by = opt.get('group_by', GROUP_BY)
     if not isinstance(group_by, str):

@@ -5,15 +5,15 @@ it before anything is written. Each failure is a ``ValueError`` naming ``train.<
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
+
+from hinas_basicsr.arg_checks import is_number
 
 
 def _fraction(train: Mapping[str, Any], key: str, default: float, closed: bool) -> None:
     value = train.get(key, default)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not (0 <= value <= 1 if closed else 0 <= value < 1):
+    if not is_number(value) or not (0 <= value <= 1 if closed else 0 <= value < 1):
         interval = '0 <= x <= 1' if closed else '0 <= x < 1'
         raise ValueError(f'train.{key}: expected a fraction of total_iter, {interval}, got {value!r}')
 
@@ -31,8 +31,7 @@ def check_search_options(train: Mapping[str, Any]) -> None:
             raise ValueError(f'train.arch_warmup_ratio: {ratio} of total_iter {total} leaves no architecture step '
                              '(the search would decode a uniform alpha)')
         return
-    ok = isinstance(warmup_iter, (int, float)) and not isinstance(warmup_iter, bool) and math.isfinite(warmup_iter)
-    if not ok or not float(warmup_iter).is_integer() or warmup_iter < 0:
+    if not is_number(warmup_iter) or not float(warmup_iter).is_integer() or warmup_iter < 0:
         raise ValueError(f'train.arch_warmup_iter: expected an integer >= 0, got {warmup_iter!r}')
     if isinstance(total, (int, float)) and warmup_iter >= total:
         raise ValueError(f'train.arch_warmup_iter: {warmup_iter} leaves no architecture step in total_iter {total} '
