@@ -272,10 +272,6 @@ def report_figure(course: SearchCourse):
 def save_report(experiment: str, out: str | None = None) -> str:
     """Write ``report.png`` (default: inside ``experiment``) from the search's files; returns its path."""
     out = out or os.path.join(experiment, 'report.png')
-    if not out.lower().endswith('.png'):
-        raise ValueError(f'-o: expected a .png file name, got {out}')
-    if os.path.isdir(out):
-        raise ValueError(f'-o: {out} is a folder; give a .png file name')
     course = load_search_course(experiment)  # everything read and checked before anything is written
     plt = _pyplot()
     fig = report_figure(course)

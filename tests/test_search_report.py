@@ -109,7 +109,7 @@ def test_hinas_report_refuses_what_is_not_a_search(tmp_path, capsys):
     write_search_folder(tmp_path / 'run')
     cases = [([str(tmp_path / 'missing')], 'not a folder'),
              ([str(tmp_path / 'empty')], 'no genotypes/iter_<N>.json'),
-             ([str(tmp_path / 'run'), '-o', str(tmp_path / 'report.jpg')], 'expected a .png')]
+             ([str(tmp_path / 'run'), '-o', str(tmp_path / 'report.jpg')], 'ending in .png')]
     for argv, message in cases:
         assert hinas_main(['report', *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()

@@ -16,7 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
+    from hinas_basicsr import arg_checks
     from hinas_basicsr.search_report import save_report
 
-    print(f'search report: {save_report(args.experiment, args.out)}')
+    out = args.out or os.path.join(args.experiment, 'report.png')
+    arg_checks.output_file(out, '-o', ('.png',))  # as plot-genotype checks its -o
+    print(f'search report: {save_report(args.experiment, out)}')
     return 0
