@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import yaml
 
+from hinas_basicsr.arg_checks import is_number
 from hinas_basicsr.genotype import resolve_genotype
 
 
@@ -49,12 +50,12 @@ def _check_type(path: str, where: str, spec: Any, registry) -> None:
 
 def _check_number(path: str, where: str, value: Any, integer: bool, minimum: float | None = None,
                   required: bool = True) -> None:
-    """Refuse a value that is not a number (an ``int`` with ``integer``) at least ``minimum``."""
+    """Refuse a value that is not a finite number (an ``int`` with ``integer``) at least ``minimum``."""
     if value is None and not required:
         return
-    # BasicSR's own files write counts as ``!!float 5e3``: an integral float is a count too
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not is_number or (integer and not float(value).is_integer()):
+    # BasicSR's own files write counts as ``!!float 5e3``: an integral float is a count too (YAML's .inf and
+    # .nan are floats, and refused: no count, rate or size is infinite)
+    if not is_number(value) or (integer and not float(value).is_integer()):
         expected = 'an integer' if integer else 'a number'
         hint = '; YAML reads 1e-3 as text: write 1.0e-3 or !!float 1e-3' if isinstance(value, str) and not integer \
             else ''

@@ -56,13 +56,15 @@ import numpy as np
 import torch
 import yaml
 
+from hinas_basicsr.arg_checks import is_number
 from hinas_basicsr.compare import BICUBIC, NOISY, ModelSpec, compare
 from hinas_basicsr.demo import HINAS_OPT, SAMPLE_ROOT
 from hinas_basicsr.fileio import atomic_write, write_json, write_text
 from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.options_check import load_yaml
 from hinas_basicsr.random_genotype import random_cell, random_genotype
-from hinas_basicsr.runners import plain_options, search_genotype, train_for_budget
+from hinas_basicsr.remedies import REMEDIES, apply_overrides, flops_target_overrides
+from hinas_basicsr.runners import TrainResult, plain_options, search_genotype, train_for_budget
 from hinas_basicsr.trellis import valid_paths
 
 RESULTS, TABLE, PLOT = 'results.json', 'table.md', 'psnr_vs_flops.png'
@@ -77,7 +79,9 @@ PHOTO_ROOT = 'datasets/photos'
 PHOTO_TEST = 'PhotosTestCrop'  # the central 480x480 of the 6 held-out photos (a whole one costs 5x as much)
 SAMPLE_TEST = 'SampleTest'
 PHOTO_BATCH = 8  # the photo benchmark trains at batch 8, LR crop 32 (the issue's measured step: 0.38 s, 1 thread)
-ABLATIONS = {'tied_cells': {'layerwise_cells': False}, 'no_cell_sharing': {'cell_sharing': False}}
+ABLATIONS = {'tied_cells': {'network_g': {'layerwise_cells': False}},
+             'no_cell_sharing': {'network_g': {'cell_sharing': False}}}
+SEARCH_SEED = re.compile(r'_search(\d+)$')  # found_search2: the found search again, its manual_seed + 1
 DENOISE_TRAIN = {'name': 'SampleBSD500', 'type': 'HiNASNoisyImageDataset',
                  'dataroot_gt': f'{SAMPLE_ROOT}/BSD500/BSD500_train.lmdb', 'io_backend': {'type': 'lmdb'},
                  'gray': True, 'gt_size': 48, 'use_hflip': True, 'use_rot': True, 'sigma': [30, 50, 70],
@@ -108,17 +112,63 @@ class Settings:
     tests: tuple[str, ...] = field(default=())
     jobs: int = 1
     extras: tuple[tuple[str, str], ...] = field(default=())  # --extra NAME=JSON: (name, genotype file)
+    remedies: tuple[str, ...] = field(default=())  # --remedy SPEC: one more search each (remedy_overrides)
+    search_seeds: int = 1
 
     # settings that do not change a figure: a rerun may change them
     FREE = ('device', 'jobs')
     # settings that only add genotypes to a finished run: a rerun may turn them on
     ADDING = ('ablations', 'widths')
+    # counts that only add genotypes or seeds to a finished run: a rerun may raise them
+    RAISING = ('cells', 'search_seeds', 'random_seeds', 'seeds')
 
     def as_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != 'out'}
         d['tests'] = list(self.tests)
         d['extras'] = {name: path for name, path in self.extras}
+        d['remedies'] = list(self.remedies)
         return d
+
+    def searches(self) -> dict[str, tuple[dict[str, Any], int]]:
+        """Every search of the run: name -> (option overrides, offset of its ``manual_seed``).
+
+        The found search, the ablations and the remedies, each ``search_seeds`` times: the k-th (k >= 2) is
+        ``NAME_searchK``, with the option file's ``manual_seed`` + k - 1.
+        """
+        if self.search_opt is None:
+            return {}
+        modes = {'found': {}, **(ABLATIONS if self.ablations else {}),
+                 **{spec: remedy_overrides(spec) for spec in self.remedies}}
+        return {name if k == 0 else f'{name}_search{k + 1}': (overrides, k)
+                for name, overrides in modes.items() for k in range(self.search_seeds)}
+
+
+def remedy_overrides(spec: str) -> dict[str, Any]:
+    """The search-option overrides of ``--remedy SPEC``: remedy names of :data:`REMEDIES` joined by ``+``;
+    ``flops_target=G`` asks for G GFLOPs (``flops_target`` alone: the demo's 8.0)."""
+    merged: dict[str, Any] = {}
+    for part in spec.split('+'):
+        name, _, value = part.partition('=')
+        if name == 'flops_target' and value:
+            try:
+                gflops = float(value)
+            except ValueError:
+                gflops = float('nan')
+            if not is_number(gflops) or gflops <= 0:
+                raise ValueError(f'--remedy {spec}: flops_target={value} is not a positive number of GFLOPs')
+            overrides = flops_target_overrides(gflops)
+        elif name in REMEDIES and not value:
+            overrides = REMEDIES[name]
+        else:
+            raise ValueError(f'--remedy {spec}: {part!r} is not a remedy (one of {", ".join(REMEDIES)}, or '
+                             f'flops_target=G; join several with +)')
+        merged = apply_overrides(merged, overrides)
+    return merged
+
+
+def mode_of(name: str) -> str:
+    """``found_search2`` -> found: the search mode a searched net belongs to (its name without _searchK)."""
+    return SEARCH_SEED.sub('', name)
 
 
 def kind_of(name: str) -> str:
@@ -140,7 +190,7 @@ def check_settings(s: Settings) -> Genotype | None:
         raise ValueError('--search-opt/--genotype: give exactly one')
     for name, value, low in (('--random', s.random, 1), ('--seeds', s.seeds, 1), ('--search-iters', s.search_iters, 1),
                              ('--train-iters', s.train_iters, 1), ('--random-seeds', s.random_seeds, 1),
-                             ('--cells', s.cells, 0), ('--jobs', s.jobs, 1)):
+                             ('--cells', s.cells, 0), ('--jobs', s.jobs, 1), ('--search-seeds', s.search_seeds, 1)):
         if value < low:
             raise ValueError(f'{name}: expected an integer >= {low}, got {value}')
     if s.data not in DATA:
@@ -166,6 +216,12 @@ def check_settings(s: Settings) -> Genotype | None:
         raise ValueError('--device: cuda was asked for but no CUDA device is available')
     if s.ablations and s.search_opt is None:
         raise ValueError('--ablations: needs --search-opt (the ablations are searches)')
+    if (s.remedies or s.search_seeds > 1) and s.search_opt is None:
+        raise ValueError(f'{"--remedy" if s.remedies else "--search-seeds"}: needs --search-opt (it adds searches)')
+    if len(set(s.remedies)) < len(s.remedies):
+        raise ValueError('--remedy: each remedy once')
+    for spec in s.remedies:
+        remedy_overrides(spec)
     if os.path.exists(s.out) and not os.path.isdir(s.out):
         raise ValueError(f'--out: {s.out} exists and is not a folder')
     previous = os.path.join(s.out, RESULTS)
@@ -173,13 +229,14 @@ def check_settings(s: Settings) -> Genotype | None:
         with open(previous, encoding='utf-8') as f:
             old = json.load(f).get('settings', {})
         defaults = {k: v.default for k, v in Settings.__dataclass_fields__.items() if not callable(v.default_factory)}
-        defaults['tests'], defaults['extras'] = [], {}
+        defaults['tests'], defaults['extras'], defaults['remedies'] = [], {}, []
         old_extras = old.get('extras') or {}
         differ = [k for k, v in s.as_dict().items()
                   if k not in Settings.FREE and old.get(k, defaults.get(k)) != v
                   and not (k in Settings.ADDING and v and not old.get(k))
-                  and not (k == 'cells' and v > old.get(k, 0))
-                  and not (k == 'extras' and all(v.get(n) == f for n, f in old_extras.items()))]
+                  and not (k in Settings.RAISING and v > old.get(k, defaults.get(k)))
+                  and not (k == 'extras' and all(v.get(n) == f for n, f in old_extras.items()))
+                  and not (k == 'remedies' and set(old.get(k) or []) <= set(v))]
         if differ:
             raise ValueError(f'--out: {previous} holds a run with other settings ({differ[0]}: {old.get(differ[0])!r} '
                              f'there, {getattr(s, differ[0])!r} now); use another --out')
@@ -199,9 +256,11 @@ def check_extras(s: Settings, given: Genotype | None) -> None:
     space = space_of(s, given)
     seen: set[str] = set()
     for name, path in s.extras:
-        if not EXTRA_NAME.match(name) or kind_of(name) != 'search' or name in ('found', *ABLATIONS) or name in seen:
+        if not EXTRA_NAME.match(name) or kind_of(name) != 'search' or name in ('found', *ABLATIONS) or name in seen \
+                or name in s.searches():
             raise ValueError(f'--extra: {name!r} is not a free name (letters, digits, - and _; not found, an '
-                             f'ablation, random_*, widths_* or cells_*; each once)')
+                             f'ablation, a remedy, a search seed\'s NAME_searchK, random_*, widths_* or cells_*; '
+                             f'each once)')
         seen.add(name)
         if not os.path.isfile(path):
             raise FileNotFoundError(f'--extra {name}: {path} does not exist')
@@ -239,17 +298,19 @@ def _photo_roots(dataset: dict[str, Any], scale: int) -> None:
                    io_backend={'type': 'lmdb'}, filename_tmpl='{}')
 
 
-def search_options(s: Settings, variant: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The search options with ``total_iter`` = the budget, a name of its own and the ablation's network keys.
+def search_options(s: Settings, variant: str, overrides: dict[str, Any], seed_offset: int = 0) -> dict[str, Any]:
+    """The search options with ``total_iter`` = the budget, a name of its own, the ablation's or remedy's
+    overrides (:func:`~hinas_basicsr.remedies.apply_overrides`) and ``manual_seed`` + ``seed_offset``.
 
     The validation frequency is raised where the file's would give fewer than three validations, so
     that the search's convergence line can judge stability. With ``--data photos`` every dataset of
     the options reads the photo set.
     """
-    opt = load_yaml(s.search_opt)
+    opt = apply_overrides(load_yaml(s.search_opt), overrides)
     run_id = hashlib.sha1(os.path.abspath(s.out).encode()).hexdigest()[:8]
     opt.update(name=f'search_vs_random_{run_id}_{variant}', num_gpu=_num_gpu(s.device))
-    opt['network_g'].update(overrides)
+    if seed_offset:
+        opt['manual_seed'] = int(opt.get('manual_seed') or 0) + seed_offset
     opt['train']['total_iter'] = s.search_iters
     scheduler = opt['train'].get('scheduler') or {}
     if scheduler.get('type') == 'CosineAnnealingRestartLR':
@@ -359,9 +420,24 @@ def path_label(widths: Sequence[int]) -> str:
     return '-'.join(str(w) for w in widths)
 
 
-def train_and_score(s: Settings, name: str, genotype_file: str, test_opt: str, seeds: int) -> dict[str, Any]:
+def _earlier_training(s: Settings, run: str, previous: dict[str, Any], seed: int) -> TrainResult | None:
+    """The training ``run`` of an earlier run of the benchmark (seed ``seed`` of the entry ``previous``), if its
+    files are still under OUT/train."""
+    root, half = os.path.join(s.out, 'train', run), max(1, s.train_iters // 2)
+    checkpoint, option = os.path.join(root, 'models', 'net_g_latest.pth'), os.path.join(root, f'{run}.yml')
+    if seed >= len(previous.get('train_iterations', ())) or not (os.path.isfile(checkpoint) and os.path.isfile(option)):
+        return None
+    snapshot = os.path.join(root, 'models', f'net_g_{half}.pth')
+    return TrainResult(checkpoint, option, previous['train_iterations'][seed], previous['train_seconds'][seed],
+                       snapshot if os.path.isfile(snapshot) else None)
+
+
+def train_and_score(s: Settings, name: str, genotype_file: str, test_opt: str, seeds: int,
+                    previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train ``name`` once per seed, score every checkpoint (and the half-way snapshot); its results.json entry.
 
+    With ``previous`` (the entry of an earlier run, with fewer seeds), the seeds it trained are not trained
+    again: their checkpoints are scored again with the new ones.
     The entry holds the baseline of the test sets under ``baseline`` (the caller moves it out).
     """
     started = time.perf_counter()
@@ -369,9 +445,11 @@ def train_and_score(s: Settings, name: str, genotype_file: str, test_opt: str, s
     half = max(1, s.train_iters // 2)
     for seed in range(seeds):
         run = f'{name}_seed{seed}'
-        option = _write_yaml(os.path.join(s.out, 'options', f'{run}.yml'),
-                             training_options(s, run, genotype_file, seed))
-        trained = train_for_budget(option, float('inf'), s.out, max_iters=s.train_iters, snapshot_at=half)
+        trained = _earlier_training(s, run, previous, seed) if previous else None
+        if trained is None:
+            option = _write_yaml(os.path.join(s.out, 'options', f'{run}.yml'),
+                                 training_options(s, run, genotype_file, seed))
+            trained = train_for_budget(option, float('inf'), s.out, max_iters=s.train_iters, snapshot_at=half)
         specs.append(ModelSpec(f'seed{seed}', trained.option, trained.checkpoint))
         if trained.snapshot:
             specs.append(ModelSpec(f'seed{seed}_half', trained.option, trained.snapshot))
@@ -398,7 +476,7 @@ def train_and_score(s: Settings, name: str, genotype_file: str, test_opt: str, s
              'sets': {n: {'psnr': [float(by[(m, n)]['psnr']) for m in seeds_done],
                           'ssim': [float(by[(m, n)]['ssim']) for m in seeds_done]} for n in set_names},
              'train_iterations': [r.iterations for r in runs], 'train_seconds': [round(r.seconds, 2) for r in runs],
-             'wall_seconds': round(time.perf_counter() - started, 1)}
+             'wall_seconds': round(time.perf_counter() - started + (previous or {}).get('wall_seconds', 0), 1)}
     entry['baseline'] = baseline
     return entry
 
@@ -407,9 +485,10 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _train_job(s: Settings, name: str, genotype_file: str, test_opt: str, seeds: int) -> dict[str, Any]:
+def _train_job(s: Settings, name: str, genotype_file: str, test_opt: str, seeds: int,
+               previous: dict[str, Any] | None) -> dict[str, Any]:
     """:func:`train_and_score` in a worker process (one thread, as set by the pool's initializer)."""
-    return train_and_score(s, name, genotype_file, test_opt, seeds)
+    return train_and_score(s, name, genotype_file, test_opt, seeds, previous)
 
 
 @dataclass
@@ -441,12 +520,12 @@ class Benchmark:
     def path(self, *parts: str) -> str:
         return os.path.join(self.s.out, *parts)
 
-    def search(self, variant: str, overrides: dict[str, Any]) -> str:
+    def search(self, variant: str, overrides: dict[str, Any], seed_offset: int = 0) -> str:
         """The genotype file of one search (``genotypes/{variant}.json``), searching only if it is missing."""
         target = self.path('genotypes', f'{variant}.json')
         if not os.path.isfile(target):
             option = _write_yaml(self.path('options', f'search_{variant}.yml'),
-                                 search_options(self.s, variant, overrides))
+                                 search_options(self.s, variant, overrides, seed_offset))
             log_path = self.path('logs', f'search_{variant}.log')
             os.makedirs(os.path.dirname(log_path), exist_ok=True)
             print(f'Searching {variant}: basicsr train -opt {option} ({self.s.search_iters} iterations; '
@@ -464,15 +543,16 @@ class Benchmark:
         return target
 
     def jobs(self) -> list[Job]:
-        """Every search and training of the run, in results.json's order; trainings of done entries left out."""
+        """Every search and training of the run (the randoms before the decomposition: they are what every searched
+        net is ranked against); trainings of done entries left out, unless they need more seeds."""
         os.makedirs(self.path('genotypes'), exist_ok=True)
         jobs: list[Job] = []
-        searches = {'found': {}, **(ABLATIONS if self.s.ablations else {})}
+        searches = self.s.searches()
         if self.given is not None:
             self.given.save(self.path('genotypes', 'found.json'))
         else:
-            for variant, overrides in searches.items():
-                jobs.append(Job(variant, 'search', run=lambda v=variant, o=overrides: self.search(v, o)))
+            for variant, (overrides, offset) in searches.items():
+                jobs.append(Job(variant, 'search', run=lambda v=variant, o=overrides, k=offset: self.search(v, o, k)))
         after = None if self.given is not None else 'found'
         for variant in searches if self.given is None else ['found']:
             file = self.path('genotypes', f'{variant}.json')
@@ -482,19 +562,21 @@ class Benchmark:
             file = self.path('genotypes', f'{name}.json')
             Genotype.load(source).save(file)
             jobs.append(Job(name, 'train', make=lambda f=file: (f, self.s.seeds)))
+        rng = random.Random(RANDOM_DRAW_SEED)
+        for k in range(1, self.s.random + 1):
+            file = self.path('genotypes', f'random_{k}.json')
+            random_genotype(rng, **self.space).save(file)
+            jobs.append(Job(f'random_{k}', 'train', make=lambda f=file: (f, self.s.random_seeds)))
         if self.s.widths:
             for widths in valid_paths(self.space['num_layers'], len(self.space['width_factors'])):
                 jobs.append(Job(f'widths_{path_label(widths)}', 'train', after=after,
                                 make=lambda w=widths: self.variant(f'widths_{path_label(w)}', widths=w)))
         for k in range(1, self.s.cells + 1):
             jobs.append(Job(f'cells_{k}', 'train', after=after, make=lambda k=k: self.variant(f'cells_{k}', cells=k)))
-        rng = random.Random(RANDOM_DRAW_SEED)
-        for k in range(1, self.s.random + 1):
-            file = self.path('genotypes', f'random_{k}.json')
-            random_genotype(rng, **self.space).save(file)
-            jobs.append(Job(f'random_{k}', 'train', make=lambda f=file: (f, self.s.random_seeds)))
         done = self.results['genotypes']
-        return [j for j in jobs if j.kind == 'search' or j.name not in done]
+        seeds = {'search': self.s.seeds}
+        return [j for j in jobs if j.kind == 'search' or j.name not in done
+                or len(done[j.name]['psnr']) < seeds.get(kind_of(j.name), self.s.random_seeds)]
 
     def variant(self, name: str, widths: tuple[int, ...] | None = None, cells: int | None = None) -> tuple[str, int]:
         """A decomposition genotype: the found cells on ``widths``, or random cells number ``cells`` at the
@@ -521,9 +603,12 @@ class Benchmark:
         test_opt = _write_yaml(self.path('options', 'test.yml'), test_options(self.s, prepare_test_sets(self.s)))
         jobs = self.jobs()
         trainings = [j for j in jobs if j.kind == 'train']
-        total = len(trainings) + len(self.results['genotypes'])
-        if len(trainings) < total:
-            print(f'Resuming: {total - len(trainings)} of {total} genotypes already scored, skipped.', flush=True)
+        done = self.results['genotypes']
+        total = len({j.name for j in trainings} | set(done))
+        more = [j.name for j in trainings if j.name in done]  # scored with fewer seeds than asked for now
+        if len(trainings) < total or more:
+            print(f'Resuming: {total - len(trainings)} of {total} genotypes already scored, skipped'
+                  + (f'; {len(more)} get more seeds ({", ".join(more)})' if more else '') + '.', flush=True)
         self.schedule(jobs, test_opt)
         entries = self.results['genotypes']
         self.results['genotypes'] = {n: entries[n] for kind in KINDS for n in entries if kind_of(n) == kind}
@@ -571,8 +656,8 @@ class Benchmark:
                     job.run()
                     continue
                 made = prepare(job)
-                self.record(job.name, None if made is None else train_and_score(self.s, job.name, made[0], test_opt,
-                                                                                 made[1]))
+                self.record(job.name, None if made is None else train_and_score(
+                    self.s, job.name, made[0], test_opt, made[1], self.results['genotypes'].get(job.name)))
             return
         threads = futures.ThreadPoolExecutor(max_workers=max(1, sum(j.kind == 'search' for j in pending)))
         pool = futures.ProcessPoolExecutor(max_workers=self.s.jobs, mp_context=multiprocessing.get_context('spawn'),
@@ -592,7 +677,8 @@ class Benchmark:
                     made = prepare(job)
                     if made is None:
                         continue
-                    running[pool.submit(_train_job, self.s, job.name, made[0], test_opt, made[1])] = job
+                    running[pool.submit(_train_job, self.s, job.name, made[0], test_opt, made[1],
+                                        self.results['genotypes'].get(job.name))] = job
                 if not running:
                     raise RuntimeError(f'search-vs-random: jobs wait for a search that is not scheduled: '
                                        f'{[j.name for j in pending]}')
@@ -622,14 +708,12 @@ def rank_among(value: float, others: Sequence[float]) -> tuple[int, int]:
     return 1 + sum(o > value for o in others), len(others) + 1
 
 
-def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """Kendall's tau-b between two score lists (None for fewer than 3 pairs or a constant list)."""
-    from scipy.stats import kendalltau
+def _tau_or_none(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """:func:`~hinas_basicsr.search_judge.kendall_tau`, or None for fewer than 3 pairs or a constant list."""
+    from hinas_basicsr.search_judge import kendall_tau
 
-    if len(a) < 3:
-        return None
-    tau = kendalltau(a, b).statistic
-    return None if tau is None or np.isnan(tau) else float(tau)
+    tau = kendall_tau(a, b) if len(a) >= 3 else float('nan')
+    return None if np.isnan(tau) else tau
 
 
 def summary(results: dict[str, Any]) -> dict[str, Any]:
@@ -645,7 +729,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     if out['random_spread_db'] and out['seed_spread_db'] is not None:
         out['seed_over_random_spread'] = round(out['seed_spread_db'] / out['random_spread_db'], 3)
     paired = [(e['psnr_half'][0], e['psnr'][0]) for e in entries.values() if e.get('psnr_half')]
-    out['tau_half_vs_full'] = kendall_tau([p[0] for p in paired], [p[1] for p in paired])
+    out['tau_half_vs_full'] = _tau_or_none([p[0] for p in paired], [p[1] for p in paired])
     out['tau_nets'] = len(paired)
     if randoms:
         ranks = {}
@@ -658,6 +742,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
                            'rank_equal_flops': list(rank_among(_mean(e['psnr']), near)),
                            'median_equal_flops_db': round(float(np.median(near)), 4) if near else None}
         out['searched_vs_randoms'] = {'equal_flops': EQUAL_FLOPS, 'nets': ranks}
+        out['modes'] = search_modes(ranks)
     if 'found' in entries:
         found = entries['found']
         if randoms:
@@ -676,6 +761,22 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
                             'found_psnr_seed0': round(found['psnr'][0], 4),
                             'psnr_seed0': {n: round(v, 4) for n, v in cells.items()}}
     return out
+
+
+def search_modes(ranks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Issue 20's rule, per search mode (the searched nets grouped by :func:`mode_of`): a mode beats chance only if
+    two or more searches (different seeds) all beat the median of the randoms within +-10% of their FLOPs.
+
+    A search with no random within the band beats nothing: it is compared at no equal cost."""
+    modes: dict[str, dict[str, Any]] = {}
+    for name, r in ranks.items():
+        m = modes.setdefault(mode_of(name), {'searches': [], 'beats_median_equal_flops': []})
+        m['searches'].append(name)
+        median = r['median_equal_flops_db']
+        m['beats_median_equal_flops'].append(median is not None and r['psnr_mean'] > median)
+    for m in modes.values():
+        m['beats_chance'] = len(m['searches']) >= 2 and all(m['beats_median_equal_flops'])
+    return modes
 
 
 def _set_columns(entries: dict[str, Any], results: dict[str, Any]) -> list[str]:
@@ -743,6 +844,15 @@ def markdown_table(results: dict[str, Any]) -> str:
                        for band in (FLOPS_MATCH, EQUAL_FLOPS)]
             lines.append(f'| {name} | {overall[0]} of {overall[1]} | '
                          + ' | '.join(f'{m[0]} of {m[1]}' for m in matched) + ' |')
+    figures = results.get('summary') or summary(results)
+    modes = (figures.get('modes') or {}) if randoms else {}
+    if any(len(m['searches']) > 1 for m in modes.values()):
+        lines += ['', f'Search modes (issue 20\'s rule: every search of a mode, with different seeds, beats the median '
+                  f'of the randoms within +-{EQUAL_FLOPS:.0%} of its FLOPs):', '',
+                  '| mode | searches | beat the median at equal FLOPs | beats chance |', '| --- | --- | --- | --- |']
+        for mode, m in modes.items():
+            beats = ', '.join('yes' if b else 'no' for b in m['beats_median_equal_flops'])
+            lines.append(f'| {mode} | {len(m["searches"])} | {beats} | {"yes" if m["beats_chance"] else "no"} |')
     decomposition = [(n, e) for n, e in entries.items() if kind_of(n) in ('widths', 'cells')]
     if decomposition:
         lines += ['', 'Decomposition (seed 0 of each net, first test set):', '',
@@ -755,7 +865,6 @@ def markdown_table(results: dict[str, Any]) -> str:
             cell = 'found' if kind_of(n) == 'widths' else 'random'
             lines.append(f'| {n} | {cell} | {path_label(e["genotype"]["widths"])} | {e["psnr"][0]:.3f} | '
                          f'{e["flops"] / 1e9:.3f} |')
-    figures = results.get('summary') or summary(results)
     notes = []
     if figures.get('widths'):
         w = figures['widths']
@@ -814,15 +923,17 @@ def plot_psnr_vs_flops(results: dict[str, Any], path: str) -> None:
             ax.plot(x, y, marker, color=color, markersize=7, linestyle='none', label=f'{label} ({len(group)})')
     markers = {'found': ('*', 'tab:red', 16), 'tied_cells': ('s', 'tab:blue', 9),
                'no_cell_sharing': ('D', 'tab:green', 8)}
-    # further searched nets (--extra): a marker and colour of their own each, so the legend tells them apart
+    # further search modes (remedies, --extra): a marker and colour of their own each, so the legend tells them
+    # apart; the searches of one mode (NAME, NAME_search2, ...) share its marker, and the legend names the mode once
     others = iter([('^', 'tab:purple', 9), ('P', 'tab:brown', 10), ('p', 'tab:pink', 10), ('h', 'tab:olive', 10),
-                   ('>', 'tab:cyan', 9), ('<', 'black', 9)] * 4)
-    for name, e in entries.items():
-        if kind_of(name) != 'search':
-            continue
-        marker, color, size = markers.get(name) or next(others)
-        x, y, err = points([e])
-        ax.errorbar(x, y, yerr=err, fmt=marker, color=color, markersize=size, capsize=3, label=name, zorder=3)
+                   ('>', 'tab:cyan', 9), ('<', 'black', 9), ('d', 'tab:blue', 9), ('X', 'tab:green', 9)] * 4)
+    searched = [n for n in entries if kind_of(n) == 'search']
+    modes = {mode_of(n): [m for m in searched if mode_of(m) == mode_of(n)] for n in searched}
+    for mode, names in modes.items():
+        marker, color, size = markers.get(mode) or next(others)
+        x, y, err = points([entries[n] for n in names])
+        label = mode if len(names) == 1 else f'{mode} ({len(names)} searches)'
+        ax.errorbar(x, y, yerr=err, fmt=marker, color=color, markersize=size, capsize=3, label=label, zorder=3)
     if results.get('baseline'):
         ax.axhline(results['baseline']['psnr'], color='0.3', linestyle='--', linewidth=1,
                    label=results['baseline']['name'])
@@ -846,5 +957,6 @@ def run_benchmark(settings: Settings) -> dict[str, Any]:
     return Benchmark(settings, given).run()
 
 
-__all__ = ['Settings', 'check_settings', 'kendall_tau', 'markdown_table', 'pareto_front', 'plot_psnr_vs_flops',
-           'rank_among', 'run_benchmark', 'search_options', 'summary', 'training_options', 'test_options']
+__all__ = ['Settings', 'check_settings', 'markdown_table', 'mode_of', 'pareto_front',
+           'plot_psnr_vs_flops', 'rank_among', 'remedy_overrides', 'run_benchmark', 'search_modes', 'search_options',
+           'summary', 'training_options', 'test_options']

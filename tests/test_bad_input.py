@@ -166,6 +166,8 @@ OPTION_CASES = {
     'total_iter abc': ('train.total_iter', 'abc', "train.total_iter: expected an integer, got 'abc'"),
     'batch 0': ('datasets.train.batch_size_per_gpu', 0, 'datasets.train.batch_size_per_gpu: expected a value >= 1'),
     'lr fast': ('train.optim_g.lr', 'fast', "train.optim_g.lr: expected a number, got 'fast'"),
+    'lr .nan': ('train.optim_g.lr', float('nan'), 'train.optim_g.lr: expected a number, got nan'),
+    'total_iter .inf': ('train.total_iter', float('inf'), 'train.total_iter: expected an integer, got inf'),
     'unknown loss in SumLoss': ('train.pixel_opt', {'type': 'SumLoss', 'losses': [
         {'type': 'L1Loss', 'loss_weight': 1.0}, {'type': 'NoSuchLoss'}]},
         "train.pixel_opt.losses[1].type: unknown type 'NoSuchLoss'"),

@@ -58,7 +58,9 @@ def test_expected_flops_are_differentiable_and_the_penalty_pulls_toward_the_targ
 
 @pytest.mark.parametrize('train, message', [
     ({'flops_target': -1}, 'train.flops_target'), ({'flops_target': 1, 'flops_input': [64]}, 'train.flops_input'),
-    ({'flops_weight': 0.1}, 'train.flops_target: missing'), ({'flops_target': 1, 'flops_num_feat': 2.5}, 'num_feat')])
+    ({'flops_weight': 0.1}, 'train.flops_target: missing'), ({'flops_target': 1, 'flops_num_feat': 2.5}, 'num_feat'),
+    ({'flops_target': float('nan')}, r'train.flops_target: expected a number > 0, got nan'),
+    ({'flops_target': 1, 'flops_weight': float('inf')}, 'train.flops_weight')])
 def test_bad_flops_options_are_refused(train, message):
     with pytest.raises(ValueError, match=message):
         check_flops_options(train)

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from hinas_basicsr.cli import hinas_main
 from hinas_basicsr.compare import count_flops, count_params, load_network
@@ -38,7 +39,8 @@ def test_search_then_randoms_end_to_end_and_rerun_skips(in_tmp, capsys):
     assert results['settings'] == {'task': 'sr', 'scale': 2, 'search_opt': 'options/demo/search_sr_x2.yml',
                                    'genotype': None, 'random': 2, 'seeds': 1, 'search_iters': 2, 'train_iters': 2,
                                    'device': 'cpu', 'ablations': False, 'data': 'sample', 'random_seeds': 1,
-                                   'widths': False, 'cells': 0, 'tests': [], 'jobs': 1, 'extras': {}}
+                                   'widths': False, 'cells': 0, 'tests': [], 'jobs': 1, 'extras': {},
+                                   'remedies': [], 'search_seeds': 1}
     entries = results['genotypes']
     assert list(entries) == ['found', 'random_1', 'random_2']
     found = Genotype.load(str(out / 'genotypes' / 'found.json'))
@@ -281,3 +283,111 @@ def test_data_photos_goes_into_the_search_options_and_every_training(tmp_path):
     assert train['datasets']['train']['batch_size_per_gpu'] == 8 and train['datasets']['train']['gt_size'] == 64
     test = test_options(s)['datasets']['test_00']
     assert test['dataroot_gt'] == 'datasets/photos/benchmark/PhotosTestCrop/GTmod2'
+
+
+def test_search_seeds_and_a_remedy_added_to_a_finished_run_search_only_what_is_new(in_tmp, capsys):
+    first = argv('out', '--search-opt', 'options/demo/search_sr_x2.yml', '--random', '1')
+    assert hinas_main(first) == 0
+    out = in_tmp / 'out'
+    kept = {p: os.stat(p).st_mtime_ns for p in (out / 'train').glob('*/models/net_g_latest.pth')}
+    searched = set(os.listdir(in_tmp / 'experiments'))
+    assert hinas_main([*first, '--search-seeds', '2', '--remedy', 'arch_no_weight_decay']) == 0
+    assert 'Resuming: 2 of 5 genotypes already scored' in capsys.readouterr().out
+    assert {p: os.stat(p).st_mtime_ns for p in kept} == kept  # found and random_1 were not trained again
+    assert len(set(os.listdir(in_tmp / 'experiments')) - searched) == 3  # found_search2 and the remedy's two
+    options = {name: yaml.safe_load((out / 'options' / f'search_{name}.yml').read_text())
+               for name in ('found', 'found_search2', 'arch_no_weight_decay', 'arch_no_weight_decay_search2')}
+    base = options['found']
+    for name, opt in options.items():
+        assert opt['manual_seed'] == base['manual_seed'] + name.endswith('_search2'), name
+        # every search is the found one but for its name, its seed and its remedy
+        changed = {k for k in opt if opt[k] != base[k]}
+        assert changed <= {'name', 'manual_seed', 'train'}, name
+        if 'train' in changed:
+            assert {k for k in opt['train'] if opt['train'][k] != base['train'][k]} == {'optim_arch'}
+    assert base['train']['optim_arch']['weight_decay'] > 0
+    assert options['arch_no_weight_decay']['train']['optim_arch'] == {**base['train']['optim_arch'],
+                                                                      'weight_decay': 0}
+    results = json.loads((out / 'results.json').read_text())
+    assert list(results['genotypes']) == ['found', 'found_search2', 'arch_no_weight_decay',
+                                          'arch_no_weight_decay_search2', 'random_1']
+    assert results['settings']['remedies'] == ['arch_no_weight_decay'] and results['settings']['search_seeds'] == 2
+    modes = results['summary']['modes']
+    assert {m: v['searches'] for m, v in modes.items()} == {
+        'found': ['found', 'found_search2'], 'arch_no_weight_decay': ['arch_no_weight_decay',
+                                                                      'arch_no_weight_decay_search2']}
+    assert '| arch_no_weight_decay | 2 |' in (out / 'table.md').read_text()
+    # the remedy cannot be dropped again, and a name it took is not free for --extra
+    assert hinas_main([*first, '--search-seeds', '2']) == 2
+    assert 'holds a run with other settings (remedies' in capsys.readouterr().err
+    assert hinas_main([*first, '--search-seeds', '2', '--remedy', 'arch_no_weight_decay',
+                       '--extra', f'found_search2={out}/genotypes/random_1.json']) == 2
+    assert "--extra: 'found_search2' is not a free name" in capsys.readouterr().err
+
+
+def test_random_seeds_raised_on_a_finished_run_train_only_the_new_seed(in_tmp, capsys):
+    first = argv('out', '--genotype', 'options/demo/genotype_example_sr_x2.json', '--random', '1')
+    assert hinas_main(first) == 0
+    out = in_tmp / 'out'
+    before = json.loads((out / 'results.json').read_text())['genotypes']
+    seed0 = out / 'train' / 'random_1_seed0' / 'models' / 'net_g_latest.pth'
+    kept = os.stat(seed0).st_mtime_ns
+    assert hinas_main([*first, '--random-seeds', '2']) == 0
+    assert 'Resuming: 1 of 2 genotypes already scored, skipped; 1 get more seeds (random_1).' in capsys.readouterr().out
+    assert os.stat(seed0).st_mtime_ns == kept
+    after = json.loads((out / 'results.json').read_text())['genotypes']
+    assert after['found'] == before['found']  # --seeds did not change: found is not touched
+    random_1 = after['random_1']
+    assert len(random_1['psnr']) == len(random_1['psnr_half']) == 2 and random_1['train_iterations'] == [2, 2]
+    # seed 0 is scored again from its checkpoint: the same figures
+    assert random_1['psnr'][0] == pytest.approx(before['random_1']['psnr'][0], abs=1e-6)
+    assert random_1['train_seconds'][0] == before['random_1']['train_seconds'][0]
+    assert (out / 'train' / 'random_1_seed1' / 'models' / 'net_g_latest.pth').is_file()
+    assert hinas_main([*first, '--random-seeds', '1']) == 2  # lowered: refused
+    assert 'holds a run with other settings (random_seeds' in capsys.readouterr().err
+
+
+def test_remedy_specs_and_bad_ones_refused_in_one_line(in_tmp, capsys):
+    from hinas_basicsr.remedies import REMEDIES, apply_overrides, flops_target_overrides
+    from hinas_basicsr.search_vs_random import remedy_overrides
+
+    assert remedy_overrides('perturbation+flops_target=8.2') == apply_overrides(REMEDIES['perturbation'],
+                                                                                flops_target_overrides(8.2))
+    assert remedy_overrides('flops_target')['train']['flops_target'] == REMEDIES['flops_target']['train'][
+        'flops_target']
+    assert remedy_overrides('decoder_head') == {'network_g': {'search_head': 'decoder'}}
+    search = ['--search-opt', 'options/demo/search_sr_x2.yml']
+    for spec, message in (('nothing', "--remedy nothing: 'nothing' is not a remedy"),
+                          ('flops_target=-1', '--remedy flops_target=-1: flops_target=-1 is not a positive'),
+                          ('flops_target=nan', 'flops_target=nan is not a positive'),
+                          ('perturbation=2', "'perturbation=2' is not a remedy")):
+        assert hinas_main(argv('out', *search, '--remedy', spec)) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    for extra, message in ((['--remedy', 'decoder_head', '--remedy', 'decoder_head'], '--remedy: each remedy once'),
+                           (['--search-seeds', '0'], '--search-seeds: expected an integer >= 1')):
+        assert hinas_main(argv('out', *search, *extra)) == 2
+        assert message in capsys.readouterr().err
+    genotype = ['--genotype', 'options/demo/genotype_example_sr_x2.json']
+    assert hinas_main(argv('out', *genotype, '--remedy', 'decoder_head')) == 2
+    assert '--remedy: needs --search-opt' in capsys.readouterr().err
+    assert not (in_tmp / 'out').exists()
+
+
+def test_search_modes_beat_chance_only_if_every_search_beats_the_median_at_equal_flops():
+    from hinas_basicsr.search_vs_random import mode_of, search_modes
+
+    assert [mode_of(n) for n in ('found', 'found_search2', 'decoder_head_search12', 'a_search2x')] == [
+        'found', 'found', 'decoder_head', 'a_search2x']
+
+    def rank(psnr, median):
+        return {'psnr_mean': psnr, 'median_equal_flops_db': median}
+
+    modes = search_modes({'found': rank(30.1, 30.0), 'found_search2': rank(30.2, 30.0),
+                          'x': rank(30.1, 30.0), 'x_search2': rank(29.9, 30.0),
+                          'lone': rank(31.0, 30.0),
+                          'costly': rank(31.0, 30.0), 'costly_search2': rank(31.0, None)})
+    assert {m: v['beats_chance'] for m, v in modes.items()} == {'found': True, 'x': False, 'lone': False,
+                                                                 'costly': False}
+    assert modes['x']['beats_median_equal_flops'] == [True, False]
+    assert modes['costly']['beats_median_equal_flops'] == [True, False]  # no random at its cost: not compared

@@ -7,6 +7,10 @@ space; trains each for --train-iters iterations (the demo's recipe; the searched
 every --test folder (hinas compare's PSNR/SSIM, params, FLOPs). --widths and --cells K decompose the
 search: the found cells on every width path, and K random cells at the found widths. --extra NAME=JSON
 trains a given genotype (e.g. one selected from the search's supernet) as one more searched net.
+--remedy SPEC searches once more with a remedy of docs/remedies.md (perturbation, decoder_head,
+arch_no_weight_decay, arch_lr_3e-3, flops_target[=G], joined by +) and trains what it finds as a searched
+net named SPEC; --search-seeds K runs every search K times (NAME_search2... with manual_seed + 1...), and
+the report says whether each search mode beat the random median at equal FLOPs in all its searches.
 Writes OUT/results.json (after every genotype), OUT/table.md and OUT/psnr_vs_flops.png; a rerun with
 the same arguments skips what is done.
 
@@ -15,6 +19,7 @@ the same arguments skips what is done.
   hinas search-vs-random --task sr --scale 2 --data photos --search-opt options/search_sr_x2_photos.yml \\
       --random 8 --seeds 2 --widths --cells 4 --jobs 2 --search-iters 300 --train-iters 300 \\
       --out results/photos
+  hinas search-vs-random ... (the same run) ... --search-seeds 2 --remedy perturbation+flops_target=8.3
 """
 from __future__ import annotations
 
@@ -53,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--extra', action='append', default=[], metavar='NAME=JSON',
                         help='also train this genotype file as a searched net named NAME (2 --seeds, as found); '
                              'repeatable; may be added to a finished run, which trains only what is new')
+    parser.add_argument('--remedy', action='append', default=[], metavar='SPEC',
+                        help='also search with these remedies (REMEDIES names or flops_target=G, joined by +) and '
+                             'train the result as a searched net named SPEC; repeatable; may be added to a '
+                             'finished run')
+    parser.add_argument('--search-seeds', type=int, default=1, metavar='K',
+                        help='run every search (found, ablations, remedies) K times, with manual_seed + 0..K-1; '
+                             'may be raised on a finished run (default: %(default)s)')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
                         random=args.random, seeds=args.seeds, search_iters=args.search_iters,
                         train_iters=args.train_iters, out=args.out, device=args.device, ablations=args.ablations,
                         data=args.data, random_seeds=args.random_seeds, widths=args.widths, cells=args.cells,
-                        tests=tuple(args.test), jobs=args.jobs, extras=tuple(extras))
+                        tests=tuple(args.test), jobs=args.jobs, extras=tuple(extras), remedies=tuple(args.remedy),
+                        search_seeds=args.search_seeds)
     run_benchmark(settings)
     with open(f'{args.out}/{TABLE}', encoding='utf-8') as f:
         print(f.read(), end='')
