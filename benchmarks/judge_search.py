@@ -3,7 +3,9 @@
 For every genotype of a finished ``hinas search-vs-random`` run (the searched nets, the randoms, the width paths,
 the random cells) this computes its validation PSNR in the search's trained supernet with alpha and beta one-hot
 on it ("inherited weights", Yu et al., ICLR 2020; :class:`hinas_basicsr.search_judge.SearchJudge`) and the Kendall
-tau between those and the stand-alone PSNRs of results.json (seed 0), for the randoms alone and for all nets.
+tau between those and the stand-alone PSNRs of results.json (the mean over the seeds each net was trained with: a
+single seed's PSNR carries a seed spread as large as the spread among the randoms), for the randoms alone and for
+all nets.
 
 With ``--select DIR`` it also writes, from the same supernet, the genotype DARTS-PT's perturbation selects
 (``DIR/perturbation.json``, its widths by the best one-hot beta) and the found cells on the best one-hot-beta
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from dataclasses import replace
@@ -41,14 +44,15 @@ def judge(search_opt: str, results_path: str, bn: str = 'batch', val_batches: in
     nets = {}
     for name, e in entries.items():
         genotype = Genotype.from_dict(e['genotype'])
-        nets[name] = {'kind': e['kind'], 'flops': e['flops'], 'standalone_psnr_seed0': e['psnr'][0],
+        nets[name] = {'kind': e['kind'], 'flops': e['flops'], 'standalone_psnr': round(statistics.fmean(e['psnr']), 4),
+                      'standalone_seeds': len(e['psnr']), 'standalone_psnr_seed0': e['psnr'][0],
                       'inherited_psnr': round(judge_.inherited_psnr(genotype), 4)}
     judged = time.perf_counter() - started
     randoms = [n for n in nets if nets[n]['kind'] == 'random']
 
     def tau(names: list[str]) -> float:
         return kendall_tau([nets[n]['inherited_psnr'] for n in names],
-                           [nets[n]['standalone_psnr_seed0'] for n in names])
+                           [nets[n]['standalone_psnr'] for n in names])
 
     report: dict[str, Any] = {
         'search_opt': search_opt, 'results': results_path, 'bn': bn, 'val_images': len(judge_.val),
@@ -77,10 +81,11 @@ def judge(search_opt: str, results_path: str, bn: str = 'batch', val_batches: in
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = ['| net | kind | GFLOPs | inherited PSNR | stand-alone PSNR (seed 0) |', '|---|---|---|---|---|']
+    lines = ['| net | kind | GFLOPs | inherited PSNR | stand-alone PSNR (mean over seeds) | seeds |',
+             '|---|---|---|---|---|---|']
     for name, n in sorted(report['nets'].items(), key=lambda kv: -kv[1]['inherited_psnr']):
         lines.append(f'| {name} | {n["kind"]} | {n["flops"] / 1e9:.3f} | {n["inherited_psnr"]:.3f} | '
-                     f'{n["standalone_psnr_seed0"]:.3f} |')
+                     f'{n["standalone_psnr"]:.3f} | {n["standalone_seeds"]} |')
     lines.append('')
     lines.append(f'Kendall tau, inherited vs stand-alone: randoms {report["tau_randoms"]:+.3f} '
                  f'({report["num_randoms"]} nets), all {report["tau_all"]:+.3f} ({report["num_all"]} nets); '

@@ -46,6 +46,9 @@ def test_taus_table_and_selected_genotypes(tmp_path, monkeypatch):
     assert report['tau_all'] == pytest.approx(kendall_tau([inherited[n] for n in names],
                                                           [standalone[n] for n in names]), abs=1e-4)
     assert report['tau_all'] < 1
+    # the stand-alone PSNR is the mean over the seeds trained
+    assert {n: v['standalone_psnr'] for n, v in report['nets'].items()} == pytest.approx(
+        {n: standalone[n] / 2 for n in names}, abs=1e-4)
     assert {n: v['inherited_psnr'] for n, v in report['nets'].items()} == pytest.approx(inherited, abs=1e-4)
     picked = Genotype.load(str(tmp_path / 'picked' / 'perturbation.json'))
     assert picked.search['selection'] == 'perturbation'
