@@ -567,8 +567,12 @@ class Benchmark:
             file = self.path('genotypes', f'random_{k}.json')
             random_genotype(rng, **self.space).save(file)
             jobs.append(Job(f'random_{k}', 'train', make=lambda f=file: (f, self.s.random_seeds)))
+        found_file = self.path('genotypes', 'found.json')
+        searched_path = tuple(Genotype.load(found_file).widths) if os.path.isfile(found_file) else None
         if self.s.widths:
             for widths in valid_paths(self.space['num_layers'], len(self.space['width_factors'])):
+                if tuple(widths) == searched_path:
+                    continue  # the found net itself (also skipped by ``prepare`` when the search is still to run)
                 jobs.append(Job(f'widths_{path_label(widths)}', 'train', after=after,
                                 make=lambda w=widths: self.variant(f'widths_{path_label(w)}', widths=w)))
         for k in range(1, self.s.cells + 1):
@@ -679,6 +683,8 @@ class Benchmark:
                         continue
                     running[pool.submit(_train_job, self.s, job.name, made[0], test_opt, made[1],
                                         self.results['genotypes'].get(job.name))] = job
+                if not running and not pending:
+                    break  # the last ones needed no training (the searched width path)
                 if not running:
                     raise RuntimeError(f'search-vs-random: jobs wait for a search that is not scheduled: '
                                        f'{[j.name for j in pending]}')
@@ -748,19 +754,28 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         if randoms:
             out['found_rank_among_randoms'] = list(rank_among(_mean(found['psnr']), means))
             out['random_median_db'] = round(float(np.median(means)), 4)
-        widths = {n: e['psnr'][0] for n, e in entries.items() if kind_of(n) == 'widths'}
+        seeds = decomposition_seeds(entries)
+        widths = {n: _mean(e['psnr'][:seeds]) for n, e in entries.items() if kind_of(n) == 'widths'}
         if widths:
             found_path = 'widths_' + path_label(found['genotype']['widths'])
-            widths[found_path] = found['psnr'][0]
+            widths[found_path] = _mean(found['psnr'][:seeds])
             others = [v for n, v in widths.items() if n != found_path]
             out['widths'] = {'searched_path': found_path, 'rank': list(rank_among(widths[found_path], others)),
-                             'psnr_seed0': {n: round(v, 4) for n, v in sorted(widths.items())}}
-        cells = {n: e['psnr'][0] for n, e in entries.items() if kind_of(n) == 'cells'}
+                             'seeds': seeds, 'psnr_mean': {n: round(v, 4) for n, v in sorted(widths.items())}}
+        cells = {n: _mean(e['psnr'][:seeds]) for n, e in entries.items() if kind_of(n) == 'cells'}
         if cells:
-            out['cells'] = {'rank': list(rank_among(found['psnr'][0], list(cells.values()))),
-                            'found_psnr_seed0': round(found['psnr'][0], 4),
-                            'psnr_seed0': {n: round(v, 4) for n, v in cells.items()}}
+            found_cells = _mean(found['psnr'][:seeds])
+            out['cells'] = {'rank': list(rank_among(found_cells, list(cells.values()))), 'seeds': seeds,
+                            'found_psnr_mean': round(found_cells, 4),
+                            'psnr_mean': {n: round(v, 4) for n, v in cells.items()}}
     return out
+
+
+def decomposition_seeds(entries: dict[str, Any]) -> int:
+    """The seeds the decomposition compares on: the fewest that the found net and every width-path and random-cells
+    net were trained with (seeds 0..k-1 of each, so every net is scored on the same seeds)."""
+    group = [e for n, e in entries.items() if n == 'found' or kind_of(n) in ('widths', 'cells')]
+    return min((len(e['psnr']) for e in group), default=1)
 
 
 def search_modes(ranks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -855,15 +870,17 @@ def markdown_table(results: dict[str, Any]) -> str:
             lines.append(f'| {mode} | {len(m["searches"])} | {beats} | {"yes" if m["beats_chance"] else "no"} |')
     decomposition = [(n, e) for n, e in entries.items() if kind_of(n) in ('widths', 'cells')]
     if decomposition:
-        lines += ['', 'Decomposition (seed 0 of each net, first test set):', '',
-                  '| net | cells | widths | PSNR (seed 0) | GFLOPs |', '| --- | --- | --- | --- | --- |']
+        seeds = decomposition_seeds(entries)
+        label = 'seed 0' if seeds == 1 else f'mean of seeds 0..{seeds - 1}'
+        lines += ['', f'Decomposition ({label} of each net, first test set):', '',
+                  f'| net | cells | widths | PSNR ({label}) | GFLOPs |', '| --- | --- | --- | --- | --- |']
         found = entries.get('found')
         if found:
-            lines.append(f'| found | found | {path_label(found["genotype"]["widths"])} | {found["psnr"][0]:.3f} | '
-                         f'{found["flops"] / 1e9:.3f} |')
+            lines.append(f'| found | found | {path_label(found["genotype"]["widths"])} | '
+                         f'{_mean(found["psnr"][:seeds]):.3f} | {found["flops"] / 1e9:.3f} |')
         for n, e in decomposition:
             cell = 'found' if kind_of(n) == 'widths' else 'random'
-            lines.append(f'| {n} | {cell} | {path_label(e["genotype"]["widths"])} | {e["psnr"][0]:.3f} | '
+            lines.append(f'| {n} | {cell} | {path_label(e["genotype"]["widths"])} | {_mean(e["psnr"][:seeds]):.3f} | '
                          f'{e["flops"] / 1e9:.3f} |')
     notes = []
     if figures.get('widths'):

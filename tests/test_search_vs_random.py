@@ -252,14 +252,26 @@ def test_width_paths_pareto_front_and_summary_of_hand_made_results():
         'random_1': {**entry, 'psnr': [31.0], 'psnr_half': [28.5], 'genotype': {}},
         'random_2': {**entry, 'psnr': [29.0], 'psnr_half': [28.9], 'genotype': {}}}}
     figures = summary(results)
-    assert figures['widths'] == {'searched_path': 'widths_0-1', 'rank': [2, 3],
-                                 'psnr_seed0': {'widths_0-0': 30.5, 'widths_0-1': 30.0, 'widths_1-2': 29.5}}
+    assert figures['widths'] == {'searched_path': 'widths_0-1', 'rank': [2, 3], 'seeds': 1,
+                                 'psnr_mean': {'widths_0-0': 30.5, 'widths_0-1': 30.0, 'widths_1-2': 29.5}}
     assert figures['cells']['rank'] == [1, 2]
     assert figures['found_rank_among_randoms'] == [2, 3]
     assert figures['seed_spread_db'] == pytest.approx(0.1414, abs=1e-4)
     assert figures['random_spread_db'] == pytest.approx(1.4142, abs=1e-4)
     # half 29.0 29.5 28.0 29.2 28.5 28.9 vs full 30.0 30.5 29.5 29.9 31.0 29.0: 9 concordant, 6 discordant pairs
     assert figures['tau_nets'] == 6 and figures['tau_half_vs_full'] == pytest.approx(3 / 15)
+    # with a second seed for every decomposition net, it compares the means of seeds 0 and 1
+    for name, second in (('widths_0-0', 29.1), ('widths_1-2', 29.7), ('cells_1', 30.0)):
+        results['genotypes'][name]['psnr'].append(second)
+    figures = summary(results)
+    assert figures['widths']['seeds'] == figures['cells']['seeds'] == 2
+    assert figures['widths']['psnr_mean'] == pytest.approx({'widths_0-0': 29.8, 'widths_0-1': 30.1,
+                                                            'widths_1-2': 29.6})
+    assert figures['widths']['rank'] == [1, 3] and figures['cells']['rank'] == [1, 2]
+    assert figures['cells']['found_psnr_mean'] == pytest.approx(30.1)
+    settings = {'task': 'sr', 'scale': 2, 'search_iters': 5, 'train_iters': 5, 'seeds': 2}
+    table = markdown_table({**results, 'settings': settings, 'baseline': None, 'summary': figures})
+    assert 'Decomposition (mean of seeds 0..1 of each net' in table and '| widths_0-0 | found | 0-0 | 29.800 |' in table
 
 
 def test_data_photos_goes_into_the_search_options_and_every_training(tmp_path):
@@ -391,3 +403,21 @@ def test_search_modes_beat_chance_only_if_every_search_beats_the_median_at_equal
                                                                  'costly': False}
     assert modes['x']['beats_median_equal_flops'] == [True, False]
     assert modes['costly']['beats_median_equal_flops'] == [True, False]  # no random at its cost: not compared
+
+
+def test_rerun_of_a_finished_run_with_widths_at_jobs_2_trains_nothing(in_tmp, capsys):
+    # the searched width path is the found net itself: nothing to train, and nothing left to wait for
+    args = argv('out', '--genotype', 'options/demo/genotype_example_sr_x2.json', '--random', '1', '--widths',
+                '--jobs', '2')
+    assert hinas_main(args) == 0
+    out = in_tmp / 'out'
+    entries = json.loads((out / 'results.json').read_text())['genotypes']
+    found = Genotype.load('options/demo/genotype_example_sr_x2.json')
+    assert sorted(entries) == sorted(['found', 'random_1'] + [f'widths_{a}-{b}' for a, b in
+                                                              [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2)]
+                                                              if (a, b) != tuple(found.widths)])
+    stamps = {p: os.stat(p).st_mtime_ns for p in (out / 'train').glob('*/models/net_g_latest.pth')}
+    capsys.readouterr()
+    assert hinas_main(args) == 0
+    assert f'Resuming: {len(entries)} of {len(entries)} genotypes already scored' in capsys.readouterr().out
+    assert {p: os.stat(p).st_mtime_ns for p in stamps} == stamps
