@@ -24,6 +24,7 @@ import functools
 import os
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -355,6 +356,27 @@ def _checked_imfrombytes(imfrombytes):
     return wrapped
 
 
+# What a DataLoader worker's fd-sharing thread (multiprocessing.resource_sharer) raises when the main process
+# goes away in the middle of taking a batch from it: Ctrl-C. The main process reports the interruption in one line.
+_TRANSFER_CUT = (BrokenPipeError, ConnectionResetError, EOFError)
+
+
+def _quiet_cut_transfers(excepthook: Callable[..., Any]) -> Callable[..., Any]:
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        if not issubclass(kind, _TRANSFER_CUT):
+            excepthook(kind, value, tb)
+    return hook
+
+
+def _worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int) -> None:
+    """BasicSR's ``worker_init_fn`` (the worker's seeds), in a worker that prints no traceback when a Ctrl-C cuts
+    the main process's transfer of a batch from it (torch's file-descriptor sharing; seen once in a test run)."""
+    import basicsr.data
+
+    sys.excepthook = _quiet_cut_transfers(sys.excepthook)
+    getattr(basicsr.data, '_basicsr_worker_init_fn', basicsr.data.worker_init_fn)(worker_id, num_workers, rank, seed)
+
+
 def install() -> None:
     """Apply the repairs; idempotent. Must run before the first ``import basicsr``."""
     global _installed
@@ -363,6 +385,7 @@ def install() -> None:
     _alias_functional_tensor()
     _alias_distutils_version()
 
+    import basicsr.data
     import basicsr.test
     import basicsr.train
     import basicsr.utils.dist_util
@@ -381,6 +404,8 @@ def install() -> None:
     BaseModel.save_network = master_only(_save_network)
     BaseModel.save_training_state = master_only(_save_training_state)
     SRModel.dist_validation = _dist_validation
+    basicsr.data._basicsr_worker_init_fn = basicsr.data.worker_init_fn
+    basicsr.data.worker_init_fn = _worker_init_fn  # build_dataloader looks the name up when it builds a loader
     from basicsr.utils import file_client, img_util
 
     file_client.LmdbBackend.get = _sourced(file_client.LmdbBackend.get)

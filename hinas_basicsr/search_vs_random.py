@@ -930,7 +930,7 @@ def plot_psnr_vs_flops(results: dict[str, Any], path: str) -> None:
         x, y, err = points(randoms)
         ax.errorbar(x, y, yerr=err, fmt='o', color='0.55', alpha=0.8, capsize=2, label=f'random ({len(randoms)})')
         front = pareto_front(list(zip(x, y)))
-        ax.step([p[0] for p in front], [p[1] for p in front], where='post', color='0.35', linewidth=1,
+        ax.step([p[0] for p in front], [p[1] for p in front], where='post', color='0.2', linewidth=1.5, zorder=2.5,
                 label='randoms\' Pareto front')
     for kind, marker, color, label in (('widths', 'v', 'tab:orange', 'found cells, other width path'),
                                        ('cells', 'x', 'tab:cyan', 'random cells, found widths')):
@@ -943,7 +943,7 @@ def plot_psnr_vs_flops(results: dict[str, Any], path: str) -> None:
     # further search modes (remedies, --extra): a marker and colour of their own each, so the legend tells them
     # apart; the searches of one mode (NAME, NAME_search2, ...) share its marker, and the legend names the mode once
     others = iter([('^', 'tab:purple', 9), ('P', 'tab:brown', 10), ('p', 'tab:pink', 10), ('h', 'tab:olive', 10),
-                   ('>', 'tab:cyan', 9), ('<', 'black', 9), ('d', 'tab:blue', 9), ('X', 'tab:green', 9)] * 4)
+                   ('>', 'navy', 9), ('<', 'black', 9), ('d', 'tab:blue', 9), ('X', 'tab:green', 9)] * 4)
     searched = [n for n in entries if kind_of(n) == 'search']
     modes = {mode_of(n): [m for m in searched if mode_of(m) == mode_of(n)] for n in searched}
     for mode, names in modes.items():

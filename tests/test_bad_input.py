@@ -786,6 +786,46 @@ def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
     assert err.strip().splitlines()[-1] == 'basicsr: interrupted', err[-3000:]
 
 
+class _WorkerProbe:
+    """In a DataLoader worker: its numpy seed, and what its excepthook prints for a cut transfer and for an error."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> dict:
+        import contextlib
+        import io
+
+        import numpy as np
+
+        printed = {}
+        for kind in (BrokenPipeError, ConnectionResetError, ValueError):
+            buffer = io.StringIO()
+            with contextlib.redirect_stderr(buffer):
+                try:
+                    raise kind('cut')
+                except kind:
+                    sys.excepthook(*sys.exc_info())
+            printed[kind.__name__] = buffer.getvalue()
+        return {'seed': np.random.get_state()[1][0], 'cut': int(not printed['BrokenPipeError']
+                                                                and not printed['ConnectionResetError']),
+                'error': int('ValueError: cut' in printed['ValueError'])}
+
+
+def test_dataloader_workers_keep_basicsr_seeds_and_print_no_traceback_for_a_cut_transfer():
+    """A Ctrl-C can cut the main process's transfer of a batch from a worker: the worker's fd-sharing thread then
+    reports BrokenPipeError through sys.excepthook; it prints nothing (other errors print as before)."""
+    import numpy as np
+    from basicsr.data import build_dataloader
+
+    loader = build_dataloader(_WorkerProbe(), {'phase': 'train', 'batch_size_per_gpu': 1, 'num_worker_per_gpu': 1},
+                              num_gpu=0, dist=False, sampler=None, seed=7)
+    batch = next(iter(loader))
+    assert int(batch['cut'][0]) == 1 and int(batch['error'][0]) == 1
+    # BasicSR's worker_init_fn still seeds the worker: num_workers * rank + worker_id + seed = 7
+    assert int(batch['seed'][0]) == np.random.RandomState(7).get_state()[1][0]
+
+
 # ----------------------------------------------------------------------------- I. file modes
 def test_written_files_get_the_mode_of_the_umask(tmp_path, monkeypatch, capsys):
     import stat
