@@ -49,7 +49,7 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -228,15 +228,7 @@ def check_settings(s: Settings) -> Genotype | None:
     if os.path.isfile(previous):
         with open(previous, encoding='utf-8') as f:
             old = json.load(f).get('settings', {})
-        defaults = {k: v.default for k, v in Settings.__dataclass_fields__.items() if not callable(v.default_factory)}
-        defaults['tests'], defaults['extras'], defaults['remedies'] = [], {}, []
-        old_extras = old.get('extras') or {}
-        differ = [k for k, v in s.as_dict().items()
-                  if k not in Settings.FREE and old.get(k, defaults.get(k)) != v
-                  and not (k in Settings.ADDING and v and not old.get(k))
-                  and not (k in Settings.RAISING and v > old.get(k, defaults.get(k)))
-                  and not (k == 'extras' and all(v.get(n) == f for n, f in old_extras.items()))
-                  and not (k == 'remedies' and set(old.get(k) or []) <= set(v))]
+        differ = [k for k, v in s.as_dict().items() if not _may_change(k, v, old)]
         if differ:
             raise ValueError(f'--out: {previous} holds a run with other settings ({differ[0]}: {old.get(differ[0])!r} '
                              f'there, {getattr(s, differ[0])!r} now); use another --out')
@@ -248,6 +240,25 @@ def check_settings(s: Settings) -> Genotype | None:
         check_search_opt(s)
     check_extras(s, given)
     return given
+
+
+def _may_change(key: str, value: Any, old: dict[str, Any]) -> bool:
+    """Whether a rerun may give setting ``key`` this ``value`` where the earlier run had ``old`` (its settings):
+    the same value, a free setting, or one that only adds genotypes, seeds or searches."""
+    defaults = {k: f.default for k, f in Settings.__dataclass_fields__.items() if f.default is not MISSING}
+    defaults.update(tests=[], extras={}, remedies=[])
+    before = old.get(key, defaults.get(key, MISSING))
+    if key in Settings.FREE or before == value:
+        return True
+    if key in Settings.ADDING:
+        return bool(value) and not before
+    if key in Settings.RAISING:
+        return isinstance(before, int) and value > before
+    if key == 'extras':
+        return isinstance(before, dict) and all(value.get(n) == f for n, f in before.items())
+    if key == 'remedies':
+        return isinstance(before, list) and set(before) <= set(value)
+    return False
 
 
 def check_extras(s: Settings, given: Genotype | None) -> None:
