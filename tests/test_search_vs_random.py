@@ -297,44 +297,56 @@ def test_data_photos_goes_into_the_search_options_and_every_training(tmp_path):
     assert test['dataroot_gt'] == 'datasets/photos/benchmark/PhotosTestCrop/GTmod2'
 
 
-def test_search_seeds_and_a_remedy_added_to_a_finished_run_search_only_what_is_new(in_tmp, capsys):
+def test_a_remedy_added_to_a_finished_run_searches_and_trains_only_it(in_tmp, capsys):
     first = argv('out', '--search-opt', 'options/demo/search_sr_x2.yml', '--random', '1')
     assert hinas_main(first) == 0
     out = in_tmp / 'out'
     kept = {p: os.stat(p).st_mtime_ns for p in (out / 'train').glob('*/models/net_g_latest.pth')}
     searched = set(os.listdir(in_tmp / 'experiments'))
-    assert hinas_main([*first, '--search-seeds', '2', '--remedy', 'arch_no_weight_decay']) == 0
-    assert 'Resuming: 2 of 5 genotypes already scored' in capsys.readouterr().out
+    assert hinas_main([*first, '--remedy', 'arch_no_weight_decay']) == 0
+    assert 'Resuming: 2 of 3 genotypes already scored' in capsys.readouterr().out
     assert {p: os.stat(p).st_mtime_ns for p in kept} == kept  # found and random_1 were not trained again
-    assert len(set(os.listdir(in_tmp / 'experiments')) - searched) == 3  # found_search2 and the remedy's two
-    options = {name: yaml.safe_load((out / 'options' / f'search_{name}.yml').read_text())
-               for name in ('found', 'found_search2', 'arch_no_weight_decay', 'arch_no_weight_decay_search2')}
-    base = options['found']
-    for name, opt in options.items():
-        assert opt['manual_seed'] == base['manual_seed'] + name.endswith('_search2'), name
-        # every search is the found one but for its name, its seed and its remedy
-        changed = {k for k in opt if opt[k] != base[k]}
-        assert changed <= {'name', 'manual_seed', 'train'}, name
-        if 'train' in changed:
-            assert {k for k in opt['train'] if opt['train'][k] != base['train'][k]} == {'optim_arch'}
+    assert len(set(os.listdir(in_tmp / 'experiments')) - searched) == 1  # the remedy's search only
+    base, opt = (yaml.safe_load((out / 'options' / f'search_{name}.yml').read_text())
+                 for name in ('found', 'arch_no_weight_decay'))
+    # the remedy's search is the found one but for its name and its architecture optimizer's weight decay
+    assert {k for k in opt if opt[k] != base[k]} == {'name', 'train'}
+    assert {k for k in opt['train'] if opt['train'][k] != base['train'][k]} == {'optim_arch'}
     assert base['train']['optim_arch']['weight_decay'] > 0
-    assert options['arch_no_weight_decay']['train']['optim_arch'] == {**base['train']['optim_arch'],
-                                                                      'weight_decay': 0}
+    assert opt['train']['optim_arch'] == {**base['train']['optim_arch'], 'weight_decay': 0}
     results = json.loads((out / 'results.json').read_text())
-    assert list(results['genotypes']) == ['found', 'found_search2', 'arch_no_weight_decay',
-                                          'arch_no_weight_decay_search2', 'random_1']
-    assert results['settings']['remedies'] == ['arch_no_weight_decay'] and results['settings']['search_seeds'] == 2
-    modes = results['summary']['modes']
-    assert {m: v['searches'] for m, v in modes.items()} == {
-        'found': ['found', 'found_search2'], 'arch_no_weight_decay': ['arch_no_weight_decay',
-                                                                      'arch_no_weight_decay_search2']}
-    assert '| arch_no_weight_decay | 2 |' in (out / 'table.md').read_text()
-    # the remedy cannot be dropped again, and a name it took is not free for --extra
-    assert hinas_main([*first, '--search-seeds', '2']) == 2
+    assert list(results['genotypes']) == ['found', 'arch_no_weight_decay', 'random_1']
+    assert results['genotypes']['arch_no_weight_decay']['kind'] == 'search'
+    assert results['settings']['remedies'] == ['arch_no_weight_decay']
+    assert set(results['summary']['modes']) == {'found', 'arch_no_weight_decay'}
+    # the remedy cannot be dropped again
+    assert hinas_main(first) == 2
     assert 'holds a run with other settings (remedies' in capsys.readouterr().err
-    assert hinas_main([*first, '--search-seeds', '2', '--remedy', 'arch_no_weight_decay',
-                       '--extra', f'found_search2={out}/genotypes/random_1.json']) == 2
-    assert "--extra: 'found_search2' is not a free name" in capsys.readouterr().err
+
+
+def test_search_seeds_run_every_search_again_with_the_next_manual_seed(tmp_path):
+    from hinas_basicsr.remedies import REMEDIES
+    from hinas_basicsr.search_vs_random import Settings, check_settings, search_options
+
+    common = dict(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None, random=2, seeds=1,
+                  search_iters=4, train_iters=2, out=str(tmp_path), device='cpu', ablations=False,
+                  remedies=('arch_no_weight_decay',))
+    s = Settings(**common, search_seeds=2)
+    remedy = REMEDIES['arch_no_weight_decay']
+    assert s.searches() == {'found': ({}, 0), 'found_search2': ({}, 1), 'arch_no_weight_decay': (remedy, 0),
+                            'arch_no_weight_decay_search2': (remedy, 1)}
+    base, second = search_options(s, 'found', {}), search_options(s, 'found_search2', {}, 1)
+    assert second['manual_seed'] == base['manual_seed'] + 1
+    assert {k for k in second if second[k] != base[k]} == {'name', 'manual_seed'}
+    # raised on a finished run: accepted; lowered: refused; a name it takes is not free for --extra
+    (tmp_path / 'results.json').write_text(json.dumps({'settings': Settings(**common).as_dict(), 'genotypes': {}}))
+    assert check_settings(s) is None
+    (tmp_path / 'results.json').write_text(json.dumps({'settings': s.as_dict(), 'genotypes': {}}))
+    with pytest.raises(ValueError, match='search_seeds: 2 there, 1 now'):
+        check_settings(Settings(**common))
+    with pytest.raises(ValueError, match="--extra: 'found_search2' is not a free name"):
+        check_settings(Settings(**common, search_seeds=2,
+                                extras=(('found_search2', 'options/demo/genotype_example_sr_x2.json'),)))
 
 
 def test_random_seeds_raised_on_a_finished_run_train_only_the_new_seed(in_tmp, capsys):
