@@ -32,7 +32,7 @@ def in_tmp(tmp_path, monkeypatch, repo):
     torch.set_num_threads(threads)
 
 
-def test_search_then_randoms_end_to_end_and_rerun_skips(in_tmp, capsys):
+def test_search_then_randoms_end_to_end_rerun_skips_and_a_remedy_adds_only_its_search(in_tmp, capsys):
     assert hinas_main(argv('out', '--search-opt', 'options/demo/search_sr_x2.yml')) == 0
     out = in_tmp / 'out'
     results = json.loads((out / 'results.json').read_text())
@@ -78,6 +78,28 @@ def test_search_then_randoms_end_to_end_and_rerun_skips(in_tmp, capsys):
     assert [os.stat(p).st_mtime_ns for p in checkpoints] == stamps
     assert sorted(os.listdir(in_tmp / 'experiments')) == searches
     assert json.loads((out / 'results.json').read_text())['genotypes'] == entries
+
+    # a remedy added to the finished run: its search and its net only
+    first = argv('out', '--search-opt', 'options/demo/search_sr_x2.yml')
+    assert hinas_main([*first, '--remedy', 'arch_no_weight_decay']) == 0
+    assert 'Resuming: 3 of 4 genotypes already scored' in capsys.readouterr().out
+    assert [os.stat(p).st_mtime_ns for p in checkpoints] == stamps  # found and the randoms were not trained again
+    assert len(set(os.listdir(in_tmp / 'experiments')) - set(searches)) == 1  # the remedy's search only
+    base, opt = (yaml.safe_load((out / 'options' / f'search_{name}.yml').read_text())
+                 for name in ('found', 'arch_no_weight_decay'))
+    # the remedy's search is the found one but for its name and its architecture optimizer's weight decay
+    assert {k for k in opt if opt[k] != base[k]} == {'name', 'train'}
+    assert {k for k in opt['train'] if opt['train'][k] != base['train'][k]} == {'optim_arch'}
+    assert base['train']['optim_arch']['weight_decay'] > 0
+    assert opt['train']['optim_arch'] == {**base['train']['optim_arch'], 'weight_decay': 0}
+    results = json.loads((out / 'results.json').read_text())
+    assert list(results['genotypes']) == ['found', 'arch_no_weight_decay', 'random_1', 'random_2']
+    assert results['genotypes']['arch_no_weight_decay']['kind'] == 'search'
+    assert results['settings']['remedies'] == ['arch_no_weight_decay']
+    assert set(results['summary']['modes']) == {'found', 'arch_no_weight_decay'}
+    # the remedy cannot be dropped again
+    assert hinas_main(first) == 2
+    assert 'holds a run with other settings (remedies' in capsys.readouterr().err
 
 
 def test_resume_after_an_interrupted_run_trains_only_the_rest(in_tmp, capsys):
@@ -295,33 +317,6 @@ def test_data_photos_goes_into_the_search_options_and_every_training(tmp_path):
     assert train['datasets']['train']['batch_size_per_gpu'] == 8 and train['datasets']['train']['gt_size'] == 64
     test = test_options(s)['datasets']['test_00']
     assert test['dataroot_gt'] == 'datasets/photos/benchmark/PhotosTestCrop/GTmod2'
-
-
-def test_a_remedy_added_to_a_finished_run_searches_and_trains_only_it(in_tmp, capsys):
-    first = argv('out', '--search-opt', 'options/demo/search_sr_x2.yml', '--random', '1')
-    assert hinas_main(first) == 0
-    out = in_tmp / 'out'
-    kept = {p: os.stat(p).st_mtime_ns for p in (out / 'train').glob('*/models/net_g_latest.pth')}
-    searched = set(os.listdir(in_tmp / 'experiments'))
-    assert hinas_main([*first, '--remedy', 'arch_no_weight_decay']) == 0
-    assert 'Resuming: 2 of 3 genotypes already scored' in capsys.readouterr().out
-    assert {p: os.stat(p).st_mtime_ns for p in kept} == kept  # found and random_1 were not trained again
-    assert len(set(os.listdir(in_tmp / 'experiments')) - searched) == 1  # the remedy's search only
-    base, opt = (yaml.safe_load((out / 'options' / f'search_{name}.yml').read_text())
-                 for name in ('found', 'arch_no_weight_decay'))
-    # the remedy's search is the found one but for its name and its architecture optimizer's weight decay
-    assert {k for k in opt if opt[k] != base[k]} == {'name', 'train'}
-    assert {k for k in opt['train'] if opt['train'][k] != base['train'][k]} == {'optim_arch'}
-    assert base['train']['optim_arch']['weight_decay'] > 0
-    assert opt['train']['optim_arch'] == {**base['train']['optim_arch'], 'weight_decay': 0}
-    results = json.loads((out / 'results.json').read_text())
-    assert list(results['genotypes']) == ['found', 'arch_no_weight_decay', 'random_1']
-    assert results['genotypes']['arch_no_weight_decay']['kind'] == 'search'
-    assert results['settings']['remedies'] == ['arch_no_weight_decay']
-    assert set(results['summary']['modes']) == {'found', 'arch_no_weight_decay'}
-    # the remedy cannot be dropped again
-    assert hinas_main(first) == 2
-    assert 'holds a run with other settings (remedies' in capsys.readouterr().err
 
 
 def test_search_seeds_run_every_search_again_with_the_next_manual_seed(tmp_path):
