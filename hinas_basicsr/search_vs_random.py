@@ -143,6 +143,11 @@ class Settings:
                 for name, overrides in modes.items() for k in range(self.search_seeds)}
 
 
+# a setting an earlier run's results.json lacks had this value then (as its JSON writes it)
+_SETTING_DEFAULTS = {**{k: f.default for k, f in Settings.__dataclass_fields__.items() if f.default is not MISSING},
+                     'tests': [], 'extras': {}, 'remedies': []}
+
+
 def remedy_overrides(spec: str) -> dict[str, Any]:
     """The search-option overrides of ``--remedy SPEC``: remedy names of :data:`REMEDIES` joined by ``+``;
     ``flops_target=G`` asks for G GFLOPs (``flops_target`` alone: the demo's 8.0)."""
@@ -245,9 +250,7 @@ def check_settings(s: Settings) -> Genotype | None:
 def _may_change(key: str, value: Any, old: dict[str, Any]) -> bool:
     """Whether a rerun may give setting ``key`` this ``value`` where the earlier run had ``old`` (its settings):
     the same value, a free setting, or one that only adds genotypes, seeds or searches."""
-    defaults = {k: f.default for k, f in Settings.__dataclass_fields__.items() if f.default is not MISSING}
-    defaults.update(tests=[], extras={}, remedies=[])
-    before = old.get(key, defaults.get(key, MISSING))
+    before = old.get(key, _SETTING_DEFAULTS.get(key, MISSING))
     if key in Settings.FREE or before == value:
         return True
     if key in Settings.ADDING:
@@ -510,7 +513,7 @@ class Job:
     kind: str  # 'search' or 'train'
     run: Callable[[], Any] | None = None
     after: str | None = None  # a search this job waits for
-    make: Callable[[], tuple[str, int]] | None = None  # training: (genotype file, seeds), once ``after`` is done
+    make: Callable[[], str] | None = None  # training: its genotype file, once ``after`` is done
 
 
 class Benchmark:
@@ -568,16 +571,16 @@ class Benchmark:
         for variant in searches if self.given is None else ['found']:
             file = self.path('genotypes', f'{variant}.json')
             jobs.append(Job(variant, 'train', after=None if self.given is not None else variant,
-                            make=lambda f=file: (f, self.s.seeds)))
+                            make=lambda f=file: f))
         for name, source in self.s.extras:
             file = self.path('genotypes', f'{name}.json')
             Genotype.load(source).save(file)
-            jobs.append(Job(name, 'train', make=lambda f=file: (f, self.s.seeds)))
+            jobs.append(Job(name, 'train', make=lambda f=file: f))
         rng = random.Random(RANDOM_DRAW_SEED)
         for k in range(1, self.s.random + 1):
             file = self.path('genotypes', f'random_{k}.json')
             random_genotype(rng, **self.space).save(file)
-            jobs.append(Job(f'random_{k}', 'train', make=lambda f=file: (f, self.s.random_seeds)))
+            jobs.append(Job(f'random_{k}', 'train', make=lambda f=file: f))
         found_file = self.path('genotypes', 'found.json')
         searched_path = tuple(Genotype.load(found_file).widths) if os.path.isfile(found_file) else None
         if self.s.widths:
@@ -589,11 +592,14 @@ class Benchmark:
         for k in range(1, self.s.cells + 1):
             jobs.append(Job(f'cells_{k}', 'train', after=after, make=lambda k=k: self.variant(f'cells_{k}', cells=k)))
         done = self.results['genotypes']
-        seeds = {'search': self.s.seeds}
         return [j for j in jobs if j.kind == 'search' or j.name not in done
-                or len(done[j.name]['psnr']) < seeds.get(kind_of(j.name), self.s.random_seeds)]
+                or len(done[j.name]['psnr']) < self.seeds_of(j.name)]
 
-    def variant(self, name: str, widths: tuple[int, ...] | None = None, cells: int | None = None) -> tuple[str, int]:
+    def seeds_of(self, name: str) -> int:
+        """Training seeds of a net: ``--seeds`` for the searched nets, ``--random-seeds`` for the others."""
+        return self.s.seeds if kind_of(name) == 'search' else self.s.random_seeds
+
+    def variant(self, name: str, widths: tuple[int, ...] | None = None, cells: int | None = None) -> str:
         """A decomposition genotype: the found cells on ``widths``, or random cells number ``cells`` at the
         found widths. The searched path's entry is the found net itself (``None``: nothing to train)."""
         found = Genotype.load(self.path('genotypes', 'found.json'))
@@ -606,7 +612,7 @@ class Benchmark:
             genotype = replace(found, cells=drawn, search=None)
         file = self.path('genotypes', f'{name}.json')
         genotype.save(file)
-        return file, self.s.random_seeds
+        return file
 
     def run(self) -> dict[str, Any]:
         from hinas_basicsr.data.sample import ensure_sample_data
@@ -659,11 +665,11 @@ class Benchmark:
             return job.after is None or job.after in searches_done
 
         def prepare(job: Job) -> tuple[str, int] | None:
-            genotype_file, seeds = job.make()
+            genotype_file = job.make()
             if kind_of(job.name) == 'widths' and Genotype.load(genotype_file) == Genotype.load(
                     self.path('genotypes', 'found.json')):
                 return None  # the searched path: its net is the found one (seed 0 of it is used)
-            return genotype_file, seeds
+            return genotype_file, self.seeds_of(job.name)
 
         if self.s.jobs <= 1:
             for job in pending:
@@ -725,6 +731,11 @@ def rank_among(value: float, others: Sequence[float]) -> tuple[int, int]:
     return 1 + sum(o > value for o in others), len(others) + 1
 
 
+def randoms_near(entry: dict[str, Any], randoms: dict[str, dict[str, Any]], band: float) -> list[float]:
+    """The mean PSNRs of the randoms whose FLOPs lie within +-``band`` of ``entry``'s."""
+    return [_mean(r['psnr']) for r in randoms.values() if abs(r['flops'] - entry['flops']) <= band * entry['flops']]
+
+
 def _tau_or_none(a: Sequence[float], b: Sequence[float]) -> float | None:
     """:func:`~hinas_basicsr.search_judge.kendall_tau`, or None for fewer than 3 pairs or a constant list."""
     from hinas_basicsr.search_judge import kendall_tau
@@ -753,8 +764,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         for name, e in entries.items():
             if kind_of(name) != 'search':
                 continue
-            near = [_mean(r['psnr']) for r in randoms.values()
-                    if abs(r['flops'] - e['flops']) <= EQUAL_FLOPS * e['flops']]
+            near = randoms_near(e, randoms, EQUAL_FLOPS)
             ranks[name] = {'psnr_mean': round(_mean(e['psnr']), 4), 'rank': list(rank_among(_mean(e['psnr']), means)),
                            'rank_equal_flops': list(rank_among(_mean(e['psnr']), near)),
                            'median_equal_flops_db': round(float(np.median(near)), 4) if near else None}
@@ -805,7 +815,7 @@ def search_modes(ranks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return modes
 
 
-def _set_columns(entries: dict[str, Any], results: dict[str, Any]) -> list[str]:
+def _set_columns(entries: dict[str, Any]) -> list[str]:
     some = next(iter(entries.values()))
     return list(some.get('sets') or {}) or ['']
 
@@ -818,7 +828,7 @@ def markdown_table(results: dict[str, Any]) -> str:
     searched = {n: e for n, e in entries.items() if kind_of(n) == 'search'}
     metric = f'Y channel, crop {s["scale"]}' if s['task'] == 'sr' else f'gray, sigma {DENOISE_TEST_SIGMA}'
     some = next(iter(entries.values()))
-    sets = _set_columns(entries, results)
+    sets = _set_columns(entries)
     source = (f'the search ({s["search_iters"]} iterations)' if s.get('search_opt')
               else f'the given genotype {s.get("genotype")}')
     random_seeds = s.get('random_seeds', s['seeds'])
@@ -865,8 +875,7 @@ def markdown_table(results: dict[str, Any]) -> str:
                   '| rank among randoms within +-10% of its FLOPs |', '| --- | --- | --- | --- |']
         for name, e in searched.items():
             overall = rank_among(_mean(e['psnr']), [_mean(r['psnr']) for r in randoms.values()])
-            matched = [rank_among(_mean(e['psnr']), [_mean(r['psnr']) for r in randoms.values()
-                                                     if abs(r['flops'] - e['flops']) <= band * e['flops']])
+            matched = [rank_among(_mean(e['psnr']), randoms_near(e, randoms, band))
                        for band in (FLOPS_MATCH, EQUAL_FLOPS)]
             lines.append(f'| {name} | {overall[0]} of {overall[1]} | '
                          + ' | '.join(f'{m[0]} of {m[1]}' for m in matched) + ' |')
@@ -955,8 +964,10 @@ def plot_psnr_vs_flops(results: dict[str, Any], path: str) -> None:
     # apart; the searches of one mode (NAME, NAME_search2, ...) share its marker, and the legend names the mode once
     others = iter([('^', 'tab:purple', 9), ('P', 'tab:brown', 10), ('p', 'tab:pink', 10), ('h', 'tab:olive', 10),
                    ('>', 'navy', 9), ('<', 'black', 9), ('d', 'tab:blue', 9), ('X', 'tab:green', 9)] * 4)
-    searched = [n for n in entries if kind_of(n) == 'search']
-    modes = {mode_of(n): [m for m in searched if mode_of(m) == mode_of(n)] for n in searched}
+    modes: dict[str, list[str]] = {}
+    for name in entries:
+        if kind_of(name) == 'search':
+            modes.setdefault(mode_of(name), []).append(name)
     for mode, names in modes.items():
         marker, color, size = markers.get(mode) or next(others)
         x, y, err = points([entries[n] for n in names])
