@@ -16,11 +16,20 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def is_integer(value: Any) -> bool:
+    """An ``int``, not a bool, and not a float however whole: one rule for every count, size and index.
+
+    A whole-number float (``2.0``, YAML's ``!!float 5e3``) is refused where an integer is needed: BasicSR slices
+    and counts with these values, and a float there fails deep inside a training (a crop of ``gt_size: 64.0``).
+    """
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def number(value: Any, option: str, minimum: float | None = None, integer: bool = False,
            above: bool = False) -> None:
     """Refuse a value that is not a finite number (an integer with ``integer``), at least ``minimum``
     (greater than it with ``above``)."""
-    if not is_number(value) or (integer and not float(value).is_integer()):
+    if not is_number(value) or (integer and not is_integer(value)):
         raise ValueError(f'{option}: expected a finite {"integer" if integer else "number"}, got {value!r}')
     if minimum is not None and (value <= minimum if above else value < minimum):
         raise ValueError(f'{option}: expected a value {">" if above else ">="} {minimum}, got {value!r}')

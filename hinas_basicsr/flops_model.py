@@ -33,7 +33,7 @@ from torch import nn
 
 from hinas_basicsr.archs.hinas_net_arch import STEM_CHANNELS, Decoder, conv_bn
 from hinas_basicsr.archs.hinas_ops import make_op
-from hinas_basicsr.arg_checks import is_number
+from hinas_basicsr.arg_checks import is_integer, is_number
 from hinas_basicsr.path_probs import level_marginals, low_level_probs, pair_marginals
 from hinas_basicsr.trellis import level_channels, node_edges
 
@@ -141,7 +141,7 @@ def check_flops_options(train_opt: Mapping[str, Any]) -> None:
                                 ('flops_num_feat', train_opt.get('flops_num_feat'), True)):
         if value is None:
             continue
-        if not is_number(value) or value <= 0 or (integer and not float(value).is_integer()):
+        if not is_number(value) or value <= 0 or (integer and not is_integer(value)):
             kind = 'an integer' if integer else 'a number'
             raise ValueError(f'train.{key}: expected {kind} > 0, got {value!r}')
     size = train_opt.get('flops_input')

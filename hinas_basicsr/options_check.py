@@ -14,7 +14,8 @@ from typing import Any
 import torch
 import yaml
 
-from hinas_basicsr.arg_checks import is_number
+from hinas_basicsr import option_rules
+from hinas_basicsr.arg_checks import is_integer, is_number
 from hinas_basicsr.genotype import resolve_genotype
 
 
@@ -53,12 +54,14 @@ def _check_number(path: str, where: str, value: Any, integer: bool, minimum: flo
     """Refuse a value that is not a finite number (an ``int`` with ``integer``) at least ``minimum``."""
     if value is None and not required:
         return
-    # BasicSR's own files write counts as ``!!float 5e3``: an integral float is a count too (YAML's .inf and
-    # .nan are floats, and refused: no count, rate or size is infinite)
-    if not is_number(value) or (integer and not float(value).is_integer()):
+    # one rule for every integer (arg_checks.is_integer): a whole-number float such as ``!!float 5e3`` is refused,
+    # not rounded (YAML's .inf and .nan are floats, and refused: no count, rate or size is infinite)
+    if not is_number(value) or (integer and not is_integer(value)):
         expected = 'an integer' if integer else 'a number'
         hint = '; YAML reads 1e-3 as text: write 1.0e-3 or !!float 1e-3' if isinstance(value, str) and not integer \
             else ''
+        if integer and is_number(value) and float(value).is_integer():
+            hint = f' (write {int(value)}: a whole-number float is not an integer)'
         raise ValueError(f'{path}: {where}: expected {expected}, got {value!r}{hint}')
     if minimum is not None and value < minimum:
         raise ValueError(f'{path}: {where}: expected a value >= {minimum}, got {value!r}')
@@ -93,7 +96,7 @@ def _check_train_types(path: str, opt: Mapping[str, Any]) -> None:
     for key in ('print_freq', 'save_checkpoint_freq'):
         _check_number(path, f'logger.{key}', logger.get(key), True, 1, required=False)
     if opt.get('val') is not None:
-        _check_number(path, 'val.val_freq', _get(opt, path, 'val').get('val_freq'), False, 1, required=False)
+        _check_number(path, 'val.val_freq', _get(opt, path, 'val').get('val_freq'), True, 1, required=False)
 
 
 def _check_dataset_types(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
@@ -128,6 +131,7 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
     for key in ('name', 'model_type', 'num_gpu', 'datasets', 'path'):
         if key not in opt:
             raise ValueError(f'{path}: missing option {key}')
+    option_rules.experiment_name(path, opt)
     _check_number(path, 'scale', opt.get('scale'), True, 1, required=False)
     _check_number(path, 'manual_seed', opt.get('manual_seed'), True, 0, required=False)
     if is_train:
@@ -155,6 +159,9 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
     for key, spec in (opt.get('train') or {}).items():
         if key.endswith('_opt'):
             _check_loss(path, f'train.{key}', spec, LOSS_REGISTRY)
+    if is_train:
+        option_rules.loss_weights(path, opt)
+        option_rules.scheduler(path, opt)
     scheduler = (opt.get('train') or {}).get('scheduler')
     if is_train and isinstance(scheduler, dict) and 'type' in scheduler:
         from hinas_basicsr.models.lr_scheduler import check_scheduler_type

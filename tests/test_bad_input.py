@@ -198,7 +198,7 @@ def test_lmdb_without_meta_info(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize('workers', [0, 1])
 def test_corrupt_lmdb_record_names_its_key(tmp_path, workers):
     opt = _lmdb_options(tmp_path)
-    opt['train']['total_iter'] = 4
+    opt['train'].update(total_iter=4, scheduler={'type': 'MultiStepLR', 'milestones': [4], 'gamma': 0.5})
     opt['datasets']['train']['num_worker_per_gpu'] = workers
     db = opt['datasets']['train']['dataroot_gt']
     with lmdb.open(db, map_size=1 << 24) as env, env.begin(write=True) as txn:

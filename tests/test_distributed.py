@@ -64,7 +64,7 @@ def test_two_rank_hinas_net_training_with_validation(tmp_path):
         'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
         'train': {'ema_decay': 0, 'total_iter': 4, 'warmup_iter': -1,
                   'optim_g': {'type': 'Adam', 'lr': 1e-3},
-                  'scheduler': {'type': 'MultiStepLR', 'milestones': [100], 'gamma': 0.5},
+                  'scheduler': {'type': 'MultiStepLR', 'milestones': [4], 'gamma': 0.5},
                   'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0}},
         'val': {'val_freq': 2, 'save_img': False,
                 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 2, 'test_y_channel': True}}},

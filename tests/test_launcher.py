@@ -75,6 +75,7 @@ def test_train_kill_and_auto_resume_on_cpu(tmp_path):
 
 def test_two_process_gloo_launch(tmp_path):
     opt = edsr_options(tmp_path / 'data', total_iter=6)
+    opt['train']['scheduler']['milestones'] = [6]  # within the training
     opt['name'] = 'dist_edsr'
     opt_path = write_options(tmp_path / 'edsr.yml', opt)
     out = torchrun(opt_path, tmp_path)

@@ -15,7 +15,7 @@ from basicsr.utils import FileClient, imfrombytes, img2tensor, scandir
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data as data
 
-from hinas_basicsr.arg_checks import is_number
+from hinas_basicsr.arg_checks import is_integer, is_number
 
 
 def noise_key(path: str) -> str:
@@ -50,7 +50,7 @@ def check_options(opt: dict[str, Any], where: str = 'datasets') -> None:
     if not sigmas or not all(is_number(s) and s >= 0 for s in sigmas):
         raise ValueError(f'{where}.sigma: expected one or more noise levels >= 0 (0-255 scale), got {sigma!r}')
     seed = opt.get('noise_seed', 0)
-    if not is_number(seed) or not float(seed).is_integer():
+    if not is_integer(seed):
         raise ValueError(f'{where}.noise_seed: expected an integer, got {seed!r}')
     if opt.get('phase', 'train') == 'train' and not opt.get('gt_size'):
         raise ValueError(f'{where}.gt_size: required for the train phase of HiNASNoisyImageDataset')

@@ -14,7 +14,7 @@ from basicsr.utils import FileClient
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
-from hinas_basicsr.arg_checks import is_number
+from hinas_basicsr.arg_checks import is_integer, is_number
 
 SPLITS = ('w', 'a', 'val')
 GROUP_BY = r'^(.+)_s\d+$'  # BasicSR's extract_subimages names: 0001_s001 is a part of image 0001
@@ -168,7 +168,7 @@ def check_options(opt: dict[str, Any], where: str | None = None) -> None:
     if not is_number(val_ratio) or not 0 <= val_ratio < 1:
         raise ValueError(f'{where}.val_ratio: expected a fraction 0 <= val_ratio < 1, got {val_ratio!r}')
     seed = opt.get('split_seed', 0)
-    if not is_number(seed) or not float(seed).is_integer():
+    if not is_integer(seed):
         raise ValueError(f'{where}.split_seed: expected an integer, got {seed!r}')
     group_by = opt.get('group_by', GROUP_BY)
     if not isinstance(group_by, str):

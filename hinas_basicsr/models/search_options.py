@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hinas_basicsr.arg_checks import is_number
+from hinas_basicsr.arg_checks import is_integer, is_number
 
 
 def _fraction(train: Mapping[str, Any], key: str, default: float, closed: bool) -> None:
@@ -31,7 +31,7 @@ def check_search_options(train: Mapping[str, Any]) -> None:
             raise ValueError(f'train.arch_warmup_ratio: {ratio} of total_iter {total} leaves no architecture step '
                              '(the search would decode a uniform alpha)')
         return
-    if not is_number(warmup_iter) or not float(warmup_iter).is_integer() or warmup_iter < 0:
+    if not is_integer(warmup_iter) or warmup_iter < 0:
         raise ValueError(f'train.arch_warmup_iter: expected an integer >= 0, got {warmup_iter!r}')
     if isinstance(total, (int, float)) and warmup_iter >= total:
         raise ValueError(f'train.arch_warmup_iter: {warmup_iter} leaves no architecture step in total_iter {total} '

@@ -1,0 +1,139 @@
+"""Bad input never harms and never slips through: nothing is written outside the asked place, a file the tool did
+not write is never removed, numbers mean something, weights and outputs are finite, and no traceback reaches the
+user. Each case asserts the rule of docs/bad-input.md: exit code 2, one line naming the file or option, no
+traceback, nothing added under the run's folder and nothing outside it changed."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from conftest import edsr_options, write_options
+from test_bad_input import _test_options, refused, snapshot
+
+from hinas_basicsr.cli import basicsr_main
+
+
+def contents(root) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes."""
+    found = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, 'rb') as f:
+                found[os.path.relpath(path, root)] = f.read()
+    return found
+
+
+def _edited(edit, name='o.yml', *needles):
+    def case(tmp_path):
+        opt = edsr_options(tmp_path / 'data')
+        edit(opt)
+        return basicsr_main, ['train', '-opt', str(write_options(tmp_path / name, opt))], (name, *needles)
+    return case
+
+
+def _set(**changes):
+    return lambda opt: opt.update(changes)
+
+
+def _train(**changes):
+    return lambda opt: opt['train'].update(changes)
+
+
+def _scheduler(**changes):
+    return lambda opt: opt['train']['scheduler'].update(changes)
+
+
+def _dataset(**changes):
+    return lambda opt: opt['datasets']['train'].update(changes)
+
+
+# ----------------------------------------------------------------------------- 1. never outside the asked place
+NAMES = {
+    '../datasets': "name: '../datasets' is not one folder name",
+    '../escaped_run': "name: '../escaped_run' is not one folder name",
+    'a/b': "name: 'a/b' is not one folder name",
+    '..': "name: '..' is not one folder name",
+    '.': "name: '.' is not one folder name",
+    '': "name: '' is not one folder name",
+    '/tmp/abs': "name: '/tmp/abs' is not one folder name",
+    123: 'name: expected a folder name (text), got 123',
+    'x' * 201: 'name: 201 bytes long, at most 200',
+}
+
+
+@pytest.mark.parametrize('name', NAMES, ids=[str(n)[:20] for n in NAMES])
+@pytest.mark.parametrize('command', ['train', 'test'])
+def test_an_experiment_name_is_one_folder_name(tmp_path, monkeypatch, capsys, name, command):
+    """``name: '../datasets'`` made BasicSR rename the user's datasets/ to datasets_archived_<time> before."""
+    planted = tmp_path / 'datasets' / 'mine'
+    planted.mkdir(parents=True)
+    (planted / 'photo.txt').write_bytes(b'the user\'s own file\n')
+    before = contents(tmp_path / 'datasets')
+
+    def case(tmp_path):
+        opt = {**(edsr_options(tmp_path / 'data') if command == 'train' else _test_options(tmp_path)), 'name': name}
+        return basicsr_main, [command, '-opt', str(write_options(tmp_path / 'n.yml', opt))], ('n.yml', NAMES[name])
+
+    refused(case, tmp_path, monkeypatch, capsys)
+    assert contents(tmp_path / 'datasets') == before
+    assert not os.path.exists(tmp_path.parent / 'escaped_run')
+
+
+# ----------------------------------------------------------------------------- 4. numbers that mean something
+RULES = {
+    'loss_weight -1': _edited(_train(pixel_opt={'type': 'L1Loss', 'loss_weight': -1.0, 'reduction': 'mean'}),
+                              'o.yml', 'train.pixel_opt.loss_weight: expected a positive number, got -1.0'),
+    'loss_weight 0 in a SumLoss': _edited(_train(pixel_opt={'type': 'SumLoss', 'losses': [
+        {'type': 'L1Loss', 'loss_weight': 1.0}, {'type': 'L1Loss', 'loss_weight': 0}]}),
+        'o.yml', 'train.pixel_opt.losses[1].loss_weight: expected a positive number, got 0'),
+    'gamma -0.5': _edited(_scheduler(gamma=-0.5), 'o.yml', 'train.scheduler.gamma: expected a decay factor in (0, 1]'),
+    'gamma 2': _edited(_scheduler(gamma=2), 'o.yml', 'train.scheduler.gamma', 'got 2'),
+    "milestones ['1']": _edited(_scheduler(milestones=['1']), 'o.yml', 'train.scheduler.milestones[0]',
+                                "expected an integer from 1 to", "got '1'"),
+    'milestones past total_iter': _edited(_scheduler(milestones=[10 ** 9]), 'o.yml', 'train.scheduler.milestones[0]',
+                                          'got 1000000000'),
+    'restart_weights against restarts': _edited(_scheduler(restarts=[0, 2], restart_weights=[1]), 'o.yml',
+                                                'train.scheduler.restart_weights: 1 weight(s) for 2 restarts'),
+    'periods against restart_weights': _edited(
+        _train(scheduler={'type': 'CosineAnnealingRestartLR', 'periods': [10 ** 6, 10], 'restart_weights': [1]}),
+        'o.yml', 'train.scheduler.restart_weights: 1 weight(s) for 2 periods'),
+    'periods shorter than total_iter': _edited(
+        _train(scheduler={'type': 'CosineAnnealingRestartLR', 'periods': [2], 'restart_weights': [1]}),
+        'o.yml', 'train.scheduler.periods: they sum to 2, fewer than train.total_iter'),
+    'scheduler key gama': _edited(_scheduler(gama=0.5), 'o.yml', 'train.scheduler.gama: not an option of'),
+    'scale 2.0': _edited(_set(scale=2.0), 'o.yml', 'scale: expected an integer, got 2.0 (write 2'),
+    'gt_size !!float 64': _edited(_dataset(gt_size=64.0), 'o.yml', 'datasets.train.gt_size: expected an integer, '
+                                                                   'got 64.0 (write 64'),
+    'total_iter 5e3 as a float': _edited(_train(total_iter=5000.0), 'o.yml', 'train.total_iter', 'got 5000.0'),
+}
+
+
+@pytest.mark.parametrize('case', RULES)
+def test_numbers_that_mean_something(tmp_path, monkeypatch, capsys, case):
+    refused(RULES[case], tmp_path, monkeypatch, capsys)
+
+
+def test_the_shipped_options_follow_the_rules():
+    """The rules refuse no shipped option file (their counts are integers, their milestones within the run)."""
+    import glob
+
+    from conftest import REPO
+
+    from hinas_basicsr import option_rules
+    from hinas_basicsr.options_check import load_yaml
+
+    files = sorted(glob.glob(str(REPO / 'options' / '**' / '*.yml'), recursive=True))
+    assert len(files) > 30
+    for path in files:
+        opt = load_yaml(path)
+        option_rules.experiment_name(path, opt)
+        option_rules.loss_weights(path, opt)
+        option_rules.scheduler(path, opt)
+
+
+def test_snapshot_sees_an_escape(tmp_path):
+    """The helper the cases rely on: a folder made beside experiments/ is seen."""
+    before = snapshot(tmp_path)
+    (tmp_path / 'escaped_run').mkdir()
+    assert snapshot(tmp_path) - before == {'escaped_run'}
