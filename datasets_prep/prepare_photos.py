@@ -12,6 +12,7 @@ import sys
 import _bootstrap  # noqa: F401
 
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
+from hinas_basicsr.arg_checks import number, output_dir  # noqa: E402
 from hinas_basicsr.cli import run_guarded  # noqa: E402
 from hinas_basicsr.prep.photos import default_manifest, prepare_photos  # noqa: E402
 
@@ -26,6 +27,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def run(a: argparse.Namespace) -> int:
+        number(a.workers, '--workers', 1, integer=True)  # before anything is read or written
+        output_dir(a.dst, '--dst')
         built = prepare_photos(a.dst, a.manifest, a.root, a.workers, a.force)
         print(f'prepare_photos: built {len(built)} output(s) in {a.dst}' + ('' if built else ' (all up to date)'))
         return 0

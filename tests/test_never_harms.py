@@ -8,7 +8,7 @@ import os
 
 import pytest
 from conftest import edsr_options, write_options
-from test_bad_input import _test_options, refused, snapshot
+from test_bad_input import _test_options, prep_main, refused, snapshot
 
 from hinas_basicsr.cli import basicsr_main
 
@@ -137,3 +137,119 @@ def test_snapshot_sees_an_escape(tmp_path):
     before = snapshot(tmp_path)
     (tmp_path / 'escaped_run').mkdir()
     assert snapshot(tmp_path) - before == {'escaped_run'}
+
+
+# ----------------------------------------------------------------------------- prep: inside --dst, --force
+def _benchmark_source(tmp_path) -> list[str]:
+    import cv2
+    from prep_helpers import smooth_image
+
+    os.makedirs(tmp_path / 'src' / 'Set5')
+    cv2.imwrite(str(tmp_path / 'src' / 'Set5' / 'baby.png'), smooth_image(60, 60, seed=1))
+    return ['--src', str(tmp_path / 'src'), '--dst', str(tmp_path / 'out'), '--scales', '2']
+
+
+def _photo_manifest(tmp_path, entry=None, **changes) -> str:
+    """The generated photos' manifest, its first entry replaced by ``entry`` or updated with ``changes``."""
+    import json
+
+    from test_prep_photos import make_source
+
+    manifest = make_source(tmp_path)
+    data = json.loads(open(manifest).read())
+    data['photos'][0] = entry if entry is not None else {**data['photos'][0], **changes}
+    with open(manifest, 'w') as f:
+        json.dump(data, f)
+    return manifest
+
+
+def _photos_case(*needles, workers='1', entry=None, **changes):
+    def case(tmp_path):
+        manifest = _photo_manifest(tmp_path, entry, **changes)
+        return prep_main('prepare_photos'), ['--dst', str(tmp_path / 'out'), '--manifest', manifest, '--root',
+                                             str(tmp_path), '--workers', workers], needles
+    return case
+
+
+def _sample_force_case(tmp_path):
+    """A folder of the user's own, given to make_sample_data --force: it deleted the folder before."""
+    os.makedirs(tmp_path / 'mine' / 'sub')
+    (tmp_path / 'mine' / 'sub' / 'thesis.tex').write_text('months of work\n')
+    return prep_main('make_sample_data'), ['--dst', str(tmp_path / 'mine'), '--force'], \
+        ('--dst', 'thesis.tex', 'did not write')
+
+
+def _sample_force_beside_sample_data(tmp_path):
+    """Sample data (its marker lists its files), and a file of the user's put inside it."""
+    from hinas_basicsr.prep.sample import COMPLETE_MARKER
+
+    os.makedirs(tmp_path / 'sample' / 'DIV2K')
+    (tmp_path / 'sample' / 'DIV2K' / '0001.png').write_bytes(b'png')
+    (tmp_path / 'sample' / COMPLETE_MARKER).write_text('hinas-basicsr sample data v1\nDIV2K/0001.png\n')
+    (tmp_path / 'sample' / 'notes.txt').write_text('mine\n')
+    return prep_main('make_sample_data'), ['--dst', str(tmp_path / 'sample'), '--force'], \
+        ('--dst', 'notes.txt', 'did not write')
+
+
+def _prep_force_unrecorded(tmp_path):
+    """An output folder that the destination's manifest does not record: --force replaced it before."""
+    args = _benchmark_source(tmp_path)
+    os.makedirs(tmp_path / 'out' / 'Set5' / 'GTmod2')
+    (tmp_path / 'out' / 'Set5' / 'GTmod2' / 'mine.png').write_bytes(b'mine')
+    return prep_main('prepare_sr_benchmarks'), [*args, '--force'], ('GTmod2/mine.png', 'did not write it',
+                                                                    '.hinas_prep.json')
+
+
+def _prep_force_foreign_file(tmp_path):
+    """An output the tool wrote, holding a file it did not write: refused with --force, the file named."""
+    args = _benchmark_source(tmp_path)
+    assert prep_main('prepare_sr_benchmarks')(args) == 0
+    (tmp_path / 'out' / 'Set5' / 'LRbicx2' / 'mine.txt').write_text('mine\n')
+    return prep_main('prepare_sr_benchmarks'), [*args, '--force'], ('mine.txt', 'did not write it')
+
+
+PREP = {
+    'photo name ../escaped': _photos_case('photos[0].name', "'../escaped'", 'not a file stem', name='../escaped'),
+    'photo name absolute': _photos_case('photos[0].name', 'not a file stem', name='/tmp/escaped_photo'),
+    'photo path with ..': _photos_case('photos[0].path', 'leads out', path='/usr/share/../../etc/passwd'),
+    'photo sha256 123': _photos_case('photos[0].sha256', 'expected text', sha256=123),
+    'photo entry not a mapping': _photos_case('photos[0]', 'expected a mapping', entry='photo'),
+    'prepare_photos --workers 0': _photos_case('--workers', 'got 0', workers='0'),
+    'make_sample_data --force on a folder of the user': _sample_force_case,
+    'make_sample_data --force beside a file of the user': _sample_force_beside_sample_data,
+    'prep --force on an output it did not write': _prep_force_unrecorded,
+    'prep --force on a file it did not write': _prep_force_foreign_file,
+}
+
+
+@pytest.mark.parametrize('case', PREP)
+def test_prep_writes_inside_dst_and_force_removes_only_its_own_files(tmp_path, monkeypatch, capsys, case):
+    refused(PREP[case], tmp_path, monkeypatch, capsys)
+    assert not os.path.exists('/tmp/escaped_photo.png')
+    assert not os.path.exists(tmp_path.parent / 'escaped.png')
+
+
+def test_prep_force_rebuilds_what_it_wrote(tmp_path, capsys):
+    """--force still rebuilds the tool's own outputs; the manifest lists each output's files."""
+    import json
+
+    args = _benchmark_source(tmp_path)
+    run = prep_main('prepare_sr_benchmarks')
+    assert run(args) == 0
+    manifest = json.loads((tmp_path / 'out' / '.hinas_prep.json').read_text())
+    assert manifest['.files'] == {'Set5/GTmod2': ['baby.png'], 'Set5/LRbicx2': ['baby.png']}
+    assert run([*args, '--force']) == 0
+    assert sorted(os.listdir(tmp_path / 'out' / 'Set5')) == ['GTmod2', 'LRbicx2']
+
+
+@pytest.mark.slow
+def test_make_sample_data_force_rebuilds_its_own_sample_data(tmp_path):
+    from hinas_basicsr.prep.common import files_under
+    from hinas_basicsr.prep.sample import COMPLETE_MARKER, make_sample_data
+
+    dst = str(tmp_path / 'sample')
+    assert make_sample_data(dst)
+    listed = (tmp_path / 'sample' / COMPLETE_MARKER).read_text().splitlines()[1:]
+    assert listed == [f for f in files_under(dst) if f != COMPLETE_MARKER] and len(listed) > 100
+    assert make_sample_data(dst, force=True)
+    assert files_under(dst) == sorted([*listed, COMPLETE_MARKER])

@@ -243,6 +243,38 @@ def pack_lmdb(img_folder: str, lmdb_path: str, workers: int = 1) -> int:
 
 
 # ----------------------------------------------------------------------------- outputs
+FILES_KEY = '.files'  # the manifest's record of the files each output holds, as this tool wrote them
+
+
+def inside(dst: str, name: str, option: str = '--dst') -> str:
+    """``dst/name``, refusing a ``name`` that is absolute or leads out of ``dst`` (``..``)."""
+    parts = name.replace('\\', '/').split('/')
+    if not name or os.path.isabs(name) or '..' in parts or '\0' in name:
+        raise ValueError(f'{option}: {name!r} would be written outside {dst}')
+    return os.path.join(dst, name)
+
+
+def files_under(path: str) -> list[str]:
+    """The files (and links) under ``path``, relative to it, sorted; ``[]`` for a file."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        return []
+    found = []
+    for folder, dirs, files in os.walk(path):
+        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        found += [os.path.relpath(os.path.join(folder, f), path) for f in files + links]
+    return sorted(found)
+
+
+def not_written(path: str, written: Iterable[str] | None, own: Iterable[str] = ()) -> str | None:
+    """A file under ``path`` that is neither in ``written`` nor in ``own`` (None: all of them are; ``written``
+    None: nothing is known, so any file is foreign)."""
+    known = set(written or ()) | set(own)
+    for rel in files_under(path):
+        if rel not in known:
+            return os.path.join(path, rel)
+    return None
+
+
 class Outputs:
     """The outputs of one preparation run under ``dst``: refusal, skipping and atomic creation.
 
@@ -270,14 +302,15 @@ class Outputs:
 
     def _load_manifest(self) -> dict[str, dict]:
         try:
-            with open(self._manifest_path) as f:
-                return json.load(f)
-        except (FileNotFoundError, json.JSONDecodeError):
+            with open(self._manifest_path, encoding='utf-8') as f:
+                manifest = json.load(f)
+        except (OSError, ValueError, RecursionError):  # missing, unreadable, not JSON (nothing is then known)
             return {}
+        return manifest if isinstance(manifest, dict) else {}
 
     def path(self, name: str) -> str:
-        """The final path of output ``name`` (relative to ``dst``)."""
-        return os.path.join(self.dst, name)
+        """The final path of output ``name`` (relative to ``dst``, and never outside it)."""
+        return inside(self.dst, name)
 
     def is_done(self, name: str) -> bool:
         """Whether ``name`` is finished by an earlier run from the same source (so it is skipped)."""
@@ -285,18 +318,34 @@ class Outputs:
                 and self._manifest.get(name) == self.entry)
 
     def check(self, names: Iterable[str]) -> None:
-        """Refuse, before anything is written, outputs that exist but were not made by this tool from ``src``."""
+        """Refuse, before anything is written, outputs that exist but were not made by this tool from ``src``.
+
+        ``force`` rebuilds only what this tool wrote: an output that its manifest does not record, or a file in a
+        recorded output that it did not write there, is refused even then (named), never removed.
+        """
         for name in names:
-            if os.path.exists(self.path(name)) and not self.force and not self.is_done(name):
-                made = name in self._manifest
+            path = self.path(name)
+            if not os.path.lexists(path) or self.is_done(name):
+                continue
+            made = name in self._manifest
+            if not self.force:
                 why = 'was made from another source or with other settings' if made else 'already exists'
-                raise FileExistsError(f'{self.path(name)}: {why}; use --force to overwrite')
+                raise FileExistsError(f'{path}: {why}; use --force to overwrite')
+            # an output it did not record may be replaced only where it is an empty folder; a recorded one only
+            # where it holds no file but those recorded (all of them, for a manifest written before files were listed)
+            written = self._files().get(name, None if made else [])
+            foreign = path if not made and not os.path.isdir(path) or os.path.islink(path) else \
+                not_written(path, written) if written is not None else None
+            if foreign is not None:
+                raise FileExistsError(f'{foreign}: this tool did not write it (not in {self._manifest_path}); '
+                                      '--force replaces only its own files: move it away')
 
     def clean_stale(self) -> None:
         """Remove staging folders left by interrupted runs."""
         if os.path.isdir(self.dst):
-            for entry in os.listdir(self.dst):
-                if entry.startswith(STAGING_PREFIX):
+            for entry in os.listdir(self.dst):  # tempfile.mkdtemp's names: the prefix and 8 characters
+                if (entry.startswith(STAGING_PREFIX) and len(entry) == len(STAGING_PREFIX) + 8
+                        and os.path.isdir(os.path.join(self.dst, entry))):
                     shutil.rmtree(os.path.join(self.dst, entry), ignore_errors=True)
 
     @contextlib.contextmanager
@@ -316,8 +365,13 @@ class Outputs:
         finally:
             shutil.rmtree(stage, ignore_errors=True)
 
+    def _files(self) -> dict[str, list[str]]:
+        files = self._manifest.get(FILES_KEY)
+        return files if isinstance(files, dict) else {}
+
     def _record(self, name: str) -> None:
         self._manifest[name] = self.entry
+        self._manifest[FILES_KEY] = {**self._files(), name: files_under(self.path(name))}
         tmp = f'{self._manifest_path}.tmp{os.getpid()}'
         with open(tmp, 'w') as f:
             json.dump(self._manifest, f, indent=1, sort_keys=True)

@@ -58,19 +58,52 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
+def _photo_fields(path: str, i: int, photo: Any) -> None:
+    """One manifest entry: every field text of its form; ``name`` one file stem and ``path`` free of ``..``."""
+    where = f'{path}: photos[{i}]'
+    if not isinstance(photo, dict):
+        raise ValueError(f'{where}: expected a mapping of package, path, sha256, name and split, got {photo!r:.60}')
+    for key in ('package', 'path', 'sha256', 'name', 'split'):
+        if key not in photo:
+            raise ValueError(f'{where}: needs {key}')
+        if not isinstance(photo[key], str) or not photo[key] or len(photo[key]) > 4096:
+            raise ValueError(f'{where}.{key}: expected text, got {photo[key]!r:.60}')
+    name = photo['name']
+    if os.path.isabs(name) or any(c in name for c in '/\\\0.'):
+        raise ValueError(f'{where}.name: {name!r:.60} is not a file stem (no path separator, no dot): each photo is '
+                         'written as <name>.png inside --dst')
+    if '..' in photo['path'].replace('\\', '/').split('/') or '\0' in photo['path']:
+        raise ValueError(f'{where}.path: {photo["path"]!r:.60} leads out of its folder (..)')
+    if len(photo['sha256']) != 64 or any(c not in '0123456789abcdef' for c in photo['sha256']):
+        raise ValueError(f'{where}.sha256: expected 64 lowercase hex digits, got {photo["sha256"]!r:.80}')
+    if photo['split'] not in SPLITS:
+        raise ValueError(f'{where}.split: expected train or test, got {photo["split"]!r:.60}')
+
+
 def load_manifest(path: str) -> list[dict[str, Any]]:
-    """The photos of a manifest, each with ``package``, ``path``, ``sha256``, ``name`` and ``split``."""
-    with open(path, encoding='utf-8') as f:
-        data = json.load(f)
-    if not isinstance(data, dict) or data.get('format') != MANIFEST_FORMAT or not data.get('photos'):
+    """The photos of a manifest, each with ``package``, ``path``, ``sha256``, ``name`` and ``split``.
+
+    Every field is checked (type, form) before anything is written: a ``name`` is one file stem, so no photo is
+    written outside ``--dst``.
+    """
+    from hinas_basicsr.arg_checks import input_file
+
+    input_file(path, '--manifest', 'manifest file')
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f'--manifest: {path} is not JSON ({str(err).splitlines()[0][:80]})') from None
+    except RecursionError:
+        raise ValueError(f'--manifest: {path} is nested too deep to be a manifest') from None
+    if not isinstance(data, dict) or data.get('format') != MANIFEST_FORMAT or not isinstance(data.get('photos'), list) \
+            or not data['photos']:
         raise ValueError(f'{path}: not a {MANIFEST_FORMAT} manifest with photos')
     photos, names = data['photos'], set()
     for i, photo in enumerate(photos):
-        missing = [k for k in ('package', 'path', 'sha256', 'name', 'split') if k not in photo]
-        if missing:
-            raise ValueError(f'{path}: photos[{i}]: needs {missing[0]}')
-        if photo['split'] not in SPLITS or photo['name'] in names or '.' in photo['name']:
-            raise ValueError(f'{path}: photos[{i}]: split must be train or test and name unique and without dots')
+        _photo_fields(path, i, photo)
+        if photo['name'] in names:
+            raise ValueError(f'{path}: photos[{i}].name: {photo["name"]!r} is also an earlier photo\'s name')
         names.add(photo['name'])
     for split in SPLITS:
         if not any(p['split'] == split for p in photos):

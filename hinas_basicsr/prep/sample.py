@@ -22,7 +22,7 @@ import numpy as np
 
 from hinas_basicsr.prep.benchmarks import prepare_sr_benchmarks
 from hinas_basicsr.prep.bsd500 import prepare_bsd500
-from hinas_basicsr.prep.common import bicubic_downscale, write_png
+from hinas_basicsr.prep.common import bicubic_downscale, files_under, not_written, write_png
 from hinas_basicsr.prep.div2k import prepare_div2k
 
 SAMPLE_VERSION = '1'
@@ -105,6 +105,8 @@ def make_sample_data(dst: str, force: bool = False) -> bool:
         return False
     if os.path.exists(dst) and not force:
         raise FileExistsError(f'{dst}: exists but is not complete sample data; use --force to rebuild')
+    if os.path.lexists(dst):
+        check_only_sample_data(dst)
     parent = os.path.dirname(os.path.abspath(dst))
     os.makedirs(parent, exist_ok=True)
     stage = tempfile.mkdtemp(prefix=f'.{os.path.basename(dst)}.partial-', dir=parent)
@@ -115,8 +117,9 @@ def make_sample_data(dst: str, force: bool = False) -> bool:
         prepare_sr_benchmarks(bench, bench, scales=(2, 3, 4), sets=('SampleTest',))
         prepare_bsd500(os.path.join(stage, 'BSR'), os.path.join(stage, 'BSD500'), gray=True)
         shutil.rmtree(os.path.join(stage, 'BSR'))
+        written = files_under(stage)  # the marker lists them: --force later removes these and nothing else
         with open(os.path.join(stage, COMPLETE_MARKER), 'w') as f:
-            f.write(f'hinas-basicsr sample data v{SAMPLE_VERSION}\n')
+            f.write(f'hinas-basicsr sample data v{SAMPLE_VERSION}\n' + ''.join(f'{rel}\n' for rel in written))
         if os.path.exists(dst):
             shutil.rmtree(dst)
         try:
@@ -132,10 +135,29 @@ def make_sample_data(dst: str, force: bool = False) -> bool:
 def is_sample_complete(dst: str) -> bool:
     """Whether ``dst`` holds complete sample data of the current version."""
     try:
-        with open(os.path.join(dst, COMPLETE_MARKER)) as f:
-            return f.read().strip().endswith(f'v{SAMPLE_VERSION}')
-    except FileNotFoundError:
+        with open(os.path.join(dst, COMPLETE_MARKER), encoding='utf-8') as f:
+            return f.readline().strip().endswith(f'v{SAMPLE_VERSION}')
+    except (OSError, UnicodeDecodeError):
         return False
+
+
+def check_only_sample_data(dst: str) -> None:
+    """Refuse a ``dst`` that holds anything this tool did not write there (its marker lists what it wrote), naming
+    one such file: ``--force`` replaces the sample data, never the user's files beside it."""
+    if not os.path.isdir(dst) or os.path.islink(dst):
+        raise FileExistsError(f'--dst: {dst} is not a folder; --force replaces only sample data that this tool wrote')
+    written = None
+    try:
+        with open(os.path.join(dst, COMPLETE_MARKER), encoding='utf-8') as f:
+            lines = f.read().splitlines()
+        if len(lines) > 1:
+            written = lines[1:]
+    except (OSError, UnicodeDecodeError):
+        pass
+    foreign = not_written(dst, written, own=(COMPLETE_MARKER,) if written is not None else ())
+    if foreign is not None:
+        raise FileExistsError(f'--dst: {dst} holds {foreign}, which this tool did not write; --force replaces only '
+                              'the sample data it wrote: move that away or choose another --dst')
 
 
 def ensure_sample_data(dst: str) -> None:
