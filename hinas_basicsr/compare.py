@@ -239,10 +239,15 @@ def median_latency(func: Callable[[], Any], runs: int, device: torch.device) -> 
 def _evaluate(name: str, predict: Callable[[torch.Tensor], torch.Tensor], test_sets: Sequence[TestSet],
               task: str, scale: int, device: torch.device) -> dict[str, tuple[float, float]]:
     """Mean PSNR and SSIM of ``predict(lq)`` per test set, as SRModel's validation averages them."""
+    from hinas_basicsr.networks import check_finite_output
+
     results = {}
     for test_set in test_sets:
-        scores = [score(predict(item['lq'][None].to(device)), item['gt'][None], task, scale)
-                  for item in tqdm(test_set.items, desc=f'{name} on {test_set.name}', unit='img', leave=False)]
+        scores = [score(check_finite_output(predict(item['lq'][None].to(device)),
+                                            f'--model {name}: {item.get("lq_path", test_set.name)}'),
+                        item['gt'][None], task, scale)
+                  for item in tqdm(test_set.items, desc=f'{name} on {test_set.name}', unit='img', leave=False,
+                                   disable=None)]  # a bar on a terminal only: an error stays one line
         results[test_set.name] = (float(np.mean([s[0] for s in scores])), float(np.mean([s[1] for s in scores])))
     return results
 

@@ -78,6 +78,9 @@ def probe_shape(net: nn.Module, device: torch.device, dtype: torch.dtype = torch
         except RuntimeError as err:  # a channel mismatch in the first convolution
             errors.append(str(err).splitlines()[0])
             continue
+        if not isinstance(out, torch.Tensor) or out.dim() != 4:
+            got = type(out).__name__ if not isinstance(out, torch.Tensor) else f'a tensor of shape {tuple(out.shape)}'
+            raise ValueError(f'the network returns {got}, not an image batch (one N x C x H x W tensor)')
         scale = out.shape[-1] // size
         if out.shape[-2:] != (size * scale, size * scale) or scale < 1:
             raise ValueError(f'the network maps a {size}x{size} input to {tuple(out.shape[-2:])}: '

@@ -68,7 +68,29 @@ def weights_of(state: Any, checkpoint: str, param_key: str | None = None, basics
                 break
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f'{option}: {checkpoint} holds no network weights (a dict of tensors)')
+    check_finite(state, checkpoint, option)
     return {k.removeprefix('module.'): v for k, v in state.items()}
+
+
+def check_finite(weights: dict[str, torch.Tensor], checkpoint: str, option: str = 'checkpoint') -> None:
+    """Refuse weights holding a NaN or an infinity (a diverged training), naming the checkpoint and the first such
+    tensor: such a network outputs NaN, which was written as an image and scored as a PSNR before."""
+    for key, value in weights.items():
+        if value.is_floating_point() or value.is_complex():
+            bad = ~torch.isfinite(value)
+            if bool(bad.any()):
+                raise ValueError(f'{option}: {checkpoint}: weight {key} holds {int(bad.sum())} non-finite value(s) '
+                                 f'(NaN or infinity) of {value.numel()}: the training that saved it diverged')
+
+
+def check_finite_output(output: torch.Tensor, what: str) -> torch.Tensor:
+    """``output``, refused (ValueError naming ``what``) where it holds a NaN or an infinity: an error, never an
+    image or a score."""
+    bad = ~torch.isfinite(output)
+    if bool(bad.any()):
+        raise ValueError(f'{what}: the network output holds {int(bad.sum())} non-finite value(s) (NaN or infinity) '
+                         f'of {output.numel()}')
+    return output
 
 
 def load_state(checkpoint: str, param_key: str | None = None, option: str = 'checkpoint') -> dict[str, torch.Tensor]:

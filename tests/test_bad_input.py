@@ -535,13 +535,21 @@ def _bad_checkpoint(tmp_path, kind: str, opt: dict) -> str:
         path.write_text('not a checkpoint\n')
     elif kind == 'another architecture':
         edsr_checkpoint(path, opt, num_block=3)
+    elif kind == 'not finite':  # a diverged training: a NaN in one tensor, an infinity in a later one
+        import torch
+
+        state = torch.load(edsr_checkpoint(path, opt))
+        state['params']['conv_after_body.weight'][0, 0, 0, 0] = float('nan')
+        state['params']['conv_last.weight'][0, 0, 0, 0] = float('inf')
+        torch.save(state, path)
     else:
         path.mkdir()
     return str(path)
 
 
 CHECKPOINT_WORDS = {'truncated': 'not a readable torch checkpoint', 'not torch': 'not a readable torch checkpoint',
-                    'another architecture': 'does not fit network_g', 'folder': 'is a folder'}
+                    'another architecture': 'does not fit network_g', 'folder': 'is a folder',
+                    'not finite': 'weight conv_after_body.weight holds 1 non-finite value(s)'}
 
 
 def _checkpoint_case(entry: str, kind: str):
@@ -565,7 +573,7 @@ def _checkpoint_case(entry: str, kind: str):
             os.makedirs(root / 'models')
             good = edsr_checkpoint(root / 'models' / 'net_g_4.pth', train)
             state = root / 'training_states' / '4.state'
-            if kind == 'another architecture':
+            if kind in ('another architecture', 'not finite'):  # the network saved with the state
                 os.replace(bad, good)
                 words = ('net_g_4.pth', CHECKPOINT_WORDS[kind])
                 import torch

@@ -7,10 +7,11 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 from conftest import edsr_options, write_options
-from test_bad_input import _test_options, prep_main, refused, snapshot
+from test_bad_input import _test_options, hinas_checkpoint, prep_main, refused, run_in_process, snapshot
 
-from hinas_basicsr.cli import basicsr_main
+from hinas_basicsr.cli import basicsr_main, hinas_main
 
 
 def contents(root) -> dict[str, bytes]:
@@ -253,3 +254,89 @@ def test_make_sample_data_force_rebuilds_its_own_sample_data(tmp_path):
     assert listed == [f for f in files_under(dst) if f != COMPLETE_MARKER] and len(listed) > 100
     assert make_sample_data(dst, force=True)
     assert files_under(dst) == sorted([*listed, COMPLETE_MARKER])
+
+
+# ----------------------------------------------------------------------------- 2. outputs that are not finite
+class _Nan(torch.nn.Module):
+    """Same-size 'restoration' whose output is NaN everywhere (log of a negative number), with finite weights."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log(x - 2)
+
+
+class _Pair(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x, x
+
+
+def _script(tmp_path, module: torch.nn.Module, name: str) -> str:
+    path = str(tmp_path / name)
+    torch.jit.script(module).save(path)
+    return path
+
+
+def _photo(tmp_path) -> str:
+    import cv2
+    from prep_helpers import smooth_image
+
+    cv2.imwrite(str(tmp_path / 'photo.png'), smooth_image(24, 24, seed=0))
+    return str(tmp_path / 'photo.png')
+
+
+def test_infer_reports_a_non_finite_output_and_writes_no_image(tmp_path, monkeypatch, capsys):
+    model = _script(tmp_path, _Nan(), 'nan.pt')
+    monkeypatch.chdir(tmp_path)
+    code, err = run_in_process(hinas_main, ['infer', '--model', model, '-i', _photo(tmp_path), '-o', 'out'], capsys)
+    assert code == 1 and 'Traceback' not in err, err
+    errors = [line for line in err.splitlines() if 'error' in line]
+    assert errors == [f'hinas infer: error: {tmp_path / "photo.png"}: the network output holds 1728 non-finite '
+                      'value(s) (NaN or infinity) of 1728'], err
+    assert os.listdir(tmp_path / 'out') == []
+
+
+def _infer_model_case(module, name, *needles):
+    def case(tmp_path):
+        model = _script(tmp_path, module, name)
+        return hinas_main, ['infer', '--model', model, '-i', _photo(tmp_path), '-o', 'out'], ('--model', name,
+                                                                                               *needles)
+    return case
+
+
+def _nan_torchscript(tmp_path):
+    net = torch.nn.Conv2d(3, 3, 3, padding=1)
+    with torch.no_grad():
+        net.bias[1] = float('nan')
+    return hinas_main, ['infer', '--model', _script(tmp_path, net, 'w.pt'), '-i', _photo(tmp_path), '-o', 'out'], \
+        ('--model', 'w.pt', 'weight bias holds 1 non-finite value(s)')
+
+
+def _export_nan_difference(tmp_path, monkeypatch):
+    from hinas_basicsr import deploy
+
+    opt_path, ckpt = hinas_checkpoint(tmp_path)
+    monkeypatch.setattr(deploy, 'max_abs_diff', lambda a, b: float('nan'))
+    return hinas_main, ['export', '-opt', opt_path, '--checkpoint', ckpt, '--out', 'results/export/x.pt'], \
+        ('hinas.yml', 'the deploy form differs from the network by nan')
+
+
+def _compare_nan_output(tmp_path, monkeypatch):
+    from hinas_basicsr import compare
+
+    opt = _test_options(tmp_path)
+    path = write_options(tmp_path / 't.yml', opt)
+    monkeypatch.setattr(compare, 'load_network', lambda *a, **k: _Nan())
+    return hinas_main, ['compare', '--test-opt', str(path), '--model', f'edsr={path}', '--out', 'results/compare'], \
+        ('--model edsr', 'LRx2', '.png: the network output holds 6912 non-finite value(s)')
+
+
+NOT_FINITE = {
+    'infer: TorchScript with a NaN weight': lambda t, m: _nan_torchscript(t),
+    'infer: TorchScript returning a tuple': lambda t, m: _infer_model_case(_Pair(), 'pair.pt', 'returns tuple')(t),
+    'export: a NaN difference fails the tolerance': _export_nan_difference,
+    'compare: a NaN output is an error, not a score': _compare_nan_output,
+}
+
+
+@pytest.mark.parametrize('case', NOT_FINITE)
+def test_what_is_not_finite_is_an_error(tmp_path, monkeypatch, capsys, case):
+    refused(lambda t: NOT_FINITE[case](t, monkeypatch), tmp_path, monkeypatch, capsys)

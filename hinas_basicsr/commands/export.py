@@ -76,12 +76,12 @@ def run(args: argparse.Namespace) -> int:
     exported = deploy.deploy_form(net, channels_last=not args.contiguous) if args.deploy else net
     with torch.no_grad():
         diff = deploy.max_abs_diff(exported(example), reference)
-    if diff > args.tolerance:
+    if not diff <= args.tolerance:  # a NaN difference fails too (nan > tol is False)
         raise ValueError(f'{args.opt}: the deploy form differs from the network by {diff:.2e} > {args.tolerance}')
     if args.onnx:  # written and checked first: a failing ONNX export leaves no TorchScript file either
         deploy.export_onnx(exported, example, args.onnx)
         onnx_diff = deploy.max_abs_diff(deploy.run_onnx(args.onnx, example), reference)
-        if onnx_diff > args.tolerance:
+        if not onnx_diff <= args.tolerance:
             os.remove(args.onnx)
             raise ValueError(f'{args.onnx}: onnxruntime output differs by {onnx_diff:.2e} > {args.tolerance}')
     deploy.save_torchscript(exported, example, out)

@@ -65,12 +65,16 @@ def _check_arguments(args: argparse.Namespace) -> torch.device:
 
 def _load(args: argparse.Namespace, device: torch.device) -> torch.nn.Module:
     if args.model:
+        from hinas_basicsr.networks import check_finite
+
         try:
-            return torch.jit.load(args.model, map_location=device).eval()
+            net = torch.jit.load(args.model, map_location=device).eval()
         except Exception as err:  # noqa: BLE001  (torch.jit.load raises RuntimeError, ValueError, ...)
             lines = [line.strip() for line in str(err).splitlines() if line.strip()]
             raise ValueError(f'--model: {args.model} is not a TorchScript file '
                              f'({lines[0][:120] if lines else type(err).__name__})') from None
+        check_finite(dict(net.state_dict()), args.model, '--model')
+        return net
     from hinas_basicsr.networks import load_network
 
     return load_network(args.opt, args.weights, device, checkpoint_name='--weights')
@@ -80,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from hinas_basicsr import infer
+    from hinas_basicsr.networks import check_finite_output
 
     device = _check_arguments(args)
     inputs = infer.list_inputs(args.input)
@@ -88,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
     if clashes:
         raise ValueError(f'-i: several inputs would write {clashes[0]} (same file name stem)')
     net = _load(args, device)
-    shape = infer.probe_shape(net, device)
+    try:
+        shape = infer.probe_shape(net, device)
+    except ValueError as err:
+        raise ValueError(f'{"--model" if args.model else "-opt"}: {args.model or args.opt}: {err}') from None
     print(f'network: {shape.task}, {shape.in_channels} -> {shape.out_channels} channels, on {device}')
     pad = args.tile_pad
     if args.tile:
@@ -119,11 +127,15 @@ def run(args: argparse.Namespace) -> int:
                 with tqdm(total=boxes, desc=os.path.basename(source), unit='tile', leave=False,
                           disable=boxes == 1) as tiles:
                     out = infer.restore(net, img, shape, device, args.tile, pad or 0, dtype, tiles.update)
+                check_finite_output(out, source)
             except RuntimeError as err:  # out of memory, or a size the network cannot take
                 failed.append(source)
                 hint = ' (try a smaller --tile)' if 'out of memory' in str(err) else ''
                 tqdm.write(f'hinas infer: error: {source}: the network failed: {str(err).splitlines()[0]}{hint}',
                            file=sys.stderr)
+            except ValueError as err:  # a non-finite output: reported, never written as an image
+                failed.append(source)
+                tqdm.write(f'hinas infer: error: {err}', file=sys.stderr)
             else:
                 infer.save_image(out, target)
             images.update()
