@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import hinas_basicsr  # noqa: F401  (repairs and registers before BasicSR is used)
 from hinas_basicsr import commands
-from hinas_basicsr.options_check import check_options, check_resume, prepare_options
+from hinas_basicsr.tools.options_check import check_options, check_resume, prepare_options
 
 # Exceptions that mean "the user's input is wrong": printed as one line, never as a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, KeyError)

@@ -832,8 +832,8 @@ def test_written_files_get_the_mode_of_the_umask(tmp_path, monkeypatch, capsys):
 
     import torch
 
-    from hinas_basicsr.fileio import write_text, write_torch
-    from hinas_basicsr.genotype import Genotype
+    from hinas_basicsr.space.genotype import Genotype
+    from hinas_basicsr.utils.fileio import write_text, write_torch
 
     old = os.umask(0o027)
     try:

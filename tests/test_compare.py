@@ -11,7 +11,7 @@ import yaml
 
 import hinas_basicsr  # noqa: F401
 from hinas_basicsr.cli import hinas_main
-from hinas_basicsr.compare import ModelSpec, compare, parse_model_spec
+from hinas_basicsr.tools.compare import ModelSpec, compare, parse_model_spec
 
 EDSR = {'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 16, 'num_block': 2, 'upscale': 2}
 
@@ -182,7 +182,7 @@ def _logged_scores(log_text: str) -> dict[str, dict[str, float]]:
 @pytest.fixture(scope='module')
 def sample(tmp_path_factory):
     """The repository's sample data (its held-out SR test photos and BSD500 test images), built once."""
-    from hinas_basicsr.data.sample import ensure_sample_data
+    from hinas_basicsr.tools.sample_data import ensure_sample_data
 
     root = tmp_path_factory.mktemp('data') / 'sample'
     ensure_sample_data(str(root))

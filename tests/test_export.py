@@ -10,9 +10,9 @@ from conftest import REPO
 from net_helpers import trained_like
 from torch import nn
 
-from hinas_basicsr import deploy
 from hinas_basicsr.archs.hinas_net_arch import HiNASNet
 from hinas_basicsr.cli import hinas_main
+from hinas_basicsr.tools import deploy
 
 GENOTYPE = json.loads((REPO / 'options' / 'demo' / 'genotype_example_sr_x2.json').read_text())
 

@@ -12,9 +12,9 @@ from conftest import REPO
 from net_helpers import trained_like
 from torch import nn
 
-from hinas_basicsr import deploy, infer
 from hinas_basicsr.archs.hinas_net_arch import HiNASNet
 from hinas_basicsr.cli import hinas_main
+from hinas_basicsr.tools import deploy, infer
 
 SR_GENOTYPE = json.loads((REPO / 'options' / 'demo' / 'genotype_example_sr_x2.json').read_text())
 DENOISE_GENOTYPE = {**SR_GENOTYPE, 'task': 'denoise', 'scale': 1, 'num_in_ch': 1}

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import argparse
 
-from hinas_basicsr.compare import compare, parse_model_spec
+from hinas_basicsr.tools.compare import compare, parse_model_spec
+from hinas_basicsr.utils import arg_checks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hinas_basicsr import arg_checks
 
     arg_checks.sizes(args.flops_size, '--flops-size')
     arg_checks.number(args.latency_runs, '--latency-runs', 1, integer=True)

@@ -14,7 +14,11 @@ import os
 import torch
 from torch import nn
 
-from hinas_basicsr import deploy
+from hinas_basicsr.tools import deploy
+from hinas_basicsr.tools.networks import load_network
+from hinas_basicsr.tools.options_check import check_hinas_networks
+from hinas_basicsr.utils import arg_checks
+from hinas_basicsr.utils.options_file import load_yaml
 
 TOLERANCE = 1e-4
 TORCHSCRIPT_SUFFIXES = ('.pt', '.pth', '.ts', '.torchscript')
@@ -40,7 +44,6 @@ def input_channels(net: nn.Module) -> int:
 
 def _check_arguments(args: argparse.Namespace) -> str:
     """Every argument checked before anything is read or written; returns the TorchScript path."""
-    from hinas_basicsr import arg_checks
 
     if args.contiguous and not args.deploy:
         raise ValueError('--contiguous: only with --deploy (it keeps the deploy form in NCHW; the network as '
@@ -64,8 +67,6 @@ def _check_arguments(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hinas_basicsr.networks import load_network
-    from hinas_basicsr.options_check import check_hinas_networks, load_yaml
 
     out = _check_arguments(args)
     check_hinas_networks(load_yaml(args.opt), args.opt)

@@ -19,7 +19,9 @@ import sys
 
 import torch
 
-from hinas_basicsr import arg_checks
+from hinas_basicsr.tools import infer
+from hinas_basicsr.tools.networks import load_network
+from hinas_basicsr.utils import arg_checks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +73,6 @@ def _load(args: argparse.Namespace, device: torch.device) -> torch.nn.Module:
             lines = [line.strip() for line in str(err).splitlines() if line.strip()]
             raise ValueError(f'--model: {args.model} is not a TorchScript file '
                              f'({lines[0][:120] if lines else type(err).__name__})') from None
-    from hinas_basicsr.networks import load_network
 
     return load_network(args.opt, args.weights, device, checkpoint_name='--weights')
 
@@ -79,7 +80,6 @@ def _load(args: argparse.Namespace, device: torch.device) -> torch.nn.Module:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from hinas_basicsr import infer
 
     device = _check_arguments(args)
     inputs = infer.list_inputs(args.input)

@@ -35,9 +35,10 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from hinas_basicsr.fileio import atomic_write, write_text
-from hinas_basicsr.networks import default_device, load_network
-from hinas_basicsr.options_check import load_yaml, prepare_options
+from hinas_basicsr.tools.networks import default_device, load_network
+from hinas_basicsr.tools.options_check import prepare_options
+from hinas_basicsr.utils.fileio import atomic_write, write_text
+from hinas_basicsr.utils.options_file import load_yaml
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 CSV_COLUMNS = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s', 'flops_input', 'device')
