@@ -66,10 +66,10 @@ class TestSet:
 
 
 def parse_model_spec(text: str) -> ModelSpec:
-    """``NAME=OPTION_YML[:CHECKPOINT]`` -> :class:`ModelSpec`."""
+    """``NAME=YML[:WEIGHTS]`` -> :class:`ModelSpec`."""
     name, sep, rest = text.partition('=')
     if not sep or not name or not rest:
-        raise ValueError(f'--model: expected NAME=OPTION_YML[:CHECKPOINT], got {text!r}')
+        raise ValueError(f'--model: expected NAME=YML[:WEIGHTS], got {text!r}')
     option, _, checkpoint = rest.partition(':')
     return ModelSpec(name, option, checkpoint or None)
 
