@@ -121,8 +121,8 @@ def test_the_shipped_options_follow_the_rules():
 
     from conftest import REPO
 
-    from hinas_basicsr import option_rules
-    from hinas_basicsr.options_check import load_yaml
+    from hinas_basicsr.tools import option_rules
+    from hinas_basicsr.utils.options_file import load_yaml
 
     files = sorted(glob.glob(str(REPO / 'options' / '**' / '*.yml'), recursive=True))
     assert len(files) > 30
@@ -286,7 +286,8 @@ def _photo(tmp_path) -> str:
 def test_infer_reports_a_non_finite_output_and_writes_no_image(tmp_path, monkeypatch, capsys):
     model = _script(tmp_path, _Nan(), 'nan.pt')
     monkeypatch.chdir(tmp_path)
-    code, err = run_in_process(hinas_main, ['infer', '--model', model, '-i', _photo(tmp_path), '-o', 'out'], capsys)
+    argv = ['infer', '--torchscript', model, '-i', _photo(tmp_path), '-o', 'out']
+    code, err = run_in_process(hinas_main, argv, capsys)
     assert code == 1 and 'Traceback' not in err, err
     errors = [line for line in err.splitlines() if 'error' in line]
     assert errors == [f'hinas infer: error: {tmp_path / "photo.png"}: the network output holds 1728 non-finite '
@@ -297,8 +298,8 @@ def test_infer_reports_a_non_finite_output_and_writes_no_image(tmp_path, monkeyp
 def _infer_model_case(module, name, *needles):
     def case(tmp_path):
         model = _script(tmp_path, module, name)
-        return hinas_main, ['infer', '--model', model, '-i', _photo(tmp_path), '-o', 'out'], ('--model', name,
-                                                                                               *needles)
+        argv = ['infer', '--torchscript', model, '-i', _photo(tmp_path), '-o', 'out']
+        return hinas_main, argv, ('--torchscript', name, *needles)
     return case
 
 
@@ -306,21 +307,21 @@ def _nan_torchscript(tmp_path):
     net = torch.nn.Conv2d(3, 3, 3, padding=1)
     with torch.no_grad():
         net.bias[1] = float('nan')
-    return hinas_main, ['infer', '--model', _script(tmp_path, net, 'w.pt'), '-i', _photo(tmp_path), '-o', 'out'], \
-        ('--model', 'w.pt', 'weight bias holds 1 non-finite value(s)')
+    return hinas_main, ['infer', '--torchscript', _script(tmp_path, net, 'w.pt'), '-i', _photo(tmp_path), '-o',
+                        'out'], ('--torchscript', 'w.pt', 'weight bias holds 1 non-finite value(s)')
 
 
 def _export_nan_difference(tmp_path, monkeypatch):
-    from hinas_basicsr import deploy
+    from hinas_basicsr.tools import deploy
 
     opt_path, ckpt = hinas_checkpoint(tmp_path)
     monkeypatch.setattr(deploy, 'max_abs_diff', lambda a, b: float('nan'))
-    return hinas_main, ['export', '-opt', opt_path, '--checkpoint', ckpt, '--out', 'results/export/x.pt'], \
+    return hinas_main, ['export', '-opt', opt_path, '--weights', ckpt, '--out', 'results/export/x.pt'], \
         ('hinas.yml', 'the deploy form differs from the network by nan')
 
 
 def _compare_nan_output(tmp_path, monkeypatch):
-    from hinas_basicsr import compare
+    from hinas_basicsr.tools import compare
 
     opt = _test_options(tmp_path)
     path = write_options(tmp_path / 't.yml', opt)

@@ -86,7 +86,7 @@ def load_manifest(path: str) -> list[dict[str, Any]]:
     Every field is checked (type, form) before anything is written: a ``name`` is one file stem, so no photo is
     written outside ``--dst``.
     """
-    from hinas_basicsr.arg_checks import input_file
+    from hinas_basicsr.utils.arg_checks import input_file
 
     input_file(path, '--manifest', 'manifest file')
     try:

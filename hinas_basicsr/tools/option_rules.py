@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from hinas_basicsr.arg_checks import is_integer, is_number
+from hinas_basicsr.utils.arg_checks import is_integer, is_number
 
 # BasicSR writes experiments/<name>_archived_<time>/ beside a run it archives, and --debug prefixes debug_: the
 # name must leave room for both under the usual 255-byte limit of a file name
