@@ -11,13 +11,13 @@ import time
 import _bootstrap  # noqa: F401
 
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
-from hinas_basicsr.cli import run_guarded  # noqa: E402
+from hinas_basicsr.cli import OneLineParser, run_guarded  # noqa: E402
 from hinas_basicsr.prep.sample import make_sample_data  # noqa: E402
 from hinas_basicsr.utils.arg_checks import output_dir  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='make_sample_data', description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog='make_sample_data', description=__doc__.splitlines()[0])
     parser.add_argument('--dst', default='datasets/sample', help='output folder. Default: datasets/sample')
     parser.add_argument('--force', action='store_true', help='rebuild an existing folder')
     args = parser.parse_args(argv)

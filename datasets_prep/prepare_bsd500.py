@@ -10,13 +10,13 @@ import sys
 import _bootstrap  # noqa: F401
 
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
-from hinas_basicsr.cli import run_guarded  # noqa: E402
+from hinas_basicsr.cli import OneLineParser, run_guarded  # noqa: E402
 from hinas_basicsr.prep.bsd500 import prepare_bsd500  # noqa: E402
 from hinas_basicsr.utils.arg_checks import output_dir  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='prepare_bsd500', description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog='prepare_bsd500', description=__doc__.splitlines()[0])
     parser.add_argument('--src', required=True, help='the extracted BSR folder')
     parser.add_argument('--dst', required=True, help='output folder, e.g. datasets/BSD500')
     parser.add_argument('--gray', action='store_true', help='store gray images')

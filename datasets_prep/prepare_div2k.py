@@ -10,13 +10,13 @@ import sys
 import _bootstrap  # noqa: F401
 
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
-from hinas_basicsr.cli import run_guarded  # noqa: E402
+from hinas_basicsr.cli import OneLineParser, run_guarded  # noqa: E402
 from hinas_basicsr.prep.div2k import prepare_div2k  # noqa: E402
 from hinas_basicsr.utils.arg_checks import output_dir  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='prepare_div2k', description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog='prepare_div2k', description=__doc__.splitlines()[0])
     parser.add_argument('--src', required=True, help='folder in the official DIV2K layout')
     parser.add_argument('--dst', required=True, help='output folder, e.g. datasets/DIV2K')
     parser.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4, 8], help='LR scales (2, 3, 4, 8)')

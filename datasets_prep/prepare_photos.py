@@ -12,13 +12,13 @@ import sys
 import _bootstrap  # noqa: F401
 
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
-from hinas_basicsr.cli import run_guarded  # noqa: E402
+from hinas_basicsr.cli import OneLineParser, run_guarded  # noqa: E402
 from hinas_basicsr.prep.photos import default_manifest, prepare_photos  # noqa: E402
 from hinas_basicsr.utils.arg_checks import number, output_dir  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='prepare_photos', description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog='prepare_photos', description=__doc__.splitlines()[0])
     parser.add_argument('--dst', required=True, help='output folder, e.g. datasets/photos')
     parser.add_argument('--manifest', default=default_manifest(), help='default: %(default)s')
     parser.add_argument('--root', default='/', help="folder the manifest's paths are under (default: /)")

@@ -10,13 +10,13 @@ import sys
 import _bootstrap  # noqa: F401
 
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
-from hinas_basicsr.cli import run_guarded  # noqa: E402
+from hinas_basicsr.cli import OneLineParser, run_guarded  # noqa: E402
 from hinas_basicsr.prep.benchmarks import prepare_sr_benchmarks  # noqa: E402
 from hinas_basicsr.utils.arg_checks import output_dir  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='prepare_sr_benchmarks', description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog='prepare_sr_benchmarks', description=__doc__.splitlines()[0])
     parser.add_argument('--src', required=True, help='folder with one subfolder per set')
     parser.add_argument('--dst', required=True, help='output folder, e.g. datasets/benchmarks')
     parser.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4, 8], help='scales (2, 3, 4, 8)')

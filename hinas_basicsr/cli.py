@@ -14,8 +14,10 @@ import argparse
 import importlib
 import os
 import pkgutil
+import re
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 import hinas_basicsr  # noqa: F401  (repairs and registers before BasicSR is used)
 from hinas_basicsr import commands
@@ -24,6 +26,16 @@ from hinas_basicsr.tools.sample_data import prepare_sample_data
 
 # Exceptions that mean "the user's input is wrong": printed as one line, never as a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, KeyError)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``PROG: error: FLAG: what is wrong; see PROG --help``, exit 2,
+    instead of argparse's usage block (every ``hinas``, ``basicsr`` and ``datasets_prep`` command uses it; its
+    subcommands' parsers are of the same class)."""
+
+    def error(self, message: str) -> NoReturn:
+        message = re.sub(r'^argument (\S+?): ', r'\1: ', ' '.join(message.split()))
+        self.exit(2, f'{self.prog}: error: {message}; see {self.prog} --help\n')
 
 
 def _add_basicsr_flags(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +125,7 @@ def run_guarded(prog: str, func: Callable[[argparse.Namespace], int], args: argp
 
 def basicsr_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``basicsr`` console script."""
-    parser = argparse.ArgumentParser(prog='basicsr', description='BasicSR train/test with the HiNAS plugin loaded.')
+    parser = OneLineParser(prog='basicsr', description='BasicSR train/test with the HiNAS plugin loaded.')
     sub = parser.add_subparsers(dest='command', required=True, metavar='{train,test}')
     for name, help_text in (('train', 'train a model (BasicSR train.py)'), ('test', 'test a model (BasicSR test.py)')):
         _add_basicsr_flags(sub.add_parser(name, help=help_text))
@@ -144,7 +156,7 @@ def renamed_flag(command: str, argv: Sequence[str], renamed: dict[str, str]) -> 
 
 def hinas_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hinas`` console script."""
-    parser = argparse.ArgumentParser(prog='hinas', description='HiNAS jobs: demo, compare, export, ...')
+    parser = OneLineParser(prog='hinas', description='HiNAS jobs: demo, compare, export, ...')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     found = _discover_commands()
     argv = list(sys.argv[1:] if argv is None else argv)

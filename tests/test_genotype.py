@@ -102,7 +102,7 @@ def test_json_round_trip_and_file(tmp_path):
     ({'widths': [1]}, 'widths'),
     ({'task': 'deblur'}, 'task'),
     ({'scale': 1}, 'scale'),
-    ({'cells': 5}, 'malformed'),
+    ({'cells': 5}, 'cells: expected a list, got 5'),
 ])
 def test_bad_genotypes_fail_with_one_line(overrides, message):
     with pytest.raises(ValueError, match=message) as info:

@@ -4,12 +4,13 @@ user. Each case asserts the rule of docs/bad-input.md: exit code 2, one line nam
 traceback, nothing added under the run's folder and nothing outside it changed."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 import torch
-from conftest import edsr_options, write_options
-from test_bad_input import _test_options, hinas_checkpoint, prep_main, refused, run_in_process, snapshot
+from conftest import REPO, edsr_options, write_options
+from test_bad_input import _test_options, hinas_checkpoint, hinas_options, prep_main, refused, run_in_process, snapshot
 
 from hinas_basicsr.cli import basicsr_main, hinas_main
 
@@ -119,8 +120,6 @@ def test_the_shipped_options_follow_the_rules():
     """The rules refuse no shipped option file (their counts are integers, their milestones within the run)."""
     import glob
 
-    from conftest import REPO
-
     from hinas_basicsr.tools import option_rules
     from hinas_basicsr.utils.options_file import load_yaml
 
@@ -152,8 +151,6 @@ def _benchmark_source(tmp_path) -> list[str]:
 
 def _photo_manifest(tmp_path, entry=None, **changes) -> str:
     """The generated photos' manifest, its first entry replaced by ``entry`` or updated with ``changes``."""
-    import json
-
     from test_prep_photos import make_source
 
     manifest = make_source(tmp_path)
@@ -232,8 +229,6 @@ def test_prep_writes_inside_dst_and_force_removes_only_its_own_files(tmp_path, m
 
 def test_prep_force_rebuilds_what_it_wrote(tmp_path, capsys):
     """--force still rebuilds the tool's own outputs; the manifest lists each output's files."""
-    import json
-
     args = _benchmark_source(tmp_path)
     run = prep_main('prepare_sr_benchmarks')
     assert run(args) == 0
@@ -341,3 +336,255 @@ NOT_FINITE = {
 @pytest.mark.parametrize('case', NOT_FINITE)
 def test_what_is_not_finite_is_an_error(tmp_path, monkeypatch, capsys, case):
     refused(lambda t: NOT_FINITE[case](t, monkeypatch), tmp_path, monkeypatch, capsys)
+
+
+# ----------------------------------------------------------------------------- 3. no traceback: genotype readers
+SEARCHED = REPO / 'docs' / 'genotypes_photos' / 'perturbation.json'
+
+
+def _searched(edit) -> dict:
+    data = json.loads(SEARCHED.read_text())
+    edit(data)
+    return data
+
+
+def _nested(depth: int) -> str:
+    return '[' * depth + ']' * depth
+
+
+def _genotype_train_case(text_of, *needles):
+    """basicsr train with a HiNASNet whose genotype file holds ``text_of()``."""
+    def case(tmp_path):
+        geno = tmp_path / 'g.json'
+        geno.write_text(text_of())
+        path = write_options(tmp_path / 'n.yml', hinas_options(tmp_path, genotype=str(geno)))
+        return basicsr_main, ['train', '-opt', str(path)], ('g.json', *needles)
+    return case
+
+
+def _genotype_plot_case(text_of, *needles):
+    def case(tmp_path):
+        geno = tmp_path / 'g.json'
+        geno.write_text(text_of())
+        return hinas_main, ['plot-genotype', str(geno), '-o', 'g.png'], ('g.json', *needles)
+    return case
+
+
+def _inline_genotype(value, *needles):
+    def case(tmp_path):
+        path = write_options(tmp_path / 'n.yml', hinas_options(tmp_path, genotype=value))
+        return basicsr_main, ['train', '-opt', str(path)], needles
+    return case
+
+
+def _short_alpha(data):
+    data['search']['alpha_softmax'][1][4] = data['search']['alpha_softmax'][1][4][:-2]
+
+
+def _short_transitions(data):
+    data['search']['transitions'][0] = data['search']['transitions'][0][:1]
+
+
+def _fifo(tmp_path):
+    os.mkfifo(tmp_path / 'g.json')
+    path = write_options(tmp_path / 'n.yml', hinas_options(tmp_path, genotype=str(tmp_path / 'g.json')))
+    return basicsr_main, ['train', '-opt', str(path)], ('g.json', 'not a regular file (a pipe or a device)')
+
+
+GENOTYPES = {
+    'nested 100,000 deep (train)': _genotype_train_case(lambda: _nested(100_000), 'nested too deep', 'at most 8'),
+    'nested 100,000 deep (plot-genotype)': _genotype_plot_case(lambda: _nested(100_000), 'nested too deep'),
+    'nested 500 deep in an object': _genotype_train_case(
+        lambda: json.dumps(_searched(lambda d: d.update(widths=json.loads(_nested(500))))), 'nested 501 deep'),
+    'search record shorter than the space': _genotype_train_case(
+        lambda: json.dumps(_searched(_short_alpha)), 'search.alpha_softmax[1][4]: 5 items, expected 7'),
+    'transitions shorter than the levels': _genotype_train_case(
+        lambda: json.dumps(_searched(_short_transitions)), 'search.transitions[0]: 1 items, expected 3'),
+    'search record of text': _genotype_plot_case(
+        lambda: json.dumps(_searched(lambda d: d['search'].update(alpha_softmax='abc'))),
+        'search.alpha_softmax: expected a list, got "abc"'),
+    'width factor 1e308': _genotype_train_case(
+        lambda: json.dumps(_searched(lambda d: d.update(width_factors=[1, 1.5, 1e308]))),
+        'width_factors: each must be in (0, 64]'),
+    'a cell of numbers': _genotype_train_case(
+        lambda: json.dumps(_searched(lambda d: d['cells'].__setitem__(0, [1, 2]))),
+        'cells[0][0]: expected a list, got 1'),
+    'genotype: 123': _inline_genotype(123, 'genotype: expected a genotype file path or a genotype object, got 123'),
+    'genotype: [1, 2]': _inline_genotype([1, 2], 'genotype: expected a genotype file path', 'got [1, 2]'),
+    'a FIFO as the genotype': _fifo,
+}
+
+
+@pytest.mark.parametrize('case', GENOTYPES)
+def test_genotype_readers_bound_depth_and_check_every_field(tmp_path, monkeypatch, capsys, case):
+    refused(GENOTYPES[case], tmp_path, monkeypatch, capsys)
+
+
+def test_report_refuses_a_best_json_of_another_search_space(tmp_path, monkeypatch, capsys):
+    from test_search_report import write_search_folder
+
+    write_search_folder(tmp_path / 'run')
+    write_search_folder(tmp_path / 'other', num_nodes=2)  # another search: cells of 2 nodes, not 3
+    os.replace(tmp_path / 'other' / 'genotypes' / 'best.json', tmp_path / 'run' / 'genotypes' / 'best.json')
+
+    def case(tmp_path):
+        return hinas_main, ['report', str(tmp_path / 'run')], ('best.json', 'of another search space',
+                                                               'num_nodes 2 against 3')
+
+    refused(case, tmp_path, monkeypatch, capsys)
+
+
+# ----------------------------------------------------------------------------- 3. no traceback: images, sizes, flags
+def _bomb_png(path, width: int = 30000, height: int = 30000) -> str:
+    """A PNG whose header claims ``width x height`` pixels (with a valid CRC), and no image data."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
+    chunk = struct.pack('>I', len(ihdr)) + b'IHDR' + ihdr + struct.pack('>I', zlib.crc32(b'IHDR' + ihdr))
+    end = struct.pack('>I', 0) + b'IEND' + struct.pack('>I', zlib.crc32(b'IEND'))
+    with open(path, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + chunk + end)
+    return str(path)
+
+
+BOUND = '67,108,864'
+
+
+def test_infer_refuses_an_image_over_the_pixel_bound_and_writes_the_others(tmp_path, monkeypatch, capsys):
+    opt_path = write_options(tmp_path / 't.yml', _test_options(tmp_path))
+    photos = tmp_path / 'photos'
+    photos.mkdir()
+    _bomb_png(photos / 'bomb.png')
+    _photo(photos)
+    monkeypatch.chdir(tmp_path)
+    code, err = run_in_process(hinas_main, ['infer', '-opt', str(opt_path), '-i', str(photos), '-o', 'out'], capsys)
+    assert code == 1 and 'Traceback' not in err, err
+    errors = [line for line in err.splitlines() if 'error' in line]
+    assert errors == [f'hinas infer: error: {photos / "bomb.png"}: more than the {BOUND} pixels (8192x8192) an image '
+                      'may have here (its header says so)'], err
+    assert os.listdir(tmp_path / 'out') == ['photo_hinas.png']
+
+
+def _bomb_in_prep(tmp_path):
+    args = _benchmark_source(tmp_path)
+    _bomb_png(tmp_path / 'src' / 'Set5' / 'bomb.png')
+    return prep_main('prepare_sr_benchmarks'), args, ('bomb.png', f'more than the {BOUND} pixels (8192x8192)')
+
+
+def _bomb_in_a_dataset(tmp_path):
+    opt = edsr_options(tmp_path / 'data')
+    _bomb_png(os.path.join(opt['datasets']['train']['dataroot_gt'], '0009.png'))
+    return basicsr_main, ['train', '-opt', str(write_options(tmp_path / 'b.yml', opt))], \
+        ('b.yml', 'datasets.train.dataroot_gt', '0009.png', f'more than the {BOUND} pixels')
+
+
+def _exit_code(main):
+    """``main``, with argparse's exit (SystemExit) returned as the exit code."""
+    def run(argv):
+        try:
+            return main(argv)
+        except SystemExit as end:
+            return end.code
+    return run
+
+
+def _argv_case(main, argv, *needles):
+    return lambda tmp_path: (_exit_code(main), argv, needles)
+
+
+def _fifo_options(tmp_path):
+    os.mkfifo(tmp_path / 'o.yml')
+    return basicsr_main, ['train', '-opt', str(tmp_path / 'o.yml')], \
+        ('-opt', 'o.yml', 'is not a regular file (a pipe or a device)')
+
+
+def _yaml_case(text, *needles):
+    def case(tmp_path):
+        (tmp_path / 'y.yml').write_text(text)
+        return basicsr_main, ['train', '-opt', str(tmp_path / 'y.yml')], ('y.yml', *needles)
+    return case
+
+
+def _colon_in_the_option_path(tmp_path):
+    """A model's option file whose name holds a colon is read whole; its refusal names the whole name."""
+    opt = _test_options(tmp_path)
+    test = write_options(tmp_path / 't.yml', opt)
+    opt['network_g']['num_feat'] = 'wide'
+    odd = write_options(tmp_path / 'run:2.yml', opt)
+    return hinas_main, ['compare', '--test-opt', str(test), '--model', f'e={odd}', '--out', 'results/compare'], \
+        ('run:2.yml', 'network_g')
+
+
+NO_TRACEBACK = {
+    'a PNG header of 30000x30000 in the prep': _bomb_in_prep,
+    'a PNG header of 30000x30000 in a dataset folder': _bomb_in_a_dataset,
+    'export --input-size 100000 100000': _argv_case(hinas_main, ['export', '-opt', 'x.yml', '--weights', 'x.pth',
+                                                                 '--input-size', '100000', '100000'],
+                                                    '--input-size: expected sizes <= 2048, got 100000 100000'),
+    'compare --flops-size 100000 100000': _argv_case(hinas_main, ['compare', '--test-opt', 'x.yml', '--model',
+                                                                  'a=x.yml', '--flops-size', '100000', '100000'],
+                                                     '--flops-size: expected sizes <= 2048'),
+    'argparse: hinas infer --tile x': _argv_case(hinas_main, ['infer', '-opt', 'x.yml', '-i', 'a', '-o', 'b',
+                                                              '--tile', 'x'],
+                                                 "hinas infer: error: --tile: invalid int value: 'x'; see hinas infer "
+                                                 '--help'),
+    'argparse: basicsr train without -opt': _argv_case(basicsr_main, ['train'], 'basicsr train: error: the following '
+                                                       'arguments are required: -opt; see basicsr train --help'),
+    'argparse: hinas no-such-command': _argv_case(hinas_main, ['no-such-command'], 'hinas: error: COMMAND: invalid '
+                                                  "choice: 'no-such-command'", 'see hinas --help'),
+    'argparse: prepare_div2k --workers x': lambda t: (_exit_code(prep_main('prepare_div2k')),
+                                                      ['--src', 'a', '--workers', 'x'],
+                                                      ('prepare_div2k: error: --workers: invalid int value',
+                                                       'see prepare_div2k --help')),
+    'a FIFO as -opt': _fifo_options,
+    'an option file nested 100,000 deep': _yaml_case('a: ' + '[' * 100_000 + ']' * 100_000,
+                                                     'line 1: nested deeper than 32 levels'),
+    'an option file nested 40 deep': _yaml_case('name: x\na: ' + '[' * 40 + ']' * 40, 'line 2',
+                                                'nested deeper than 32 levels'),
+    'an option name that is a number': _yaml_case('name: x\ndatasets:\n  1: {}\n', 'datasets.1: an option name must '
+                                                  'be text, got int'),
+    'compare --model NAME=a:b.yml read whole': _colon_in_the_option_path,
+}
+
+
+@pytest.mark.parametrize('case', NO_TRACEBACK)
+def test_no_traceback_reaches_the_user(tmp_path, monkeypatch, capsys, case):
+    refused(NO_TRACEBACK[case], tmp_path, monkeypatch, capsys)
+
+
+def test_compare_model_spec_splits_at_the_last_colon_unless_the_whole_is_a_file(tmp_path):
+    from hinas_basicsr.tools.compare import ModelSpec, parse_model_spec
+
+    (tmp_path / 'run:2.yml').write_text('name: x\n')
+    whole = str(tmp_path / 'run:2.yml')
+    assert parse_model_spec(f'e={whole}') == ModelSpec('e', whole)
+    assert parse_model_spec(f'e={whole}:net.pth') == ModelSpec('e', whole, 'net.pth')
+    assert parse_model_spec('e=a.yml:net.pth') == ModelSpec('e', 'a.yml', 'net.pth')
+    assert parse_model_spec('e=a.yml') == ModelSpec('e', 'a.yml')
+    with pytest.raises(ValueError, match='no option file before the colon'):
+        parse_model_spec('e=:net.pth')
+
+
+# ----------------------------------------------------------------------------- BasicSR's own networks, before a run
+def _network(**changes):
+    return lambda opt: opt['network_g'].update(changes)
+
+
+BASICSR_NETWORKS = {
+    'EDSR upscale 4 on an x2 set': _edited(_network(upscale=4), 'o.yml', 'network_g: EDSR maps a 16x16 input to '
+                                           '64x64, but scale is 2'),
+    'EDSR num_in_ch 1 on RGB data': _edited(_network(num_in_ch=1), 'o.yml', 'network_g.num_in_ch: 1, but '
+                                            'datasets.train (PairedImageDataset) reads 3-channel images'),
+    'EDSR num_feat 0': _edited(_network(num_feat=0), 'o.yml', 'network_g.num_feat: expected an integer >= 1, got 0'),
+    'EDSR num_feat wide': _edited(_network(num_feat='wide'), 'o.yml', 'network_g.num_feat: expected a number',
+                                  "got 'wide'"),
+    'EDSR num_feat 10**6': _edited(_network(num_feat=10 ** 6), 'o.yml', 'network_g:', 'parameters, more than the '
+                                   '1,073,741,824'),
+    'EDSR num_block 2.0': _edited(_network(num_block=2.0), 'o.yml', 'network_g.num_block: expected an integer >= 0'),
+}
+
+
+@pytest.mark.parametrize('case', BASICSR_NETWORKS)
+def test_basicsr_networks_are_built_and_run_on_meta_before_anything_is_written(tmp_path, monkeypatch, capsys, case):
+    refused(BASICSR_NETWORKS[case], tmp_path, monkeypatch, capsys)

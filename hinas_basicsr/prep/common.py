@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from hinas_basicsr.utils.arg_checks import MAX_PIXELS, MAX_SIDE
+
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm')
 SCALES = (2, 3, 4, 8)
 MANIFEST = '.hinas_prep.json'
@@ -45,18 +47,44 @@ def image_size(path: str) -> tuple[int, int]:
 
     A PNG's chunks are checked against their CRCs (``verify()``, fast); any other format is decoded
     whole, as ``verify()`` does not read JPEG data and OpenCV fills a truncated JPEG with gray
-    without an error.
+    without an error. An image of more than ``MAX_PIXELS`` pixels is refused before it is decoded.
     """
+    size = check_decodes(path)
+    assert size is not None  # an unknown format is refused without unknown_ok
+    return size
+
+
+def check_decodes(path: str, unknown_ok: bool = False) -> tuple[int, int] | None:
+    """``(height, width)`` of an image that Pillow decodes whole (see :func:`image_size`), at most ``MAX_PIXELS``
+    pixels; with ``unknown_ok``, None for a format Pillow does not know (OpenCV then decides)."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            w, h = img.size
-            if img.format == 'PNG':
-                img.verify()
-            else:
-                img.load()  # raises OSError ("image file is truncated") where data is missing
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', Image.DecompressionBombWarning)  # a warning line: refused below instead
+            with Image.open(path) as img:
+                w, h = img.size
+                if w * h > MAX_PIXELS:
+                    raise ValueError(f'{path}: {w}x{h} pixels, more than the {MAX_PIXELS:,} ({MAX_SIDE}x{MAX_SIDE}) '
+                                     'an image may have here')
+                if img.format == 'PNG':
+                    img.verify()
+                else:
+                    img.load()  # raises OSError ("image file is truncated") where data is missing
+    except UnidentifiedImageError as err:
+        if unknown_ok:
+            return None
+        raise ValueError(f'{path}: not a readable image ({err.__class__.__name__}: {err})') from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValueError(f'{path}: more than the {MAX_PIXELS:,} pixels ({MAX_SIDE}x{MAX_SIDE}) an image may have '
+                         'here (its header says so)') from None
+    except (OSError, SyntaxError) as err:
+        raise ValueError(f'{path}: not a readable image ({err.__class__.__name__}: {err})') from None
+    except ValueError as err:
+        if str(err).startswith(f'{path}: '):
+            raise
         raise ValueError(f'{path}: not a readable image ({err.__class__.__name__}: {err})') from None
     return h, w
 

@@ -74,6 +74,24 @@ def read_log_losses(paths: Sequence[str]) -> dict[str, tuple[tuple[int, float], 
     return {name: tuple(sorted(points.items())) for name, points in sorted(values.items())}
 
 
+SPACE_FIELDS = ('task', 'num_layers', 'num_nodes', 'ops', 'width_factors')
+
+
+def search_space(genotype: Genotype) -> tuple[object, ...]:
+    """What a genotype's search searched among: its task, layers, nodes, candidate ops and width factors."""
+    return tuple(getattr(genotype, key) for key in SPACE_FIELDS)
+
+
+def _space_difference(genotype: Genotype, other: Genotype) -> str:
+    key = next(k for k in SPACE_FIELDS if getattr(genotype, k) != getattr(other, k))
+    return f'{key} {_short(getattr(genotype, key))} against {_short(getattr(other, key))}'
+
+
+def _short(value: object) -> str:
+    text = str(list(value) if isinstance(value, tuple) else value)
+    return text if len(text) <= 40 else text[:37] + '...'
+
+
 def load_search_course(experiment: str) -> SearchCourse:
     """Read an experiment folder of ``HiNASSearchModel`` (see the module docstring); ValueError when it is none."""
     if not os.path.isdir(experiment):
@@ -89,11 +107,16 @@ def load_search_course(experiment: str) -> SearchCourse:
     for i, genotype in zip(iterations, genotypes):
         if genotype.search is None:
             raise ValueError(f'{found_files[i]}: has no "search" field (written by hand, not by a search)')
-    if any(g.num_layers != genotypes[0].num_layers or g.num_nodes != genotypes[0].num_nodes for g in genotypes):
-        raise ValueError(f'{genotype_dir}: genotypes of different search spaces (two searches in one folder?)')
+    for i, genotype in zip(iterations, genotypes):
+        if search_space(genotype) != search_space(genotypes[0]):
+            raise ValueError(f'{found_files[i]}: of another search space than iter_{iterations[0]}.json '
+                             f'({_space_difference(genotype, genotypes[0])}; two searches in one folder?)')
     best = os.path.join(genotype_dir, 'best.json')
     found, found_name = (Genotype.load(best), 'best.json') if os.path.isfile(best) else \
         (genotypes[-1], f'iter_{iterations[-1]}.json')
+    if search_space(found) != search_space(genotypes[0]):
+        raise ValueError(f'{best}: of another search space than the iter_<N>.json beside it '
+                         f'({_space_difference(found, genotypes[0])})')
     losses = read_log_losses(glob.glob(os.path.join(experiment, 'train_*.log')))
     return SearchCourse(experiment, iterations, genotypes, found, found_name, losses)
 

@@ -28,6 +28,13 @@ from hinas_basicsr.utils.fileio import write_text
 FORMAT = 'hinas-genotype'
 VERSION = 1
 TASK_SCALES = {'sr': (2, 3, 4, 8), 'denoise': (1,)}
+# bounds on what a genotype may ask for: a file larger or nested deeper is not a genotype (its search record nests 4
+# deep), a width factor above MAX_WIDTH_FACTOR multiplies num_feat past any machine, and an image has at most
+# MAX_CHANNELS channels
+MAX_FILE_BYTES = 64 << 20
+MAX_DEPTH = 8
+MAX_WIDTH_FACTOR = 64
+MAX_CHANNELS = 64
 
 Cell = tuple[tuple[str, int], ...]
 
@@ -84,20 +91,52 @@ def viterbi_path(transitions: Sequence[Sequence[Sequence[float] | None]]) -> tup
 def _integer(value: Any, key: str) -> int:
     """A JSON integer as it is: ``1.5``, ``2.0``, ``true`` or ``"1"`` are refused, never rounded."""
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f'genotype {key}: expected an integer, got {json.dumps(value, default=str)}')
+        raise ValueError(f'genotype {key}: expected an integer, got {_shown(value)}')
     return value
 
 
 def _number(value: Any, key: str) -> float:
     if not is_number(value):
-        raise ValueError(f'genotype {key}: expected a number, got {json.dumps(value, default=str)}')
+        raise ValueError(f'genotype {key}: expected a number, got {_shown(value)}')
     return float(value)
 
 
 def _name(value: Any, key: str) -> str:
     if not isinstance(value, str):
-        raise ValueError(f'genotype {key}: expected an operation name, got {json.dumps(value, default=str)}')
+        raise ValueError(f'genotype {key}: expected an operation name, got {_shown(value)}')
     return value
+
+
+def _shown(value: Any) -> str:
+    """``value`` as JSON, cut to 60 characters (a message stays one short line)."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + '...'
+
+
+def _list(value: Any, key: str, length: int | None = None) -> list[Any]:
+    """A JSON array (of ``length`` items where given)."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f'genotype {key}: expected a list, got {_shown(value)}')
+    if length is not None and len(value) != length:
+        raise ValueError(f'genotype {key}: {len(value)} items, expected {length}')
+    return list(value)
+
+
+def _pair(value: Any, key: str) -> tuple[str, int]:
+    """One ``[operation, input index]`` pair of a cell."""
+    op, index = _list(value, key, 2)
+    return _name(op, f'{key} operation'), _integer(index, f'{key} input index')
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in a parsed JSON value (iteratively: no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, (list, dict)):
+            deepest = max(deepest, level)
+            stack += [(child, level + 1) for child in (node.values() if isinstance(node, dict) else node)]
+    return deepest
 
 
 @dataclass(frozen=True)
@@ -136,15 +175,18 @@ class Genotype:
 
     def validate(self) -> None:
         """Raise ValueError, naming the key, for anything a derived net could not be built from."""
-        if self.task not in TASK_SCALES:
-            raise ValueError(f'genotype task: {self.task!r} is not one of {", ".join(TASK_SCALES)}')
+        if not isinstance(self.task, str) or self.task not in TASK_SCALES:
+            raise ValueError(f'genotype task: {_shown(self.task)} is not one of {", ".join(TASK_SCALES)}')
         if self.scale not in TASK_SCALES[self.task]:
             raise ValueError(f'genotype scale: {self.scale} is not valid for task {self.task} '
                              f'(expected one of {TASK_SCALES[self.task]})')
         if self.num_in_ch < 1 or self.num_nodes < 1:
             raise ValueError(f'genotype num_in_ch/num_nodes: must be >= 1, got {self.num_in_ch}/{self.num_nodes}')
-        if not self.width_factors or any(f <= 0 for f in self.width_factors):
-            raise ValueError(f'genotype width_factors: must be positive, got {list(self.width_factors)}')
+        if self.num_in_ch > MAX_CHANNELS:
+            raise ValueError(f'genotype num_in_ch: {self.num_in_ch} image channels, at most {MAX_CHANNELS}')
+        if not self.width_factors or any(not 0 < f <= MAX_WIDTH_FACTOR for f in self.width_factors):
+            raise ValueError(f'genotype width_factors: each must be in (0, {MAX_WIDTH_FACTOR}], got '
+                             f'{_shown(list(self.width_factors))}')
         unknown = [op for op in self.ops if op not in PRIMITIVES]
         if unknown:
             raise ValueError(f'genotype ops: unknown operation {unknown[0]!r}; known: {", ".join(PRIMITIVES)}')
@@ -168,11 +210,24 @@ class Genotype:
             self._check_search()
 
     def _check_search(self) -> None:
+        if not isinstance(self.search, Mapping):
+            raise ValueError(f'genotype search: expected an object, got {_shown(self.search)}')
         alpha, transitions = self.search.get('alpha_softmax'), self.search.get('transitions')
         if alpha is None or transitions is None:
             raise ValueError('genotype search: needs alpha_softmax and transitions')
-        if len(alpha) != self.num_layers or len(transitions) != self.num_layers:
-            raise ValueError(f'genotype search: alpha_softmax/transitions must have {self.num_layers} layers')
+        # every record of the search against the space (a record shorter than the space raised IndexError before)
+        for layer, edges in enumerate(_list(alpha, 'search.alpha_softmax', self.num_layers)):
+            for e, probs in enumerate(_list(edges, f'search.alpha_softmax[{layer}]', num_edges(self.num_nodes))):
+                for k, p in enumerate(_list(probs, f'search.alpha_softmax[{layer}][{e}]', len(self.ops))):
+                    _number(p, f'search.alpha_softmax[{layer}][{e}][{k}]')
+        for layer, row in enumerate(_list(transitions, 'search.transitions', self.num_layers)):
+            for level, probs in enumerate(_list(row, f'search.transitions[{layer}]', len(self.width_factors))):
+                if probs is not None:
+                    for k, p in enumerate(_list(probs, f'search.transitions[{layer}][{level}]', len(MOVES))):
+                        _number(p, f'search.transitions[{layer}][{level}][{k}]')
+        for key in ('iteration', 'val_psnr', 'val_ssim'):
+            if self.search.get(key) is not None:
+                _number(self.search[key], f'search.{key}')
         decoded = tuple(decode_cell(a, self.ops, self.num_nodes) for a in alpha)
         if decoded != self.cells:
             raise ValueError('genotype cells: differ from the top-2 decoding of search.alpha_softmax')
@@ -237,21 +292,22 @@ class Genotype:
         if missing:
             raise ValueError(f'{source}: missing key {missing[0]!r}')
         try:
-            cells = tuple(tuple((_name(op, f'cells[{layer}][{k}] operation'),
-                                 _integer(index, f'cells[{layer}][{k}] input index'))
-                                for k, (op, index) in enumerate(cell)) for layer, cell in enumerate(data['cells']))
+            if _depth(data) > MAX_DEPTH:
+                raise ValueError(f'genotype: nested {_depth(data)} deep, at most {MAX_DEPTH}')
+            cells = tuple(tuple(_pair(pair, f'cells[{layer}][{k}]')
+                                for k, pair in enumerate(_list(cell, f'cells[{layer}]')))
+                          for layer, cell in enumerate(_list(data['cells'], 'cells')))
             return cls(task=data['task'], scale=_integer(data['scale'], 'scale'),
                        num_in_ch=_integer(data['num_in_ch'], 'num_in_ch'),
                        num_nodes=_integer(data['num_nodes'], 'num_nodes'),
                        width_factors=tuple(_number(f, f'width_factors[{i}]')
-                                           for i, f in enumerate(data['width_factors'])),
-                       ops=tuple(_name(op, f'ops[{i}]') for i, op in enumerate(data['ops'])), cells=cells,
-                       widths=tuple(_integer(w, f'widths[{i}]') for i, w in enumerate(data['widths'])),
+                                           for i, f in enumerate(_list(data['width_factors'], 'width_factors'))),
+                       ops=tuple(_name(op, f'ops[{i}]') for i, op in enumerate(_list(data['ops'], 'ops'))),
+                       cells=cells,
+                       widths=tuple(_integer(w, f'widths[{i}]') for i, w in enumerate(_list(data['widths'], 'widths'))),
                        search=data.get('search'))
         except ValueError as err:
             raise ValueError(f'{source}: {err}') from None
-        except (TypeError, AttributeError) as err:
-            raise ValueError(f'{source}: malformed genotype ({err})') from None
 
     @classmethod
     def from_json(cls, text: str, source: str = 'genotype') -> Genotype:
@@ -259,6 +315,8 @@ class Genotype:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise ValueError(f'{source}: not valid JSON ({err})') from None
+        except RecursionError:
+            raise ValueError(f'{source}: nested too deep to be a genotype (at most {MAX_DEPTH} levels)') from None
         return cls.from_dict(data, source)
 
     @classmethod
@@ -266,11 +324,18 @@ class Genotype:
         """A genotype from a JSON file path, or from the JSON object itself (inline in options)."""
         if isinstance(spec, Mapping):
             return cls.from_dict(spec, 'genotype (inline)')
+        if not isinstance(spec, (str, os.PathLike)):
+            raise ValueError(f'genotype: expected a genotype file path or a genotype object, got {_shown(spec)}')
         path = os.fspath(spec)
         if os.path.isdir(path):
             raise ValueError(f'genotype: {path} is a folder, not a genotype file')
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             raise FileNotFoundError(f'genotype: {path} does not exist')
+        if not os.path.isfile(path):
+            raise ValueError(f'genotype: {path} is not a regular file (a pipe or a device): not a genotype file')
+        if os.path.getsize(path) > MAX_FILE_BYTES:
+            raise ValueError(f'{path}: {os.path.getsize(path)} bytes, larger than a genotype file can be '
+                             f'({MAX_FILE_BYTES >> 20} MB)')
         try:
             with open(path, encoding='utf-8') as f:
                 text = f.read()

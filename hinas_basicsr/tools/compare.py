@@ -66,11 +66,20 @@ class TestSet:
 
 
 def parse_model_spec(text: str) -> ModelSpec:
-    """``NAME=YML[:WEIGHTS]`` -> :class:`ModelSpec`."""
+    """``NAME=YML[:WEIGHTS]`` -> :class:`ModelSpec`.
+
+    A path may hold a colon: ``YML[:WEIGHTS]`` that is an existing file as a whole is the option file alone
+    (``e=run:2.yml``); else it is split at its last colon (``e=run:2.yml:net.pth``), so only the weights' file name
+    may not hold one. ``NAME`` is the text up to the first ``=``.
+    """
     name, sep, rest = text.partition('=')
     if not sep or not name or not rest:
         raise ValueError(f'--model: expected NAME=YML[:WEIGHTS], got {text!r}')
-    option, _, checkpoint = rest.partition(':')
+    if os.path.isfile(rest) or ':' not in rest:
+        return ModelSpec(name, rest)
+    option, _, checkpoint = rest.rpartition(':')
+    if not option:
+        raise ValueError(f'--model {name}: expected NAME=YML[:WEIGHTS], got {text!r} (no option file before the colon)')
     return ModelSpec(name, option, checkpoint or None)
 
 

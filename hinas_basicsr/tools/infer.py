@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hinas_basicsr.prep.common import check_decodes
 from hinas_basicsr.tools.compare import IMAGE_SUFFIXES, to_image, to_tensor
 from hinas_basicsr.utils.fileio import atomic_write
 
@@ -160,28 +161,13 @@ def tiled_forward(net: nn.Module, x: torch.Tensor, scale: int, tile: int, pad: i
     return out
 
 
-def _check_decodes(path: str) -> None:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            if img.format == 'PNG':
-                img.verify()
-            else:
-                img.load()  # raises OSError ("image file is truncated") where data is missing
-    except UnidentifiedImageError:
-        return  # a format Pillow does not know: OpenCV decides
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f'{path}: not a readable image ({err.__class__.__name__}: {err})') from None
-
-
 def read_image(path: str, channels: int) -> tuple[np.ndarray, str]:
     """An image as float32 HWC (BGR or gray) in [0, 1] with ``channels`` channels, and what was converted.
 
     Raises ValueError for a file that does not decode whole: OpenCV fills a truncated JPEG with gray without
     an error, so the file is first decoded (a PNG: its chunk CRCs checked) by Pillow where Pillow knows the format.
     """
-    _check_decodes(path)
+    check_decodes(path, unknown_ok=True)
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise ValueError(f'{path}: not a readable image')

@@ -44,6 +44,8 @@ def load_network(option: str, checkpoint: str | None = None, device: torch.devic
     """
     from basicsr.archs import build_network
 
+    from hinas_basicsr.tools.options_check import check_networks
+
     opt = load_yaml(option, option_name)
     if 'network_g' not in opt:
         raise ValueError(f'{option}: missing option network_g')
@@ -54,6 +56,7 @@ def load_network(option: str, checkpoint: str | None = None, device: torch.devic
         checkpoint, checkpoint_name = path_opt.get('pretrain_network_g'), f'{option}: path.pretrain_network_g'
     if not checkpoint:
         raise ValueError(f'{option}: no checkpoint given and path.pretrain_network_g is empty')
+    check_networks(option, opt)  # its type, options and shapes, on the meta device, before a weight is read
     weights = load_state(checkpoint, path_opt.get('param_key_g'), checkpoint_name)
     net = build_network(copy.deepcopy(opt['network_g']))
     check_fits(net, weights, checkpoint, f'network_g of {option}', option=checkpoint_name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import inspect
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,6 +35,8 @@ from hinas_basicsr.utils.options_file import load_yaml
 def _check_type(path: str, where: str, spec: Any, registry) -> None:
     if not isinstance(spec, dict) or 'type' not in spec:
         return
+    if not isinstance(spec['type'], str):
+        raise ValueError(f"{path}: {where}.type: expected a type name, got {spec['type']!r:.60}")
     if spec['type'] not in registry:
         raise ValueError(f"{path}: {where}.type: unknown type {spec['type']!r} (not in BasicSR's {registry._name})")
 
@@ -411,6 +414,19 @@ def network_channels(opt: Mapping[str, Any]) -> tuple[int | None, str]:
     return spec.get('num_in_ch'), 'network_g.num_in_ch'
 
 
+def check_networks(path: str, opt: Mapping[str, Any]) -> None:
+    """Every ``network_*`` of the option file at ``path``: a known type, built (and BasicSR's run) on the meta device
+    through their checks; for the commands that build ``network_g`` from an option file (compare, infer, export)."""
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    for key, spec in opt.items():
+        if str(key).startswith('network_'):
+            if not isinstance(spec, Mapping) or 'type' not in spec:
+                raise ValueError(f'{path}: {key}: expected a mapping with a type, got {spec!r:.60}')
+            _check_type(path, key, spec, ARCH_REGISTRY)
+    _check_networks(path, opt)
+
+
 def _check_networks(path: str, opt: Mapping[str, Any]) -> None:
     from basicsr.utils.registry import ARCH_REGISTRY
 
@@ -422,11 +438,95 @@ def _check_networks(path: str, opt: Mapping[str, Any]) -> None:
         _unknown_keys(path, key, ARCH_REGISTRY.get(spec['type']), kwargs)
         if spec['type'] in PLUGIN_ARCHS:
             _build_on_meta(path, key, spec)
+        else:
+            check_basicsr_network(path, key, spec, opt)
         if spec['type'] == 'HiNASSupernet':
             upscale = spec.get('upscale', 2)
             if scale is not None and scale != upscale:
                 raise ValueError(f'{path}: scale: {scale}, but {key}.upscale is {upscale} (the supernet is built at '
                                  f'x{upscale}; set {key}.upscale: {scale})')
+
+
+# a network of more parameters (4 GB in fp32, and as much again for each optimizer state) is refused
+MAX_PARAMS = 1 << 30
+PROBE = 16  # the side of the meta input a BasicSR network is run on
+
+
+def _typed_like_defaults(path: str, key: str, cls: Any, kwargs: Mapping[str, Any]) -> None:
+    """Each option of a BasicSR arch is of the kind of its default: a number for a number (``num_feat: wide`` failed
+    deep in torch), a bool for a bool, text for text."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return
+    for name, value in kwargs.items():
+        default = params[name].default if name in params else inspect.Parameter.empty
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), 'true or false'
+        elif isinstance(default, int):
+            ok, kind = is_number(value), f'a number (its default is {default})'
+        elif isinstance(default, float):
+            ok, kind = is_number(value), f'a number (its default is {default})'
+        elif isinstance(default, str):
+            ok, kind = isinstance(value, str), f'text (its default is {default!r})'
+        else:
+            continue
+        if not ok:
+            raise ValueError(f'{path}: {key}.{name}: expected {kind}, got {value!r}')
+        if isinstance(default, int) and not isinstance(default, bool) and name.startswith('num_'):
+            least = 1 if name in ('num_in_ch', 'num_out_ch', 'num_feat', 'num_grow_ch') else 0
+            if not is_integer(value) or value < least:
+                raise ValueError(f'{path}: {key}.{name}: expected an integer >= {least}, got {value!r}')
+
+
+def _data_channels(opt: Mapping[str, Any]) -> tuple[int, str] | None:
+    """The channels BasicSR's paired datasets read (3; 1 with ``color: y``), and the dataset that says so."""
+    for key, spec in (opt.get('datasets') or {}).items():
+        if isinstance(spec, Mapping) and spec.get('type') in ('PairedImageDataset', 'SingleImageDataset'):
+            return (1 if spec.get('color') == 'y' else 3), f'datasets.{key} ({spec["type"]})'
+    return None
+
+
+def check_basicsr_network(path: str, key: str, spec: Mapping[str, Any], opt: Mapping[str, Any]) -> None:
+    """A BasicSR network (EDSR, RCAN, ...): its options of the kinds of their defaults, built on the meta device
+    (nothing allocated) with at most ``MAX_PARAMS`` parameters, and run on a meta input of the data's channels,
+    whose output must be ``scale`` times its size. An arch that cannot live on the meta device is left to BasicSR."""
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    cls = ARCH_REGISTRY.get(spec['type'])
+    kwargs = {k: v for k, v in spec.items() if k != 'type'}
+    _typed_like_defaults(path, key, cls, kwargs)
+    try:
+        with torch.device('meta'), warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # a line on stderr each (zero-element tensors, deprecated arguments)
+            net = cls(**copy.deepcopy(kwargs))
+    except (NotImplementedError, RuntimeError):  # an op or a tensor the meta device does not have
+        return
+    except Exception as err:  # noqa: BLE001  (an arch may raise anything on options it cannot take)
+        raise ValueError(f'{path}: {key}: {spec["type"]} cannot be built from these options '
+                         f'({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""})') from None
+    params = sum(p.numel() for p in net.parameters())
+    if params > MAX_PARAMS:
+        raise ValueError(f'{path}: {key}: {params:,} parameters, more than the {MAX_PARAMS:,} a network may have here')
+    data = _data_channels(opt) if key == 'network_g' else None
+    channels = spec.get('num_in_ch', data[0] if data else 3)
+    if data and is_integer(channels) and channels != data[0]:
+        raise ValueError(f'{path}: {key}.num_in_ch: {channels}, but {data[1]} reads {data[0]}-channel images')
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            out = net(torch.empty(1, channels, PROBE, PROBE, device='meta'))
+    except NotImplementedError:
+        return
+    except Exception as err:  # noqa: BLE001  (a shape the network cannot take)
+        raise ValueError(f'{path}: {key}: {spec["type"]} fails on a {channels}-channel {PROBE}x{PROBE} input '
+                         f'({str(err).splitlines()[0] if str(err) else type(err).__name__})') from None
+    scale = opt.get('scale')
+    if key == 'network_g' and isinstance(out, torch.Tensor) and out.dim() == 4 and is_integer(scale):
+        height, width = out.shape[-2:]
+        if (height, width) != (PROBE * scale, PROBE * scale):
+            raise ValueError(f'{path}: {key}: {spec["type"]} maps a {PROBE}x{PROBE} input to {height}x{width}, but '
+                             f'scale is {scale} (set its upscale to {scale})')
 
 
 def _check_datasets(path: str, opt: Mapping[str, Any], is_train: bool) -> None:

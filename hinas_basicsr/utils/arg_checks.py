@@ -10,6 +10,15 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+# the largest image: checked from its header before it is decoded (Pillow's own bomb check stops at 179 million
+# pixels, and a PNG header claiming 30000x30000 raised its error): 8192 x 8192, 67 million pixels, 200 MB as 8-bit
+# RGB and 800 MB as the float32 tensor a network reads
+MAX_SIDE = 8192
+MAX_PIXELS = MAX_SIDE * MAX_SIDE
+# the largest side of a probe input that a network is run on to be measured or traced (compare --flops-size,
+# export --input-size): 100000 x 100000 asked for 120 GB
+MAX_PROBE_SIDE = 2048
+
 
 def is_number(value: Any) -> bool:
     """A finite int or float, and not a bool (YAML and JSON give ``true`` as a bool, which Python counts as 1)."""
@@ -35,18 +44,23 @@ def number(value: Any, option: str, minimum: float | None = None, integer: bool 
         raise ValueError(f'{option}: expected a value {">" if above else ">="} {minimum}, got {value!r}')
 
 
-def sizes(values: Sequence[int], option: str) -> None:
-    """Image sizes (``H W``): every one an integer >= 1."""
+def sizes(values: Sequence[int], option: str, maximum: int = MAX_PROBE_SIDE) -> None:
+    """Image sizes (``H W``) of a probe input: every one an integer from 1 to ``maximum``."""
     if any(v < 1 for v in values):
         raise ValueError(f'{option}: expected sizes >= 1, got {" ".join(str(v) for v in values)}')
+    if any(v > maximum for v in values):
+        raise ValueError(f'{option}: expected sizes <= {maximum}, got {" ".join(str(v) for v in values)} (a forward '
+                         f'pass at {maximum}x{maximum} already holds gigabytes of activations)')
 
 
 def input_file(path: str, option: str, what: str = 'file') -> None:
     """``path`` is an existing file (not a folder)."""
     if os.path.isdir(path):
         raise ValueError(f'{option}: {path} is a folder, not a {what}')
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FileNotFoundError(f'{option}: {path} does not exist')
+    if not os.path.isfile(path):
+        raise ValueError(f'{option}: {path} is not a regular file (a pipe or a device), not a {what}')
 
 
 def _blocking_file(path: str) -> str | None:

@@ -6,6 +6,11 @@ from typing import Any
 
 import yaml
 
+# bounds on what an option file may be: BasicSR's and the plugin's nest at most 8 deep (an inline genotype's search
+# record included); deeper, or larger, is not an option file
+MAX_BYTES = 16 << 20
+MAX_DEPTH = 32
+
 
 def load_yaml(path: str, option: str = '-opt') -> dict[str, Any]:
     """Read an option file; refuse one that is missing, a folder, not text or not a YAML mapping.
@@ -14,17 +19,59 @@ def load_yaml(path: str, option: str = '-opt') -> dict[str, Any]:
     """
     if os.path.isdir(path):
         raise ValueError(f'{option}: {path} is a folder, not an option file')
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FileNotFoundError(f'{option}: option file {path} does not exist')
+    if not os.path.isfile(path):
+        raise ValueError(f'{option}: {path} is not a regular file (a pipe or a device): not an option file')
+    if os.path.getsize(path) > MAX_BYTES:
+        raise ValueError(f'{option}: {path} is {os.path.getsize(path)} bytes, larger than an option file can be '
+                         f'({MAX_BYTES >> 20} MB)')
     from basicsr.utils.options import ordered_yaml
 
     try:
         with open(path, encoding='utf-8') as f:
-            opt = yaml.load(f, Loader=ordered_yaml()[0])
+            text = f.read()
+        _check_nesting(path, text)  # before the C loader, which a deep file crashes (a stack overflow, no exception)
+        opt = yaml.load(text, Loader=ordered_yaml()[0])
     except UnicodeDecodeError:
         raise ValueError(f'{option}: {path} is not a text file (not UTF-8): not an option file') from None
     except yaml.YAMLError as err:
         raise ValueError(f'{path}: not valid YAML ({str(err).splitlines()[0]})') from None
+    except RecursionError:
+        raise ValueError(f'{path}: nested too deep to be an option file (at most {MAX_DEPTH} levels)') from None
     if not isinstance(opt, dict):
         raise ValueError(f'{path}: expected a mapping of options, got {type(opt).__name__}')
+    check_structure(path, opt)
     return opt
+
+
+_OPENS = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+          yaml.FlowSequenceStartToken)
+_CLOSES = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def _check_nesting(path: str, text: str) -> None:
+    """Refuse YAML text that nests deeper than ``MAX_DEPTH``, from its tokens (PyYAML's scanner: no recursion)."""
+    depth = 0
+    for token in yaml.scan(text):
+        depth += isinstance(token, _OPENS) - isinstance(token, _CLOSES)
+        if depth > MAX_DEPTH:
+            line = token.start_mark.line + 1
+            raise ValueError(f'{path}: line {line}: nested deeper than {MAX_DEPTH} levels: not an option file')
+
+
+def check_structure(path: str, opt: dict[str, Any]) -> None:
+    """Every mapping's keys are text, and nothing nests deeper than ``MAX_DEPTH`` (walked without recursion)."""
+    stack: list[tuple[Any, str, int]] = [(opt, '', 1)]
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f'{path}: {where}: nested deeper than {MAX_DEPTH} levels: not an option file')
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    raise ValueError(f'{path}: {where + "." if where else ""}{key!r}: an option name must be text, '
+                                     f'got {type(key).__name__}')
+                stack.append((value, f'{where}.{key}' if where else key, depth + 1))
+        elif isinstance(node, list):
+            stack += [(value, f'{where}[{i}]', depth + 1) for i, value in enumerate(node)]
