@@ -46,6 +46,10 @@ def _scheduler(**changes):
     return lambda opt: opt['train']['scheduler'].update(changes)
 
 
+def _network(**changes):
+    return lambda opt: opt['network_g'].update(changes)
+
+
 def _dataset(**changes):
     return lambda opt: opt['datasets']['train'].update(changes)
 
@@ -108,6 +112,31 @@ RULES = {
     'gt_size !!float 64': _edited(_dataset(gt_size=64.0), 'o.yml', 'datasets.train.gt_size: expected an integer, '
                                                                    'got 64.0 (write 64'),
     'total_iter 5e3 as a float': _edited(_train(total_iter=5000.0), 'o.yml', 'train.total_iter', 'got 5000.0'),
+    'dataroot_gt -1': _edited(_dataset(dataroot_gt=-1), 'o.yml', 'datasets.train.dataroot_gt: expected a path, '
+                                                                  'got -1'),
+    'dataroot_lq empty': _edited(_dataset(dataroot_lq=''), 'o.yml', 'datasets.train.dataroot_lq: PairedImageDataset '
+                                                                    "reads it, got ''"),
+    'dataroot_gt null': _edited(_dataset(dataroot_gt=None), 'o.yml', 'datasets.train.dataroot_gt', 'got None'),
+    'io_backend type [1, 2]': _edited(_dataset(io_backend={'type': [1, 2]}), 'o.yml',
+                                      'datasets.train.io_backend.type: unknown backend [1, 2]'),
+    'pretrain_network_g true': _edited(lambda opt: opt['path'].update(pretrain_network_g=True), 'o.yml',
+                                       'path.pretrain_network_g: expected a path, got True'),
+    'strict_load_g yes': _edited(lambda opt: opt['path'].update(strict_load_g='yes'), 'o.yml',
+                                 "path.strict_load_g: expected true or false, got 'yes'"),
+    "logger: '../escaped'": _edited(_set(logger='../escaped'), 'o.yml', 'logger: expected a mapping of options'),
+    'val: .nan': _edited(_set(val=float('nan')), 'o.yml', 'val: expected a mapping of options, got nan'),
+    'model_type [1, 2]': _edited(_set(model_type=[1, 2]), 'o.yml', 'model_type: unknown type [1, 2]'),
+    'Adam betas [0.9]': _edited(lambda opt: opt['train']['optim_g'].update(betas=[0.9]), 'o.yml', 'train.optim_g: Adam '
+                                'cannot take these options'),
+    'no logger.print_freq': _edited(lambda opt: opt['logger'].pop('print_freq'), 'o.yml',
+                                    'missing option logger.print_freq'),
+    'prefetch_mode gpu': _edited(_dataset(prefetch_mode='gpu'), 'o.yml', 'datasets.train.prefetch_mode: expected '
+                                 "cpu, cuda or none, got 'gpu'"),
+    'prefetch_mode cuda without pin_memory': _edited(_dataset(prefetch_mode='cuda'), 'o.yml', 'pin_memory: true'),
+    'a dataset without a name': _edited(lambda opt: opt['datasets']['train'].pop('name'), 'o.yml',
+                                        'datasets.train.name: expected a name'),
+    'EDSR num_block 16,000,000': _edited(_network(num_block=16_000_000), 'o.yml', 'network_g: more than 20,000 '
+                                         'layers (modules)'),
 }
 
 
@@ -567,10 +596,6 @@ def test_compare_model_spec_splits_at_the_last_colon_unless_the_whole_is_a_file(
 
 
 # ----------------------------------------------------------------------------- BasicSR's own networks, before a run
-def _network(**changes):
-    return lambda opt: opt['network_g'].update(changes)
-
-
 BASICSR_NETWORKS = {
     'EDSR upscale 4 on an x2 set': _edited(_network(upscale=4), 'o.yml', 'network_g: EDSR maps a 16x16 input to '
                                            '64x64, but scale is 2'),

@@ -25,7 +25,7 @@ from hinas_basicsr.archs.hinas_net_arch import (
 )
 from hinas_basicsr.archs.hinas_ops import make_act, make_norm
 from hinas_basicsr.archs.search_cell import Cell, recomputed_in_backward
-from hinas_basicsr.space.genotype import TASK_SCALES, Genotype
+from hinas_basicsr.space.genotype import MAX_WIDTH_FACTOR, TASK_SCALES, Genotype
 from hinas_basicsr.space.path_probs import level_marginals, low_level_probs
 from hinas_basicsr.space.trellis import (
     MOVE_NAMES,
@@ -37,6 +37,7 @@ from hinas_basicsr.space.trellis import (
     position_key,
     route_key,
 )
+from hinas_basicsr.utils.arg_checks import is_integer, is_number
 
 STEM_FEAT = 64
 # The reference's search head keeps Auto-DeepLab's atrous rate (made for output stride 16): what the search optimised.
@@ -262,9 +263,9 @@ def _check_options(task: str, upscale: int, num_in_ch: int, num_out_ch: int, num
                    num_feat: int, width_factors: Sequence[float], ops: Sequence[str]) -> None:
     """Refuse arguments the supernet cannot be built from (a ``ValueError`` naming ``network_g.<key>``), before
     anything is allocated: the constructor calls it, and so does the options check of ``basicsr train``."""
-    if task not in TASK_SCALES:
+    if not isinstance(task, str) or task not in TASK_SCALES:
         raise ValueError(f'network_g.task: {task!r} is not one of {", ".join(TASK_SCALES)}')
-    if isinstance(upscale, bool) or upscale not in TASK_SCALES[task]:
+    if not is_integer(upscale) or upscale not in TASK_SCALES[task]:
         raise ValueError(f'network_g.upscale: {upscale} is not valid for task {task} (use one of {TASK_SCALES[task]})')
     for name, value in (('num_in_ch', num_in_ch), ('num_out_ch', num_out_ch), ('num_layers', num_layers),
                         ('num_nodes', num_nodes), ('num_feat', num_feat)):
@@ -273,8 +274,9 @@ def _check_options(task: str, upscale: int, num_in_ch: int, num_out_ch: int, num
     if num_in_ch != num_out_ch:
         raise ValueError(f'network_g.num_out_ch: {num_out_ch} must equal num_in_ch {num_in_ch} (residual output)')
     if (isinstance(width_factors, (str, bytes)) or not isinstance(width_factors, Sequence) or not width_factors
-            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in width_factors)):
-        raise ValueError(f'network_g.width_factors: expected a list of positive numbers, got {width_factors!r}')
+            or not all(is_number(f) and 0 < f <= MAX_WIDTH_FACTOR for f in width_factors)):
+        raise ValueError(f'network_g.width_factors: expected a list of numbers in (0, {MAX_WIDTH_FACTOR}], got '
+                         f'{width_factors!r:.80}')
     if min(level_channels(num_feat, width_factors)) < 1:
         raise ValueError(f'network_g.width_factors: {list(width_factors)} with num_feat {num_feat} gives a level '
                          'with no channels')

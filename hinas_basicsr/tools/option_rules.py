@@ -48,6 +48,19 @@ def _losses(spec: Any, where: str) -> list[tuple[str, Mapping[str, Any]]]:
     return found
 
 
+SECTIONS = ('datasets', 'path', 'train', 'val', 'logger', 'dist_params')
+
+
+def sections(path: str, opt: Mapping[str, Any]) -> None:
+    """The sections BasicSR reads as mappings (``datasets``, ``path``, ``train``, ``val``, ``logger``,
+    ``dist_params``, each ``network_*``) are mappings, or absent (``val: .nan`` failed deep in BasicSR)."""
+    for key, value in opt.items():
+        optional = key in ('val', 'logger', 'dist_params')  # BasicSR reads these with opt.get(...) or checks them
+        if (key in SECTIONS or str(key).startswith('network_')) and not isinstance(value, Mapping) \
+                and not (optional and value is None):
+            raise ValueError(f'{path}: {key}: expected a mapping of options, got {value!r:.60}')
+
+
 def loss_weights(path: str, opt: Mapping[str, Any]) -> None:
     """Every loss's ``loss_weight`` (a ``SumLoss``'s inner losses too) is a positive number: a negative weight
     trains by gradient ascent, and a zero one not at all (leave such a loss out)."""
@@ -127,3 +140,104 @@ def scheduler(path: str, opt: Mapping[str, Any]) -> None:
     if len(weights) != count:
         raise ValueError(f'{path}: {where}.restart_weights: {len(weights)} weight(s) for {count} {other} (one '
                          f'each)')
+
+
+# the dataroots each of BasicSR's and the plugin's image datasets reads (the wrappers read their inner dataset's)
+DATAROOTS = {'PairedImageDataset': ('dataroot_gt', 'dataroot_lq'), 'SingleImageDataset': ('dataroot_lq',),
+             'HiNASNoisyImageDataset': ('dataroot_gt',)}
+
+
+def _dataset_specs(opt: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    datasets = opt.get('datasets')
+    found = []
+    for key, entry in (datasets.items() if isinstance(datasets, Mapping) else ()):
+        if isinstance(entry, Mapping):
+            found.append((f'datasets.{key}', entry))
+            if isinstance(entry.get('dataset'), Mapping):
+                found.append((f'datasets.{key}.dataset', entry['dataset']))
+    return found
+
+
+def dataroots(path: str, opt: Mapping[str, Any]) -> None:
+    """Every dataroot is a folder or LMDB path as text, never empty or null where the dataset reads it (an empty
+    one skipped the folder check, and BasicSR then failed on it)."""
+    for where, spec in _dataset_specs(opt):
+        needed = DATAROOTS.get(spec.get('type'), ()) if isinstance(spec.get('type'), str) else ()
+        for key in ('dataroot_gt', 'dataroot_lq', 'meta_info_file'):
+            value = spec.get(key)
+            if key in needed and not value:
+                raise ValueError(f'{path}: {where}.{key}: {spec["type"]} reads it, got {value!r} (a folder or LMDB)')
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ValueError(f'{path}: {where}.{key}: expected a path, got {value!r:.60}')
+
+
+def path_options(path: str, opt: Mapping[str, Any]) -> None:
+    """``path:``: checkpoints and training states are paths (or null), ``strict_load_*`` booleans, ``param_key_*``
+    names, ``ignore_resume_networks`` a list of network names."""
+    paths = opt.get('path')
+    if paths is None:
+        return
+    if not isinstance(paths, Mapping):
+        raise ValueError(f'{path}: path: expected a mapping of paths, got {paths!r:.60}')
+    for key, value in paths.items():
+        key = str(key)
+        if key.startswith('pretrain_network_') or key == 'resume_state':
+            ok, kind = value is None or isinstance(value, str), 'a path'
+        elif key.startswith('strict_load_'):
+            ok, kind = isinstance(value, bool), 'true or false'
+        elif key.startswith('param_key_'):
+            ok, kind = isinstance(value, str) and value != '', 'an entry name (params, params_ema)'
+        elif key == 'ignore_resume_networks':
+            ok, kind = value is None or (isinstance(value, list) and all(isinstance(v, str) for v in value)), \
+                'a list of network names'
+        else:
+            continue
+        if not ok:
+            raise ValueError(f'{path}: path.{key}: expected {kind}, got {value!r:.60}')
+
+
+PREFETCH_MODES = (None, 'cpu', 'cuda')
+
+
+def pipeline(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
+    """What BasicSR's train and test pipelines read directly (a KeyError or an assertion there, after
+    ``experiments/<name>`` exists): each dataset's ``name``; for training a ``logger`` with ``print_freq`` and
+    ``save_checkpoint_freq``, ``use_tb_logger`` on where ``wandb`` logs, a ``val`` with ``val_freq`` and
+    ``save_img``, and the train set's ``prefetch_mode`` (``cuda`` with ``pin_memory: true``)."""
+    for key, entry in (opt.get('datasets') or {}).items():
+        if isinstance(entry, Mapping) and not isinstance(entry.get('name'), str):
+            raise ValueError(f'{path}: datasets.{key}.name: expected a name (BasicSR logs it), got '
+                             f'{entry.get("name")!r:.60}')
+    metrics = (opt.get('val') or {}).get('metrics')
+    if metrics is not None and (not isinstance(metrics, Mapping) or
+                                not all(isinstance(m, Mapping) and 'type' in m for m in metrics.values())):
+        raise ValueError(f'{path}: val.metrics: expected a mapping of metrics, each with a type, got {metrics!r:.60}')
+    if not is_train:
+        return
+    logger = opt.get('logger')
+    if not isinstance(logger, Mapping):
+        raise ValueError(f'{path}: missing option logger (print_freq, save_checkpoint_freq; basicsr train reads it)')
+    for key in ('print_freq', 'save_checkpoint_freq'):
+        if key not in logger:
+            raise ValueError(f'{path}: missing option logger.{key} (basicsr train reads it)')
+    if 'use_tb_logger' in logger and not isinstance(logger['use_tb_logger'], bool):
+        raise ValueError(f'{path}: logger.use_tb_logger: expected true or false, got {logger["use_tb_logger"]!r:.60}')
+    wandb = logger.get('wandb')
+    if wandb is not None and (not isinstance(wandb, Mapping) or
+                              (wandb.get('project') is not None and logger.get('use_tb_logger') is not True)):
+        raise ValueError(f'{path}: logger.wandb: a mapping (project, resume_id), and logging to wandb needs '
+                         f'logger.use_tb_logger: true; got {wandb!r:.60}')
+    val = opt.get('val')
+    if val is not None:
+        for key in ('val_freq', 'save_img'):
+            if key not in val:
+                raise ValueError(f'{path}: missing option val.{key} (basicsr train validates with it)')
+        if not isinstance(val['save_img'], bool):
+            raise ValueError(f'{path}: val.save_img: expected true or false, got {val["save_img"]!r:.60}')
+    train_set = (opt.get('datasets') or {}).get('train')
+    if isinstance(train_set, Mapping):
+        mode = train_set.get('prefetch_mode')
+        if not (mode is None or isinstance(mode, str)) or mode not in PREFETCH_MODES:
+            raise ValueError(f'{path}: datasets.train.prefetch_mode: expected cpu, cuda or none, got {mode!r:.60}')
+        if mode == 'cuda' and train_set.get('pin_memory') is not True:
+            raise ValueError(f'{path}: datasets.train.prefetch_mode: cuda needs datasets.train.pin_memory: true')

@@ -5,11 +5,12 @@ option and what is wrong; the CLI prints it as one line.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -109,6 +110,8 @@ def _check_loss(path: str, where: str, spec: Any, registry) -> None:
     _check_type(path, where, spec, registry)
     if isinstance(spec, Mapping):
         _check_number(path, f'{where}.loss_weight', spec.get('loss_weight'), False, required=False)
+        if spec.get('losses') is not None and not isinstance(spec['losses'], list):
+            raise ValueError(f'{path}: {where}.losses: expected a list of losses, got {spec["losses"]!r:.60}')
         for i, inner in enumerate(spec.get('losses') or []):
             if not isinstance(inner, Mapping) or 'type' not in inner:
                 raise ValueError(f'{path}: {where}.losses[{i}]: expected a loss with a type, got {inner!r}')
@@ -124,12 +127,16 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
         if key not in opt:
             raise ValueError(f'{path}: missing option {key}')
     option_rules.experiment_name(path, opt)
+    option_rules.sections(path, opt)
+    option_rules.pipeline(path, opt, is_train)
+    option_rules.path_options(path, opt)
+    option_rules.dataroots(path, opt)
     _check_number(path, 'scale', opt.get('scale'), True, 1, required=False)
     _check_number(path, 'manual_seed', opt.get('manual_seed'), True, 0, required=False)
     if is_train:
         _check_train_types(path, opt)
     _check_dataset_types(path, opt, is_train)
-    if opt['model_type'] not in MODEL_REGISTRY:
+    if not isinstance(opt['model_type'], str) or opt['model_type'] not in MODEL_REGISTRY:
         raise ValueError(f"{path}: model_type: unknown type {opt['model_type']!r} (not in BasicSR's model registry)")
     num_gpu = opt['num_gpu']
     if num_gpu != 'auto':
@@ -376,6 +383,9 @@ def _build_on_meta(path: str, key: str, spec: Mapping[str, Any]) -> torch.nn.Mod
         if key != 'network_g' and message.startswith('network_g'):
             message = key + message[len('network_g'):]
         raise ValueError(f'{path}: {message}') from None
+    except Exception as err:  # noqa: BLE001  (a value its own checks let through: named, never a traceback)
+        raise ValueError(f'{path}: {key}: {spec["type"]} cannot be built from these options '
+                         f'({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ""})') from None
 
 
 def build_for_check(path: str, key: str, spec: Mapping[str, Any]) -> torch.nn.Module:
@@ -388,12 +398,17 @@ def build_for_check(path: str, key: str, spec: Mapping[str, Any]) -> torch.nn.Mo
     kwargs = {k: v for k, v in spec.items() if k != 'type'}
     cls = ARCH_REGISTRY.get(spec['type'])
     try:
-        with torch.device('meta'):
+        with torch.device('meta'), module_bound(path, key):
             return cls(**copy.deepcopy(kwargs))
+    except TooManyModules as err:
+        raise ValueError(str(err)) from None
     except Exception:  # noqa: BLE001  (any failure on meta: the CPU build below says what is wrong)
         pass
     try:
-        return cls(**copy.deepcopy(kwargs))
+        with module_bound(path, key):
+            return cls(**copy.deepcopy(kwargs))
+    except TooManyModules as err:
+        raise ValueError(str(err)) from None
     except Exception as err:  # noqa: BLE001  (a BasicSR arch may raise anything on options it cannot take)
         raise ValueError(f'{path}: {key}: {spec["type"]} cannot be built from these options '
                          f'({type(err).__name__}: {err})') from None
@@ -452,6 +467,36 @@ MAX_PARAMS = 1 << 30
 PROBE = 16  # the side of the meta input a BasicSR network is run on
 
 
+# the most submodules one of BasicSR's networks may register while it is built: past it the build stops (EDSR
+# num_block: 16000000 took hours to build, even on the meta device). The shipped ones have at most 2,440 (RCAN); the
+# plugin's networks have their own bounds (the supernet's candidate operations)
+MAX_MODULES = 20_000
+
+
+class TooManyModules(Exception):
+    """Raised from the registration hook of :func:`module_bound`."""
+
+
+@contextlib.contextmanager
+def module_bound(path: str, key: str, limit: int = MAX_MODULES) -> Iterator[None]:
+    """Within: building a network stops with :class:`TooManyModules` once it registers more than ``limit``
+    submodules."""
+    count = 0
+
+    def hook(module: torch.nn.Module, name: str, submodule: torch.nn.Module) -> None:
+        nonlocal count
+        count += 1
+        if count > limit:
+            raise TooManyModules(f'{path}: {key}: more than {limit:,} layers (modules): a network this deep is '
+                                 'refused here')
+
+    handle = torch.nn.modules.module.register_module_module_registration_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def _typed_like_defaults(path: str, key: str, cls: Any, kwargs: Mapping[str, Any]) -> None:
     """Each option of a BasicSR arch is of the kind of its default: a number for a number (``num_feat: wide`` failed
     deep in torch), a bool for a bool, text for text."""
@@ -497,11 +542,13 @@ def check_basicsr_network(path: str, key: str, spec: Mapping[str, Any], opt: Map
     kwargs = {k: v for k, v in spec.items() if k != 'type'}
     _typed_like_defaults(path, key, cls, kwargs)
     try:
-        with torch.device('meta'), warnings.catch_warnings():
+        with torch.device('meta'), warnings.catch_warnings(), module_bound(path, key):
             warnings.simplefilter('ignore')  # a line on stderr each (zero-element tensors, deprecated arguments)
             net = cls(**copy.deepcopy(kwargs))
     except (NotImplementedError, RuntimeError):  # an op or a tensor the meta device does not have
         return
+    except TooManyModules as err:
+        raise ValueError(str(err)) from None
     except Exception as err:  # noqa: BLE001  (an arch may raise anything on options it cannot take)
         raise ValueError(f'{path}: {key}: {spec["type"]} cannot be built from these options '
                          f'({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""})') from None
@@ -569,7 +616,7 @@ def _check_datasets(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
             backend = spec.get('io_backend')
             if not isinstance(backend, Mapping) or 'type' not in backend:
                 raise ValueError(f'{path}: missing option {where}.io_backend.type (disk or lmdb)')
-            if backend['type'] not in FileClient._backends:
+            if not isinstance(backend['type'], str) or backend['type'] not in FileClient._backends:
                 raise ValueError(f'{path}: {where}.io_backend.type: unknown backend {backend["type"]!r} '
                                  f'(BasicSR has {", ".join(FileClient._backends)})')
 
@@ -602,6 +649,9 @@ def _check_optimizers(path: str, opt: Mapping[str, Any]) -> None:
             cls([torch.zeros(1, requires_grad=True)], **copy.deepcopy(kwargs))
         except (ValueError, TypeError) as err:
             raise ValueError(f'{path}: {where}: {err}') from None
+        except Exception as err:  # noqa: BLE001  (an optimizer may fail anyhow on options it cannot take: betas: [0.9])
+            raise ValueError(f'{path}: {where}: {cls.__name__} cannot take these options ({type(err).__name__}: '
+                             f'{err})') from None
 
 
 def _check_losses(path: str, opt: Mapping[str, Any]) -> None:
