@@ -59,7 +59,7 @@ def _basicsr_argv(args: argparse.Namespace) -> list[str]:
 def run_pipeline(args: argparse.Namespace) -> int:
     """Check the options, then run BasicSR's train or test pipeline from the current directory."""
     is_train = args.command == 'train'
-    opt = check_options(args.opt, is_train=is_train, launcher=args.launcher)
+    opt = check_options(args.opt, is_train=is_train, launcher=args.launcher, force_yml=args.force_yml)
     if is_train:
         check_resume(args.opt, opt, args.auto_resume, args.debug)
     prepare_sample_data(args.opt, opt)

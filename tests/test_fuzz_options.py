@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from hinas_basicsr.cli import USER_ERRORS, error_message
 
-FAST, SLOW = 200, 3000
+FAST, SLOW = 300, 3000
 DEEP = json.loads('[' * 40 + '1' + ']' * 40)
 REPLACEMENTS: tuple[Any, ...] = (
     'x', '', 'é✓\u202e\u0000', 'a' * 5000, '../escaped', '/tmp/abs', '~', '1e-3', '2', 0, -1, 1, 2 ** 63, -2 ** 31,
@@ -335,18 +335,29 @@ def _holds(outcome: Outcome | None, base: str, mutation: Mutation) -> None:
 
 
 # ----------------------------------------------------------------------------- the tests
-def test_every_shipped_file_is_accepted_unchanged(world):
-    """The baseline: unchanged, each file passes the checks (else every mutant would be refused for that)."""
+def _baseline(world: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Unchanged, each file passes the checks (else every mutant would be refused for that)."""
     from hinas_basicsr.space.genotype import Genotype
     from hinas_basicsr.tools.options_check import check_options
 
-    assert len(world['options']) >= 40 and len(world['genotypes']) >= 4
+    assert len(world['options']) >= 40 and len(world['genotypes']) >= 4 and set(FAST_BASES) <= set(world['options'])
     for base, (opt, is_train) in world['options'].items():
+        if names and base not in names:
+            continue
         outcome = _in_scratch(lambda folder, opt=opt, is_train=is_train: _judge(
             lambda: check_options(_dump(folder, opt), is_train=is_train), ('mutant.yml',)), (world['sample'],))
         assert outcome.accepted and not outcome.problem, f'{base}: {outcome.message} {outcome.problem}'
     for base, data in world['genotypes'].items():
         assert Genotype.from_dict(data, base).num_layers >= 1
+
+
+def test_the_fast_tiers_files_are_accepted_unchanged(world):
+    _baseline(world, FAST_BASES)
+
+
+@pytest.mark.slow
+def test_every_shipped_file_is_accepted_unchanged(world):
+    _baseline(world, ())
 
 
 def _dump(folder: str, opt: dict[str, Any]) -> str:
@@ -417,3 +428,24 @@ def explore(world: dict[str, Any], count: int, kind: str = 'options', names: tup
         outcome = check(world, base, mutation)
         if outcome is not None:
             yield base, mutation, outcome
+
+
+def test_the_property_can_fail(tmp_path):
+    """The judge sees each way the property breaks: another exception, a message naming nothing, a file written."""
+    def raises(err: Exception) -> Callable[[], None]:
+        def call() -> None:
+            raise err
+        return call
+
+    assert _judge(raises(TypeError('unhashable type')), ('x.yml',)).problem.startswith('TypeError')
+    assert 'names none' in _judge(raises(ValueError('something is wrong')), ('x.yml',)).problem
+    assert 'several lines' in _judge(raises(ValueError('x.yml: a\nb')), ('x.yml',)).problem
+    assert not _judge(raises(ValueError('x.yml: wrong')), ('x.yml',)).problem
+    assert _judge(lambda: None, ('x.yml',)).accepted
+
+    def writes(folder: str) -> Outcome:
+        open(os.path.join(folder, 'experiments'), 'w').close()
+        return Outcome(True)
+
+    assert 'wrote' in _in_scratch(writes, (str(tmp_path),)).problem
+    assert not _in_scratch(lambda folder: Outcome(True), (str(tmp_path),)).problem

@@ -29,6 +29,7 @@ def test_help_of_both_console_scripts(tmp_path):
 def test_train_kill_and_auto_resume_on_cpu(tmp_path):
     # The first run is far too long to finish before it is killed; the last resume sets the real end.
     opt = edsr_options(tmp_path / 'data', total_iter=100000)
+    opt['train']['scheduler']['milestones'] = [5]  # within every total_iter the resumes below force
     opt['logger']['save_checkpoint_freq'] = 5
     opt_path = write_options(tmp_path / 'edsr.yml', opt)
     states = tmp_path / 'experiments' / opt['name'] / 'training_states'

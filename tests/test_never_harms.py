@@ -135,8 +135,9 @@ RULES = {
     'prefetch_mode cuda without pin_memory': _edited(_dataset(prefetch_mode='cuda'), 'o.yml', 'pin_memory: true'),
     'a dataset without a name': _edited(lambda opt: opt['datasets']['train'].pop('name'), 'o.yml',
                                         'datasets.train.name: expected a name'),
-    'EDSR num_block 16,000,000': _edited(_network(num_block=16_000_000), 'o.yml', 'network_g: more than 20,000 '
-                                         'layers (modules)'),
+    'EDSR num_block 16,000,000': _edited(_network(num_block=16_000_000), 'o.yml', 'network_g.num_block: expected an '
+                                         'integer from 0 to 4096, got 16000000'),
+    'EDSR num_block 4096': _edited(_network(num_block=4096), 'o.yml', 'network_g: more than 10,000 layers (modules)'),
 }
 
 
@@ -601,15 +602,45 @@ BASICSR_NETWORKS = {
                                            '64x64, but scale is 2'),
     'EDSR num_in_ch 1 on RGB data': _edited(_network(num_in_ch=1), 'o.yml', 'network_g.num_in_ch: 1, but '
                                             'datasets.train (PairedImageDataset) reads 3-channel images'),
-    'EDSR num_feat 0': _edited(_network(num_feat=0), 'o.yml', 'network_g.num_feat: expected an integer >= 1, got 0'),
+    'EDSR num_feat 0': _edited(_network(num_feat=0), 'o.yml', 'network_g.num_feat: expected an integer from 1 to 4096, '
+                               'got 0'),
     'EDSR num_feat wide': _edited(_network(num_feat='wide'), 'o.yml', 'network_g.num_feat: expected a number',
                                   "got 'wide'"),
-    'EDSR num_feat 10**6': _edited(_network(num_feat=10 ** 6), 'o.yml', 'network_g:', 'parameters, more than the '
-                                   '1,073,741,824'),
-    'EDSR num_block 2.0': _edited(_network(num_block=2.0), 'o.yml', 'network_g.num_block: expected an integer >= 0'),
+    'EDSR num_feat 4096': _edited(_network(num_feat=4096, num_block=16), 'o.yml', 'network_g:', 'parameters, more '
+                                  'than the 1,073,741,824'),
+    'EDSR num_feat 10**6': _edited(_network(num_feat=10 ** 6), 'o.yml', 'network_g.num_feat: expected an integer from '
+                                   '1 to 4096, got 1000000'),
+    'EDSR num_block 2.0': _edited(_network(num_block=2.0), 'o.yml', 'network_g.num_block: expected an integer from 0'),
 }
 
 
 @pytest.mark.parametrize('case', BASICSR_NETWORKS)
 def test_basicsr_networks_are_built_and_run_on_meta_before_anything_is_written(tmp_path, monkeypatch, capsys, case):
     refused(BASICSR_NETWORKS[case], tmp_path, monkeypatch, capsys)
+
+
+# ----------------------------------------------------------------------------- --force_yml, applied before the checks
+def _forced(*entries):
+    def case(tmp_path):
+        path = write_options(tmp_path / 'f.yml', edsr_options(tmp_path / 'data'))
+        return basicsr_main, ['train', '-opt', str(path), '--force_yml', *entries], ()
+    return case
+
+
+FORCED = {
+    'train:total_iter=0': ('train.total_iter: expected a value >= 1, got 0',),
+    'name=../datasets': ("name: '../datasets' is not one folder name",),
+    'a=b=c': ('--force_yml a=b=c: expected KEY:KEY=VALUE with one =',),
+    'train:nope:x=1': ('--force_yml train:nope:x=1: no option train:nope in the option file',),
+    'train:total_iter=[__import__("os")]': ('is not a value',),
+    'train:total_iter=!!float abc': ("'!!float abc' is not a value",),
+    'scale=2.0': ('scale: expected an integer, got 2.0',),
+}
+
+
+@pytest.mark.parametrize('entry', FORCED)
+def test_force_yml_is_applied_before_the_checks(tmp_path, monkeypatch, capsys, entry):
+    def case(tmp_path):
+        main, argv, _ = _forced(entry)(tmp_path)
+        return main, argv, FORCED[entry]
+    refused(case, tmp_path, monkeypatch, capsys)

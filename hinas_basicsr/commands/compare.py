@@ -3,7 +3,8 @@
 Each --model is NAME=YML[:WEIGHTS]: the network is BasicSR's build_network(network_g) of
 that option file, with the weights of WEIGHTS (a BasicSR .pth: the entry path.param_key_g names,
 as basicsr test reads it; with no param_key_g, params_ema if saved, else params), or of the file's
-path.pretrain_network_g when WEIGHTS is left out.
+path.pretrain_network_g when WEIGHTS is left out. A path may hold a colon: YML[:WEIGHTS] that is an
+existing file as a whole is the option file alone (e=run:2.yml), else it is split at its last colon.
 The test sets are the datasets: section of --test-opt, each built with BasicSR's build_dataset as
 basicsr test builds it (e.g. PairedImageDataset for SR, HiNASNoisyImageDataset with its gray, sigma
 and noise_seed for denoising), and scored with BasicSR's tensor2img and metrics, so the numbers are

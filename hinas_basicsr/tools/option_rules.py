@@ -241,3 +241,31 @@ def pipeline(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
             raise ValueError(f'{path}: datasets.train.prefetch_mode: expected cpu, cuda or none, got {mode!r:.60}')
         if mode == 'cuda' and train_set.get('pin_memory') is not True:
             raise ValueError(f'{path}: datasets.train.prefetch_mode: cuda needs datasets.train.pin_memory: true')
+
+
+def force_yml(opt: dict[str, Any], entries: list[str] | None) -> None:
+    """Apply ``--force_yml`` entries (``train:ema_decay=0.999``) to ``opt`` in place, as BasicSR's ``parse_options``
+    will apply them after the checks, so that the checks see the options BasicSR runs with. An entry BasicSR
+    would fail on (``too many values to unpack``), or whose value it would ``eval`` as code, is refused."""
+    import ast
+
+    from basicsr.utils.options import _postprocess_yml_value
+
+    for entry in entries or ():
+        if entry.count('=') != 1:
+            raise ValueError(f'--force_yml {entry}: expected KEY:KEY=VALUE with one =')
+        keys, value = (part.strip() for part in entry.split('='))
+        keys = keys.split(':')
+        node: Any = opt
+        for depth, key in enumerate(keys[:-1]):
+            if not isinstance(node, dict) or key not in node:
+                raise ValueError(f'--force_yml {entry}: no option {":".join(keys[:depth + 1])} in the option file')
+            node = node[key]
+        if not isinstance(node, dict) or not keys[-1]:
+            raise ValueError(f'--force_yml {entry}: {":".join(keys[:-1]) or "the option file"} is not a mapping')
+        try:
+            parsed = ast.literal_eval(value) if value.startswith('[') else _postprocess_yml_value(value)
+        except (ValueError, SyntaxError):
+            raise ValueError(f'--force_yml {entry}: {value!r} is not a value (a number, true, false, ~, a [list] '
+                             'of values, or text)') from None
+        node[keys[-1]] = parsed

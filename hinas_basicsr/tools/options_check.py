@@ -118,11 +118,14 @@ def _check_loss(path: str, where: str, spec: Any, registry) -> None:
             _check_loss(path, f'{where}.losses[{i}]', inner, registry)
 
 
-def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> dict[str, Any]:
-    """Validate the option file at ``path`` for ``basicsr train``/``test``; return the parsed options."""
+def check_options(path: str, is_train: bool = True, launcher: str = 'none',
+                  force_yml: list[str] | None = None) -> dict[str, Any]:
+    """Validate the option file at ``path`` for ``basicsr train``/``test``, with the ``--force_yml`` entries that
+    BasicSR will apply to it; return the parsed options."""
     from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
     opt = load_yaml(path)
+    option_rules.force_yml(opt, force_yml)
     for key in ('name', 'model_type', 'num_gpu', 'datasets', 'path'):
         if key not in opt:
             raise ValueError(f'{path}: missing option {key}')
@@ -469,8 +472,10 @@ PROBE = 16  # the side of the meta input a BasicSR network is run on
 
 # the most submodules one of BasicSR's networks may register while it is built: past it the build stops (EDSR
 # num_block: 16000000 took hours to build, even on the meta device). The shipped ones have at most 2,440 (RCAN); the
-# plugin's networks have their own bounds (the supernet's candidate operations)
-MAX_MODULES = 20_000
+# plugin's networks have their own bounds (the supernet's candidate operations). A count option (num_*) of more than
+# MAX_COUNT is refused before the build
+MAX_MODULES = 10_000
+MAX_COUNT = 4096
 
 
 class TooManyModules(Exception):
@@ -520,8 +525,9 @@ def _typed_like_defaults(path: str, key: str, cls: Any, kwargs: Mapping[str, Any
             raise ValueError(f'{path}: {key}.{name}: expected {kind}, got {value!r}')
         if isinstance(default, int) and not isinstance(default, bool) and name.startswith('num_'):
             least = 1 if name in ('num_in_ch', 'num_out_ch', 'num_feat', 'num_grow_ch') else 0
-            if not is_integer(value) or value < least:
-                raise ValueError(f'{path}: {key}.{name}: expected an integer >= {least}, got {value!r}')
+            if not is_integer(value) or not least <= value <= MAX_COUNT:
+                raise ValueError(f'{path}: {key}.{name}: expected an integer from {least} to {MAX_COUNT}, got '
+                                 f'{value!r}')
 
 
 def _data_channels(opt: Mapping[str, Any]) -> tuple[int, str] | None:
