@@ -644,3 +644,61 @@ def test_force_yml_is_applied_before_the_checks(tmp_path, monkeypatch, capsys, e
         main, argv, _ = _forced(entry)(tmp_path)
         return main, argv, FORCED[entry]
     refused(case, tmp_path, monkeypatch, capsys)
+
+
+# ----------------------------------------------------------------------------- data: backends, LMDBs, launchers
+def _lmdb_case(damage, *needles):
+    def case(tmp_path):
+        from test_bad_input import _lmdb_options
+
+        opt = _lmdb_options(tmp_path)
+        damage(opt['datasets']['train'])
+        return basicsr_main, ['train', '-opt', str(write_options(tmp_path / 'l.yml', opt))], ('l.yml', *needles)
+    return case
+
+
+def _truncate_data_mdb(spec):
+    data = os.path.join(spec['dataroot_gt'], 'data.mdb')
+    with open(data, 'r+b') as f:
+        f.truncate(1000)
+
+
+def _key_missing(spec):
+    import lmdb
+
+    with lmdb.open(spec['dataroot_lq'], map_size=1 << 24) as env, env.begin(write=True) as txn:
+        txn.delete(b'0002')
+
+
+def _disk_on_an_lmdb(spec):
+    spec['io_backend'] = {'type': 'disk'}
+
+
+def _lmdb_on_a_folder(tmp_path):
+    opt = edsr_options(tmp_path / 'data')
+    opt['datasets']['train']['io_backend'] = {'type': 'lmdb'}
+    return basicsr_main, ['train', '-opt', str(write_options(tmp_path / 'k.yml', opt))], \
+        ('k.yml', 'datasets.train.dataroot_gt', 'is a folder of images, but io_backend.type is lmdb')
+
+
+def _slurm_without_srun(tmp_path):
+    path = write_options(tmp_path / 's.yml', edsr_options(tmp_path / 'data'))
+    return basicsr_main, ['train', '-opt', str(path), '--launcher', 'slurm'], \
+        ('--launcher slurm: SLURM_PROCID is not set', 'srun')
+
+
+DATA = {
+    'a truncated data.mdb': _lmdb_case(_truncate_data_mdb, 'datasets.train.dataroot_gt', 'is not a readable LMDB'),
+    'a key missing from data.mdb': _lmdb_case(_key_missing, 'datasets.train.dataroot_lq', 'key 0002 of',
+                                              'meta_info.txt is not in', '1 of 4 keys missing'),
+    'io_backend disk on an LMDB': _lmdb_case(_disk_on_an_lmdb, 'is an LMDB, but io_backend.type is disk'),
+    'io_backend lmdb on a folder': _lmdb_on_a_folder,
+    '--launcher slurm outside SLURM': _slurm_without_srun,
+}
+
+
+@pytest.mark.parametrize('case', DATA)
+def test_datasets_and_launchers_are_checked_before_anything_is_written(tmp_path, monkeypatch, capsys, case):
+    for name in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST', 'SLURM_LOCALID'):
+        monkeypatch.delenv(name, raising=False)
+    refused(DATA[case], tmp_path, monkeypatch, capsys)

@@ -150,6 +150,10 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none',
                              'CUDA device(s); use num_gpu: auto')
     if launcher != 'none' and 'RANK' not in os.environ and launcher == 'pytorch':
         raise ValueError('--launcher pytorch: RANK is not set; start the job with torchrun')
+    unset = [name for name in SLURM_VARIABLES if name not in os.environ]
+    if launcher == 'slurm' and unset:
+        raise ValueError(f'--launcher slurm: {unset[0]} is not set; start the job with srun (inside a SLURM '
+                         'allocation)')
     for key, spec in opt.items():
         if key.startswith('network_'):
             _check_type(path, key, spec, ARCH_REGISTRY)
@@ -203,6 +207,38 @@ def _dataset_specs(opt: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return [spec for key, entry in (opt.get('datasets') or {}).items() for spec in dataset_entry_specs(key, entry)]
 
 
+SLURM_VARIABLES = ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST', 'SLURM_LOCALID')  # what a slurm launch reads
+
+
+def check_lmdb_keys(path: str, where: str, root: str, meta: str, keys: set[str]) -> None:
+    """The LMDB opens (a truncated ``data.mdb`` was found only while training) and holds every key its
+    ``meta_info.txt`` lists (its keys only are read, not its images)."""
+    import lmdb
+
+    try:
+        with lmdb.open(root, readonly=True, lock=False, readahead=False, meminit=False) as env, \
+                env.begin(write=False) as txn:
+            stored = {key.decode('utf-8', 'replace') for key in txn.cursor().iternext(values=False)}
+    except lmdb.Error as err:
+        raise ValueError(f'{path}: {where}: {root} is not a readable LMDB ({str(err).splitlines()[0][:120]})'
+                         ) from None
+    missing = sorted(keys - stored)
+    if missing:
+        raise ValueError(f'{path}: {where}: key {missing[0]} of {meta} is not in {root} ({len(missing)} of '
+                         f'{len(keys)} keys missing)')
+
+
+def _check_backend_kind(path: str, where: str, spec: Mapping[str, Any], root: str) -> None:
+    """``io_backend.type`` against what the dataroot is: ``lmdb`` reads an LMDB (a folder with ``data.mdb``),
+    ``disk`` a folder of images."""
+    backend = (spec.get('io_backend') or {}).get('type')
+    is_lmdb = root.endswith('.lmdb') or os.path.isfile(os.path.join(root, 'data.mdb'))
+    if backend == 'lmdb' and not is_lmdb:
+        raise ValueError(f'{path}: {where}: {root} is a folder of images, but io_backend.type is lmdb (use disk)')
+    if backend == 'disk' and is_lmdb:
+        raise ValueError(f'{path}: {where}: {root} is an LMDB, but io_backend.type is disk (use lmdb)')
+
+
 def _folder_images(path: str, where: str, root: str) -> dict[str, tuple[int, int]]:
     """``{file name: (height, width)}`` of a dataset folder or LMDB (keys, from its meta_info.txt).
 
@@ -227,6 +263,7 @@ def _folder_images(path: str, where: str, root: str) -> dict[str, tuple[int, int
                     raise ValueError(f'{path}: {where}: {meta} line {number}: expected "NAME.png (H,W,C) N", '
                                      f'got {line.strip()!r}') from None
                 sizes[os.path.splitext(name)[0]] = (height, width)
+        check_lmdb_keys(path, where, root, meta, set(sizes))
     else:
         from basicsr.utils import scandir
 
@@ -289,6 +326,7 @@ def check_dataroots(path: str, opt: Mapping[str, Any]) -> None:
                 root = os.path.expanduser(root)
                 if not os.path.exists(root):
                     raise FileNotFoundError(f'{path}: {where}.{root_key}: {root} does not exist')
+                _check_backend_kind(path, f'{where}.{root_key}', spec, root)
                 found[root_key] = _folder_images(path, f'{where}.{root_key}', root)
             gt_size = spec.get('gt_size', outer_gt_size)
             exact = str(key).split('_')[0] == 'train'
