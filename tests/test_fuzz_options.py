@@ -16,6 +16,7 @@ Deterministic (``derandomize``): the fast tier runs ``FAST`` examples per proper
 from __future__ import annotations
 
 import copy
+import gc
 import glob
 import json
 import math
@@ -287,9 +288,79 @@ def check_option_mutant(world: dict[str, Any], base: str, mutation: Mutation) ->
         path = os.path.join(folder, 'mutant.yml')
         with open(path, 'w', encoding='utf-8') as f:
             yaml.safe_dump(mutant, f, allow_unicode=True, sort_keys=False)
-        return _judge(lambda: check_options(path, is_train=is_train), ('mutant.yml', key))
+        outcome = _judge(lambda: check_options(path, is_train=is_train), ('mutant.yml', key))
+        if outcome.accepted:
+            try:
+                build_components(path)
+            except Exception as err:  # noqa: BLE001  (accepted, then BasicSR fails: what the checks missed)
+                first = str(err).splitlines()[0][:160] if str(err) else ''
+                return Outcome(True, '', f'accepted, then BasicSR fails: {type(err).__name__}: {first}')
+        return outcome
 
     return _in_scratch(run, (world['sample'], world['root']))
+
+
+def build_components(path: str) -> None:
+    """What BasicSR builds first from an accepted file, cheaply: each dataset (its first item read), the losses,
+    and each metric on a small image pair; the networks, optimizers and schedulers the checks built already."""
+    from hinas_basicsr.utils.options_file import load_yaml
+
+    built: list[Any] = []
+    try:
+        _build_components(load_yaml(path), built)
+    finally:
+        from hinas_basicsr.data.hinas_split_dataset import SharedFileClient
+
+        # one process may open each LMDB once, and the checks of the next mutant open it again
+        for holder in [*built, *SharedFileClient._clients.values()]:
+            _close_lmdbs(holder)
+        SharedFileClient._clients.clear()
+        gc.collect()
+
+
+def _close_lmdbs(obj: Any, depth: int = 0) -> None:
+    """Close the LMDB environments a BasicSR dataset (or a wrapper of one) holds open."""
+    import lmdb
+
+    if depth > 3 or obj is None:
+        return
+    if isinstance(obj, lmdb.Environment):
+        obj.close()
+        return
+    if isinstance(obj, dict):
+        for value in obj.values():
+            _close_lmdbs(value, depth + 1)
+        return
+    for name in ('file_client', 'client', '_client', 'dataset', 'datasets'):
+        value = getattr(obj, name, None)
+        if isinstance(value, list):
+            for item in value:
+                _close_lmdbs(item, depth + 1)
+        elif value is not None and value is not obj:
+            _close_lmdbs(value, depth + 1)
+
+
+def _build_components(opt: dict[str, Any], built: list[Any]) -> None:
+    import numpy as np
+    from basicsr.data import build_dataset
+    from basicsr.losses import build_loss
+    from basicsr.metrics import calculate_metric
+
+    for key, spec in opt['datasets'].items():
+        spec = copy.deepcopy(spec)
+        spec['phase'] = key.split('_')[0]  # as BasicSR's parse_options completes each dataset
+        if 'scale' in opt:
+            spec['scale'] = opt['scale']
+        dataset = build_dataset(spec)
+        built.append(dataset)
+        assert len(dataset) > 0, f'datasets.{key}: empty'
+        dataset[0]
+    for key, spec in (opt.get('train') or {}).items():
+        if key.endswith('_opt') and spec:
+            build_loss(copy.deepcopy(spec))
+    image = np.random.default_rng(0).integers(0, 255, (160, 160, 3)).astype(np.float64)
+    for spec in ((opt.get('val') or {}).get('metrics') or {}).values():
+        calculate_metric({'img': image, 'img2': image[::-1].copy()}, copy.deepcopy(spec))
 
 
 def check_genotype_mutant(world: dict[str, Any], base: str, mutation: Mutation) -> Outcome | None:
@@ -336,7 +407,8 @@ def _holds(outcome: Outcome | None, base: str, mutation: Mutation) -> None:
 
 # ----------------------------------------------------------------------------- the tests
 def _baseline(world: dict[str, Any], names: tuple[str, ...]) -> None:
-    """Unchanged, each file passes the checks (else every mutant would be refused for that)."""
+    """Unchanged, each file passes the checks and its components build (else every mutant would be refused, or
+    reported, for that)."""
     from hinas_basicsr.space.genotype import Genotype
     from hinas_basicsr.tools.options_check import check_options
 
@@ -344,8 +416,12 @@ def _baseline(world: dict[str, Any], names: tuple[str, ...]) -> None:
     for base, (opt, is_train) in world['options'].items():
         if names and base not in names:
             continue
-        outcome = _in_scratch(lambda folder, opt=opt, is_train=is_train: _judge(
-            lambda: check_options(_dump(folder, opt), is_train=is_train), ('mutant.yml',)), (world['sample'],))
+
+        def run(folder: str, opt: dict[str, Any] = opt, is_train: bool = is_train) -> Outcome:
+            path = _dump(folder, opt)
+            return _judge(lambda: (check_options(path, is_train=is_train), build_components(path)), ('mutant.yml',))
+
+        outcome = _in_scratch(run, (world['sample'],))
         assert outcome.accepted and not outcome.problem, f'{base}: {outcome.message} {outcome.problem}'
     for base, data in world['genotypes'].items():
         assert Genotype.from_dict(data, base).num_layers >= 1

@@ -138,6 +138,28 @@ RULES = {
     'EDSR num_block 16,000,000': _edited(_network(num_block=16_000_000), 'o.yml', 'network_g.num_block: expected an '
                                          'integer from 0 to 4096, got 16000000'),
     'EDSR num_block 4096': _edited(_network(num_block=4096), 'o.yml', 'network_g: more than 10,000 layers (modules)'),
+    'L1Loss reduction meanmean': _edited(_train(pixel_opt={'type': 'L1Loss', 'loss_weight': 1.0,
+                                                           'reduction': 'meanmean'}),
+                                         'o.yml', 'train.pixel_opt: Unsupported reduction mode: meanmean'),
+    'no crop_border': _edited(lambda opt: opt.update(val={'val_freq': 5, 'save_img': False, 'metrics': {
+        'psnr': {'type': 'calculate_psnr'}}}), 'o.yml', 'missing option val.metrics.psnr.crop_border'),
+    'crop_border ~': _edited(lambda opt: opt.update(val={'val_freq': 5, 'save_img': False, 'metrics': {
+        'psnr': {'type': 'calculate_psnr', 'crop_border': '~'}}}), 'o.yml',
+        "val.metrics.psnr.crop_border: expected an integer from 0 to 64, got '~'"),
+    'io_backend disk with an extra key': _edited(lambda opt: opt['datasets']['train']['io_backend'].update(x=1),
+                                                 'o.yml', 'datasets.train.io_backend.x: not an option of the disk '
+                                                 'backend (it takes none)'),
+    'a training pair without use_rot': _edited(lambda opt: opt['datasets']['train'].pop('use_rot'), 'o.yml',
+                                               'missing option datasets.train.use_rot'),
+    'a loss without a type': _edited(lambda opt: opt['train']['pixel_opt'].pop('type'), 'o.yml',
+                                     'missing option train.pixel_opt.type'),
+    'a dataset without a type': _edited(lambda opt: opt['datasets']['train'].pop('type'), 'o.yml',
+                                        'missing option datasets.train.type'),
+    'a loss of text': _edited(_train(ssim_opt='aaa'), 'o.yml', "train.ssim_opt: expected a mapping of options with a "
+                                                             "type, got 'aaa'"),
+    'test_y_channel yes': _edited(lambda opt: opt.update(val={'val_freq': 5, 'save_img': False, 'metrics': {
+        'psnr': {'type': 'calculate_psnr', 'crop_border': 2, 'test_y_channel': 'yes'}}}), 'o.yml',
+        "val.metrics.psnr.test_y_channel: expected true or false, got 'yes'"),
 }
 
 
@@ -702,3 +724,30 @@ def test_datasets_and_launchers_are_checked_before_anything_is_written(tmp_path,
     for name in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST', 'SLURM_LOCALID'):
         monkeypatch.delenv(name, raising=False)
     refused(DATA[case], tmp_path, monkeypatch, capsys)
+
+
+# ----------------------------------------------------------------------------- the supernet's sizes, fast
+def _supernet_case(*needles, **network):
+    from test_bad_input import _net, _search_case
+
+    return _search_case(_net(**network), *needles)
+
+
+SUPERNET = {
+    'num_nodes 2**63': (('network_g.num_nodes: 9223372036854775808 gives more than 100,000 candidate operations',),
+                        {'num_nodes': 2 ** 63}),
+    'num_layers 10**9': (('network_g.num_layers: 1000000000 gives more than 100,000',), {'num_layers': 10 ** 9}),
+    'upscale 2.0': (('network_g.upscale: 2.0 is not valid',), {'upscale': 2.0}),
+    'width factor 1e308': (('network_g.width_factors: expected a list of numbers in (0, 64]',),
+                           {'width_factors': [1, 1.5, 1e308]}),
+}
+
+
+@pytest.mark.parametrize('case', SUPERNET)
+def test_the_supernet_refuses_sizes_before_counting_them(tmp_path, monkeypatch, capsys, case):
+    import time
+
+    needles, network = SUPERNET[case]
+    start = time.perf_counter()
+    refused(_supernet_case(*needles, **network), tmp_path, monkeypatch, capsys)
+    assert time.perf_counter() - start < 30  # num_nodes 2**63 counted its edges one by one before

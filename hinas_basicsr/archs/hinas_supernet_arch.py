@@ -271,6 +271,8 @@ def _check_options(task: str, upscale: int, num_in_ch: int, num_out_ch: int, num
                         ('num_nodes', num_nodes), ('num_feat', num_feat)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f'network_g.{name}: {value!r} must be an integer >= 1')
+        if name in ('num_layers', 'num_nodes') and value > MAX_CANDIDATE_OPS:  # bounds the count below, fast
+            raise ValueError(f'network_g.{name}: {value} gives more than {MAX_CANDIDATE_OPS:,} candidate operations')
     if num_in_ch != num_out_ch:
         raise ValueError(f'network_g.num_out_ch: {num_out_ch} must equal num_in_ch {num_in_ch} (residual output)')
     if (isinstance(width_factors, (str, bytes)) or not isinstance(width_factors, Sequence) or not width_factors

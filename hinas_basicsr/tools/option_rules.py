@@ -61,6 +61,24 @@ def sections(path: str, opt: Mapping[str, Any]) -> None:
             raise ValueError(f'{path}: {key}: expected a mapping of options, got {value!r:.60}')
 
 
+def typed_components(path: str, opt: Mapping[str, Any]) -> None:
+    """Every component BasicSR builds by its ``type`` has one: each dataset (a wrapper's inner one too), each
+    ``network_*``, each ``train.*_opt`` loss (or null: the model then leaves it out), each ``train.optim_*``, each
+    metric."""
+    found: list[tuple[str, Any]] = [(f'datasets.{k}', v) for k, v in (opt.get('datasets') or {}).items()]
+    found += [(where, spec) for where, spec in _dataset_specs(opt) if where.endswith('.dataset')]
+    found += [(str(k), v) for k, v in opt.items() if str(k).startswith('network_')]
+    train = opt.get('train') or {}
+    found += [(f'train.{k}', v) for k, v in train.items()
+              if (str(k).endswith('_opt') and v is not None) or str(k).startswith('optim_')]
+    for where, spec in found:
+        if not isinstance(spec, Mapping):
+            raise ValueError(f'{path}: {where}: expected a mapping of options with a type, got {spec!r:.60}')
+        if not isinstance(spec.get('type'), str) or not spec['type']:
+            raise ValueError(f'{path}: missing option {where}.type' if 'type' not in spec else
+                             f'{path}: {where}.type: expected a type name, got {spec["type"]!r:.60}')
+
+
 def loss_weights(path: str, opt: Mapping[str, Any]) -> None:
     """Every loss's ``loss_weight`` (a ``SumLoss``'s inner losses too) is a positive number: a negative weight
     trains by gradient ascent, and a zero one not at all (leave such a loss out)."""
@@ -269,3 +287,76 @@ def force_yml(opt: dict[str, Any], entries: list[str] | None) -> None:
             raise ValueError(f'--force_yml {entry}: {value!r} is not a value (a number, true, false, ~, a [list] '
                              'of values, or text)') from None
         node[keys[-1]] = parsed
+
+
+MAX_CROP_BORDER = 64  # pixels a metric crops from each side: the scale's border, far below any test image's size
+
+
+def metrics(path: str, opt: Mapping[str, Any]) -> None:
+    """Each ``val.metrics`` entry gives its metric function's required arguments (``crop_border``), of the kinds
+    of their defaults, ``crop_border`` an integer from 0 to ``MAX_CROP_BORDER`` (a missing one, or one that crops
+    the whole image, failed at the first validation)."""
+    import inspect
+
+    from basicsr.utils.registry import METRIC_REGISTRY
+
+    for key, spec in ((opt.get('val') or {}).get('metrics') or {}).items():
+        if not isinstance(spec, Mapping) or spec.get('type') not in METRIC_REGISTRY:
+            continue
+        where = f'val.metrics.{key}'
+        params = inspect.signature(METRIC_REGISTRY.get(spec['type'])).parameters
+        for name, param in params.items():
+            if name in ('img', 'img2') or param.kind is inspect.Parameter.VAR_KEYWORD:
+                continue
+            if param.default is inspect.Parameter.empty and name not in spec:
+                raise ValueError(f'{path}: missing option {where}.{name} (required by {spec["type"]})')
+            kind = type(param.default)
+            if name in spec and kind in (bool, str) and not isinstance(spec[name], kind):
+                expected = 'true or false' if kind is bool else 'text'
+                raise ValueError(f'{path}: {where}.{name}: expected {expected}, got {spec[name]!r:.60}')
+        border = spec.get('crop_border', 0)
+        if not is_integer(border) or not 0 <= border <= MAX_CROP_BORDER:
+            raise ValueError(f'{path}: {where}.crop_border: expected an integer from 0 to {MAX_CROP_BORDER}, got '
+                             f'{border!r:.60}')
+
+
+# what each of BasicSR's IO backends takes beside its type (the LMDB one hands the rest to lmdb.open)
+BACKEND_OPTIONS = {
+    'disk': (),
+    'lmdb': ('db_paths', 'client_keys', 'readonly', 'lock', 'readahead', 'map_size', 'subdir', 'metasync', 'sync',
+             'map_async', 'mode', 'create', 'writemap', 'meminit', 'max_readers', 'max_dbs', 'max_spare_txns'),
+    'memcached': ('server_list_cfg', 'client_cfg', 'sys_path'),
+}
+TRAINING_CROP = ('gt_size', 'use_hflip', 'use_rot')  # what BasicSR's PairedImageDataset reads in its train phase
+
+
+def datasets(path: str, opt: Mapping[str, Any]) -> None:
+    """Each dataset's ``io_backend`` options are those its backend takes (``HardDiskBackend() takes no arguments``
+    failed at the first image), and a ``PairedImageDataset`` that crops (its phase is train, or it is a split's
+    inner dataset of the train phase) has ``gt_size``, ``use_hflip`` and ``use_rot``."""
+    for key, entry in (opt.get('datasets') or {}).items():
+        if not isinstance(entry, Mapping):
+            continue
+        outer_phase = str(key).split('_')[0]
+        specs = [(f'datasets.{key}', entry, entry.get('phase', outer_phase))]
+        inner = entry.get('dataset')
+        if isinstance(inner, Mapping):
+            inherited = 'val' if entry.get('type') == 'HiNASMultiCropDataset' else entry.get('phase', outer_phase)
+            specs.append((f'datasets.{key}.dataset', inner, inner.get('phase', inherited)))
+        for where, spec, phase in specs:
+            backend = spec.get('io_backend')
+            if isinstance(backend, Mapping) and backend.get('type') in BACKEND_OPTIONS:
+                takes = BACKEND_OPTIONS[backend['type']]
+                unknown = [k for k in backend if k != 'type' and k not in takes]
+                if unknown:
+                    raise ValueError(f'{path}: {where}.io_backend.{unknown[0]}: not an option of the '
+                                     f'{backend["type"]} backend (it takes {", ".join(takes) or "none"})')
+            if spec.get('type') == 'PairedImageDataset' and phase == 'train':
+                missing = [k for k in TRAINING_CROP if k not in spec and not (k == 'gt_size' and
+                                                                               'gt_size' in entry)]
+                if missing:
+                    raise ValueError(f'{path}: missing option {where}.{missing[0]} (PairedImageDataset crops and '
+                                     'flips its training pairs with gt_size, use_hflip and use_rot)')
+                for flag in ('use_hflip', 'use_rot'):
+                    if not isinstance(spec[flag], bool):
+                        raise ValueError(f'{path}: {where}.{flag}: expected true or false, got {spec[flag]!r:.60}')

@@ -132,6 +132,8 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none',
     option_rules.experiment_name(path, opt)
     option_rules.sections(path, opt)
     option_rules.pipeline(path, opt, is_train)
+    option_rules.typed_components(path, opt)
+    option_rules.datasets(path, opt)
     option_rules.path_options(path, opt)
     option_rules.dataroots(path, opt)
     _check_number(path, 'scale', opt.get('scale'), True, 1, required=False)
@@ -176,6 +178,7 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none',
             raise ValueError(f'{path}: {err}') from None
     for key, spec in ((opt.get('val') or {}).get('metrics') or {}).items():
         _check_type(path, f'val.metrics.{key}', spec, METRIC_REGISTRY)
+    option_rules.metrics(path, opt)
     _with_path(path, check_amp, opt.get('train') or {}, opt['model_type'])
     compile_opt = (opt.get('train') or {}).get('compile')
     if compile_opt is not None and not isinstance(compile_opt, (bool, dict)):
@@ -220,6 +223,8 @@ def check_lmdb_keys(path: str, where: str, root: str, meta: str, keys: set[str])
                 env.begin(write=False) as txn:
             stored = {key.decode('utf-8', 'replace') for key in txn.cursor().iternext(values=False)}
     except lmdb.Error as err:
+        if 'already open in this process' in str(err):  # a dataset of this process reads it: it opens
+            return
         raise ValueError(f'{path}: {where}: {root} is not a readable LMDB ({str(err).splitlines()[0][:120]})'
                          ) from None
     missing = sorted(keys - stored)
@@ -698,6 +703,11 @@ def _check_optimizers(path: str, opt: Mapping[str, Any]) -> None:
                              f'{err})') from None
 
 
+# BasicSR's losses that are built to check their options (a reduction of another name failed at the model's start);
+# the perceptual loss would load VGG weights, the GAN losses are not the plugin's
+BUILT_BASICSR_LOSSES = ('L1Loss', 'MSELoss', 'CharbonnierLoss', 'WeightedTVLoss')
+
+
 def _check_losses(path: str, opt: Mapping[str, Any]) -> None:
     """Each ``train.*_opt`` loss takes its options; the plugin's losses are checked as their constructors check."""
     from basicsr.utils.registry import LOSS_REGISTRY
@@ -712,11 +722,11 @@ def _check_losses(path: str, opt: Mapping[str, Any]) -> None:
             _with_path(path, sum_loss.check_options, spec.get('losses'), spec.get('reduction', 'sum'), where)
             for i, inner in enumerate(spec['losses']):
                 check(f'{where}.losses[{i}]', inner)
-        elif cls.__module__.startswith('hinas_basicsr'):
+        elif cls.__module__.startswith('hinas_basicsr') or spec['type'] in BUILT_BASICSR_LOSSES:
             try:
                 cls(**copy.deepcopy(kwargs))
             except (ValueError, TypeError) as err:
-                raise ValueError(f'{path}: {where}: {err}') from None
+                raise ValueError(f'{path}: {where}: {str(err)[:160]}') from None
 
     for key, spec in (opt.get('train') or {}).items():
         if key.endswith('_opt'):
