@@ -345,7 +345,8 @@ def datasets(path: str, opt: Mapping[str, Any]) -> None:
             specs.append((f'datasets.{key}.dataset', inner, inner.get('phase', inherited)))
         for where, spec, phase in specs:
             backend = spec.get('io_backend')
-            if isinstance(backend, Mapping) and backend.get('type') in BACKEND_OPTIONS:
+            if isinstance(backend, Mapping) and isinstance(backend.get('type'), str) \
+                    and backend['type'] in BACKEND_OPTIONS:
                 takes = BACKEND_OPTIONS[backend['type']]
                 unknown = [k for k in backend if k != 'type' and k not in takes]
                 if unknown:
