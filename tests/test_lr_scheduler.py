@@ -95,6 +95,8 @@ def test_options_check_refuses_a_scheduler_the_model_cannot_build(tmp_path, mode
         opt = edsr_options(tmp_path / 'data')
     opt.update(name='x', model_type=model_type, num_gpu=0)
     opt['train']['scheduler'] = {'type': scheduler_type}
+    if scheduler_type == 'MultiStepLR':  # BasicSR's MultiStepRestartLR needs its milestones
+        opt['train']['scheduler']['milestones'] = [10]
     path = write_options(tmp_path / 'x.yml', opt)
     if error is None:
         check_options(str(path))
