@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 import torch
 
-from hinas_basicsr.fileio import write_torch
+from hinas_basicsr.utils.fileio import write_torch
 
 _installed = False
 

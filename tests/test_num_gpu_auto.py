@@ -31,7 +31,7 @@ def test_demo_search_on_four_gpus_still_gets_its_iterations(monkeypatch, tmp_pat
     from basicsr.data.data_sampler import EnlargedSampler
     from basicsr.train import parse_options
 
-    from hinas_basicsr.data.sample import ensure_sample_data
+    from hinas_basicsr.tools.sample_data import ensure_sample_data
 
     monkeypatch.chdir(tmp_path)
     ensure_sample_data('datasets/sample')

@@ -9,9 +9,9 @@ import torch
 import yaml
 
 from hinas_basicsr.cli import hinas_main
-from hinas_basicsr.compare import count_flops, count_params, load_network
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.search_vs_random import markdown_table, rank_among
+from hinas_basicsr.research.search_vs_random import markdown_table, rank_among
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.tools.compare import count_flops, count_params, load_network
 
 ENTRY_KEYS = {'kind', 'genotype', 'params', 'flops', 'flops_input', 'psnr', 'ssim', 'psnr_half', 'sets',
               'train_iterations', 'train_seconds', 'wall_seconds'}
@@ -171,7 +171,7 @@ def test_rerun_with_other_settings_is_refused(in_tmp, capsys):
 
 
 def test_ablations_may_be_added_to_a_finished_run_but_not_removed(tmp_path):
-    from hinas_basicsr.search_vs_random import Settings, check_settings
+    from hinas_basicsr.research.search_vs_random import Settings, check_settings
 
     common = dict(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None, random=2, seeds=1,
                   search_iters=4, train_iters=2, out=str(tmp_path), device='cpu')
@@ -259,8 +259,8 @@ def test_test_dir_adds_a_column_scored_on_matlab_bicubic_lr(in_tmp):
 
 
 def test_width_paths_pareto_front_and_summary_of_hand_made_results():
-    from hinas_basicsr.search_vs_random import pareto_front, summary
-    from hinas_basicsr.trellis import valid_paths as width_paths
+    from hinas_basicsr.research.search_vs_random import pareto_front, summary
+    from hinas_basicsr.space.trellis import valid_paths as width_paths
 
     assert width_paths(2, 3) == [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2)]
     assert len(width_paths(3, 3)) == 2 + 3 + 2 + 3 + 2  # the 5 two-layer paths, each extended by its moves
@@ -297,7 +297,7 @@ def test_width_paths_pareto_front_and_summary_of_hand_made_results():
 
 
 def test_data_photos_goes_into_the_search_options_and_every_training(tmp_path):
-    from hinas_basicsr.search_vs_random import Settings, search_options, test_options, training_options
+    from hinas_basicsr.research.search_vs_random import Settings, search_options, test_options, training_options
 
     s = Settings(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None, random=2, seeds=1,
                  search_iters=4, train_iters=2, out=str(tmp_path), device='cpu', ablations=False, data='photos')
@@ -320,8 +320,8 @@ def test_data_photos_goes_into_the_search_options_and_every_training(tmp_path):
 
 
 def test_search_seeds_run_every_search_again_with_the_next_manual_seed(tmp_path):
-    from hinas_basicsr.remedies import REMEDIES
-    from hinas_basicsr.search_vs_random import Settings, check_settings, search_options
+    from hinas_basicsr.research.remedies import REMEDIES
+    from hinas_basicsr.research.search_vs_random import Settings, check_settings, search_options
 
     common = dict(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None, random=2, seeds=1,
                   search_iters=4, train_iters=2, out=str(tmp_path), device='cpu', ablations=False,
@@ -367,8 +367,8 @@ def test_random_seeds_raised_on_a_finished_run_train_only_the_new_seed(in_tmp, c
 
 
 def test_remedy_specs_and_bad_ones_refused_in_one_line(in_tmp, capsys):
-    from hinas_basicsr.remedies import REMEDIES, apply_overrides, flops_target_overrides
-    from hinas_basicsr.search_vs_random import remedy_overrides
+    from hinas_basicsr.research.remedies import REMEDIES, apply_overrides, flops_target_overrides
+    from hinas_basicsr.research.search_vs_random import remedy_overrides
 
     assert remedy_overrides('perturbation+flops_target=8.2') == apply_overrides(REMEDIES['perturbation'],
                                                                                 flops_target_overrides(8.2))
@@ -394,7 +394,7 @@ def test_remedy_specs_and_bad_ones_refused_in_one_line(in_tmp, capsys):
 
 
 def test_search_modes_beat_chance_only_if_every_search_beats_the_median_at_equal_flops():
-    from hinas_basicsr.search_vs_random import mode_of, search_modes
+    from hinas_basicsr.research.search_vs_random import mode_of, search_modes
 
     assert [mode_of(n) for n in ('found', 'found_search2', 'decoder_head_search12', 'a_search2x')] == [
         'found', 'found', 'decoder_head', 'a_search2x']

@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import argparse
 
+from hinas_basicsr.research.search_vs_random import TABLE, Settings, run_benchmark
+from hinas_basicsr.utils.arg_checks import output_dir
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -68,8 +71,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hinas_basicsr.arg_checks import output_dir
-    from hinas_basicsr.search_vs_random import TABLE, Settings, run_benchmark
 
     output_dir(args.out, '--out')
     extras = []

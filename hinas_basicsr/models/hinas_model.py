@@ -10,7 +10,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from torch import nn
 
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
-from hinas_basicsr.numerics import autocast_forward, setup_numerics
+from hinas_basicsr.models.numerics import autocast_forward, setup_numerics
 
 
 def bias_param_groups(net: nn.Module, lr: float, weight_decay: float, bias_lr_factor: float,
@@ -47,7 +47,7 @@ class HiNASModel(SRModel):
         amp (str): ``bf16`` runs the training forward passes under bf16 autocast on the model's device (CUDA or
             CPU); the losses and the backward are computed in fp32. Default: None (fp32).
         deterministic (bool): Deterministic kernels, no cuDNN benchmark, no TF32
-            (:func:`hinas_basicsr.numerics.set_deterministic`). Default: false.
+            (:func:`hinas_basicsr.models.numerics.set_deterministic`). Default: false.
     """
 
     def init_training_settings(self) -> None:

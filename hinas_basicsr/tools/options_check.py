@@ -12,33 +12,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-import yaml
 
-from hinas_basicsr.arg_checks import is_number
-from hinas_basicsr.genotype import resolve_genotype
-
-
-def load_yaml(path: str, option: str = '-opt') -> dict[str, Any]:
-    """Read an option file; refuse one that is missing, a folder, not text or not a YAML mapping.
-
-    ``option`` is the command-line option that named the file (``-opt``, ``--test-opt``, ``--model``).
-    """
-    if os.path.isdir(path):
-        raise ValueError(f'{option}: {path} is a folder, not an option file')
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'{option}: option file {path} does not exist')
-    from basicsr.utils.options import ordered_yaml
-
-    try:
-        with open(path, encoding='utf-8') as f:
-            opt = yaml.load(f, Loader=ordered_yaml()[0])
-    except UnicodeDecodeError:
-        raise ValueError(f'{option}: {path} is not a text file (not UTF-8): not an option file') from None
-    except yaml.YAMLError as err:
-        raise ValueError(f'{path}: not valid YAML ({str(err).splitlines()[0]})') from None
-    if not isinstance(opt, dict):
-        raise ValueError(f'{path}: expected a mapping of options, got {type(opt).__name__}')
-    return opt
+from hinas_basicsr.archs.hinas_supernet_arch import SEARCH_HEADS
+from hinas_basicsr.data import hinas_noisy_dataset, hinas_split_dataset
+from hinas_basicsr.losses import sum_loss
+from hinas_basicsr.models.lr_scheduler import check_scheduler_type
+from hinas_basicsr.models.search_options import check_search_options
+from hinas_basicsr.prep.common import image_size
+from hinas_basicsr.search.judge import check_search_remedies
+from hinas_basicsr.space.genotype import resolve_genotype
+from hinas_basicsr.tools.sample_data import ensure_sample_data
+from hinas_basicsr.utils.arg_checks import is_number
+from hinas_basicsr.utils.checkpoints import check_fits, read_checkpoint, weights_of
+from hinas_basicsr.utils.options_file import load_yaml
 
 
 def _check_type(path: str, where: str, spec: Any, registry) -> None:
@@ -157,7 +143,6 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
             _check_loss(path, f'train.{key}', spec, LOSS_REGISTRY)
     scheduler = (opt.get('train') or {}).get('scheduler')
     if is_train and isinstance(scheduler, dict) and 'type' in scheduler:
-        from hinas_basicsr.models.lr_scheduler import check_scheduler_type
 
         try:
             check_scheduler_type(scheduler['type'], MODEL_REGISTRY.get(opt['model_type']))
@@ -224,7 +209,6 @@ def _folder_images(path: str, where: str, root: str) -> dict[str, tuple[int, int
     else:
         from basicsr.utils import scandir
 
-        from hinas_basicsr.prep.common import image_size
 
         if not os.path.isdir(root):
             raise ValueError(f'{path}: {where}: {root} is a file, not a folder of images or an LMDB')
@@ -316,7 +300,6 @@ def _check_gt_size(path: str, where: str, spec: Mapping[str, Any], gt_size: Any,
 def prepare_options(path: str, opt: dict[str, Any]) -> None:
     """Build the embedded sample data that the options (read from ``path``) name with ``sample_data: DIR``."""
     if opt.get('sample_data'):
-        from hinas_basicsr.data.sample import ensure_sample_data
 
         ensure_sample_data(opt['sample_data'])
         _check_dataroots(path, opt)
@@ -348,8 +331,6 @@ def check_hinas_networks(opt: Mapping[str, Any], source: str) -> None:
 
 def check_remedy_options(opt: Mapping[str, Any], source: str) -> None:
     """The search remedies' options (``train.selection``, ``train.flops_*``, ``network_g.search_head``)."""
-    from hinas_basicsr.archs.hinas_supernet_arch import SEARCH_HEADS
-    from hinas_basicsr.search_judge import check_search_remedies
 
     try:
         check_search_remedies(opt.get('train') or {})
@@ -454,7 +435,6 @@ def _check_networks(path: str, opt: Mapping[str, Any]) -> None:
 def _check_datasets(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
     from basicsr.utils.file_client import FileClient
 
-    from hinas_basicsr.data import hinas_noisy_dataset, hinas_split_dataset
 
     datasets = _get(opt, path, 'datasets')
     if not datasets:
@@ -539,7 +519,6 @@ def _check_losses(path: str, opt: Mapping[str, Any]) -> None:
     """Each ``train.*_opt`` loss takes its options; the plugin's losses are checked as their constructors check."""
     from basicsr.utils.registry import LOSS_REGISTRY
 
-    from hinas_basicsr.losses import sum_loss
 
     def check(where: str, spec: Any) -> None:
         if not isinstance(spec, Mapping) or spec.get('type') not in LOSS_REGISTRY:
@@ -564,7 +543,6 @@ def _check_losses(path: str, opt: Mapping[str, Any]) -> None:
 
 def _check_models(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
     """What the plugin's models read when they start, and what they need of the networks and datasets."""
-    from hinas_basicsr.models.search_options import check_search_options
 
     model, train = opt.get('model_type'), opt.get('train') or {}
     if model == 'HiNASSearchModel' and is_train:
@@ -598,7 +576,6 @@ def check_components(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
 def check_pretrained(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
     """Every ``path.pretrain_network_*`` is a torch checkpoint that fits its network (keys and shapes, as BasicSR's
     ``load_network`` with ``strict_load_*`` loads it); ``basicsr test`` needs one for ``network_g``."""
-    from hinas_basicsr.networks import check_fits, read_checkpoint, weights_of
 
     paths = opt.get('path') or {}
     if not is_train and isinstance(opt.get('network_g'), Mapping) and not paths.get('pretrain_network_g'):
@@ -642,7 +619,6 @@ def resume_state_path(opt: Mapping[str, Any], auto_resume: bool, debug: bool) ->
 def check_resume(path: str, opt: Mapping[str, Any], auto_resume: bool = False, debug: bool = False) -> None:
     """The training state to resume from is a torch file holding BasicSR's state, and each network checkpoint
     saved with it (``experiments/<name>/models/net_<x>_<iter>.pth``, which BasicSR then loads) fits its network."""
-    from hinas_basicsr.networks import check_fits, read_checkpoint, weights_of
 
     state_path = resume_state_path(opt, auto_resume, debug)
     if state_path is None:
