@@ -268,7 +268,7 @@ def test_prep_output_under_an_unwritable_folder(tmp_path):
     images = tmp_path / 'BSR' / 'BSDS500' / 'data' / 'images'
     for split in ('train', 'val', 'test'):
         os.makedirs(images / split)
-        cv2.imwrite(str(images / split / f'{split}1.png'), smooth_image(41, 41, seed=1))
+        cv2.imwrite(str(images / split / f'{split}1.png'), smooth_image(64, 64, seed=1))  # holds the training crop
     out = run_cli([str(REPO / 'datasets_prep' / 'prepare_bsd500.py'), '--src', str(tmp_path / 'BSR'), '--dst',
                    '/sys/hinas_out'], cwd=tmp_path)
     one_line(out.returncode, out.stderr, 'prepare_bsd500: error: ', '/sys/hinas_out')

@@ -12,7 +12,7 @@ from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 from conftest import REPO, run_cli, write_options
 
-from hinas_basicsr.options_check import load_yaml
+from hinas_basicsr.utils.options_file import load_yaml
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 SIGMAS = (30, 50, 70)
@@ -105,7 +105,7 @@ def test_ridnet_mean_shift_follows_rgb_mean():
 @pytest.mark.parametrize('arch', ['dncnn', 'ridnet'])
 def test_baseline_trains_through_basicsr_train_on_the_sample_data(tmp_path, arch):
     """A few iterations of options/train_{dncnn,ridnet}_sigma50.yml, small, on the sample data's gray BSD500."""
-    from hinas_basicsr.data.sample import ensure_sample_data
+    from hinas_basicsr.tools.sample_data import ensure_sample_data
 
     sample = tmp_path / 'sample'
     ensure_sample_data(str(sample))

@@ -141,8 +141,8 @@ def check_photo_sizes(photos: Sequence[dict[str, Any]], sources: Sequence[str], 
     test_least = scoring_size() if gray else max(scoring_size(s) for s in PHOTO_SCALES)
     if test_crop < test_least:
         raise ValueError(f'test_crop: {test_crop} is smaller than {test_least}, the least side that can be scored')
-    for photo, source in zip(photos, sources):
-        h, w = check_image(source, color=not gray)
+    dims = [check_image(source, color=not gray) for source in sources]  # all decode and fit the mode; then sizes
+    for photo, source, (h, w) in zip(photos, sources, dims):
         hr_h, hr_w = h // 2, w // 2
         if photo['split'] == 'train':
             least, why = train_least, f'a {train_least}x{train_least} ' + ('training crop' if gray else 'sub-image')

@@ -340,7 +340,7 @@ def check_remedy_options(opt: Mapping[str, Any], source: str) -> None:
     if head not in SEARCH_HEADS:
         raise ValueError(f'{source}: network_g.search_head: {head!r} is not one of {", ".join(SEARCH_HEADS)}')
 # ----------------------------------------------------------------------------- the plugin's components
-PLUGIN_ARCHS = ('HiNASNet', 'HiNASSupernet')
+PLUGIN_ARCHS = ('HiNASNet', 'HiNASSupernet', 'DnCNN')
 WRAPPER_DATASETS = ('HiNASSplitDataset', 'HiNASMultiCropDataset')
 
 
