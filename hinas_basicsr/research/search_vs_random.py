@@ -470,7 +470,7 @@ def train_and_score(s: Settings, name: str, genotype_file: str, test_opt: str, s
             specs.append(ModelSpec(f'seed{seed}_half', trained.option, trained.snapshot))
         runs.append(trained)
     rows = compare(specs, test_opt, os.path.join(s.out, 'scores', name), task=s.task, scale=s.scale,
-                   latency_runs=1, device=torch.device(s.device))
+                   latency_runs=1, device=torch.device(s.device), bm3d=False)  # its reference: bicubic or noisy
     set_names = list(dict.fromkeys(r['set'] for r in rows))
     baseline = {'name': rows[0]['model'], 'psnr': {}, 'ssim': {}}
     for r in rows:
