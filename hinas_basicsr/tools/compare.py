@@ -403,6 +403,7 @@ def plot_psnr_vs_flops(rows: Sequence[dict[str, Any]], path: str) -> None:
             continue
         ax.scatter([x], [y])
         ax.annotate(m, (x, y), textcoords='offset points', xytext=(4, 4))
+    ax.margins(y=0.1)  # room for the labels above the highest point or level
     ax.set_xlabel(f"GFLOPs (input {rows[0]['flops_input']})")
     ax.set_ylabel('PSNR (dB), mean over test sets')
     ax.grid(alpha=0.3)
