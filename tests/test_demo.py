@@ -26,6 +26,17 @@ from hinas_basicsr.tools.runners import budget_cosine
 REQUIRED = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s')
 
 
+def tiny_search(source, path, name: str) -> None:
+    """The demo search ``source`` cut to 4 iterations (2 of weights only), written as ``path``."""
+    opt = yaml.safe_load(source.read_text())
+    opt['name'] = name
+    opt['train'].update(total_iter=4, arch_warmup_ratio=0.5)
+    opt['train']['scheduler']['periods'] = [4]
+    opt['val']['val_freq'] = 4
+    opt['logger'].update(use_tb_logger=False, save_checkpoint_freq=4, print_freq=2)
+    path.write_text(yaml.safe_dump(opt))
+
+
 def test_demo_writes_the_comparison(tmp_path, monkeypatch, repo, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'options').symlink_to(repo / 'options')
@@ -76,13 +87,7 @@ def test_demo_trains_after_searching_in_the_same_run(tmp_path, monkeypatch, repo
     """A 4-iteration search, then the trainings (which must open the LMDBs the search used), then compare."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'options').symlink_to(repo / 'options')
-    opt = yaml.safe_load((repo / SEARCH_OPT).read_text())
-    opt['name'] = 'tiny_search'
-    opt['train'].update(total_iter=4, arch_warmup_ratio=0.5)
-    opt['train']['scheduler']['periods'] = [4]
-    opt['val']['val_freq'] = 4
-    opt['logger'].update(use_tb_logger=False, save_checkpoint_freq=4, print_freq=2)
-    (tmp_path / 'tiny.yml').write_text(yaml.safe_dump(opt))
+    tiny_search(repo / SEARCH_OPT, tmp_path / 'tiny.yml', 'tiny_search')
     reported = []
     update = RunProgress.update
     monkeypatch.setattr(RunProgress, 'update', lambda self, stage, done: (reported.append((stage, done)),
@@ -132,13 +137,7 @@ def test_denoise_demo_searches_trains_and_compares(tmp_path, monkeypatch, repo, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'options').symlink_to(repo / 'options')
     demo = TASKS['denoise']
-    opt = yaml.safe_load((repo / demo.search_opt).read_text())
-    opt['name'] = 'tiny_denoise_search'
-    opt['train'].update(total_iter=4, arch_warmup_ratio=0.5)
-    opt['train']['scheduler']['periods'] = [4]
-    opt['val']['val_freq'] = 4
-    opt['logger'].update(use_tb_logger=False, save_checkpoint_freq=4, print_freq=2)
-    (tmp_path / 'tiny.yml').write_text(yaml.safe_dump(opt))
+    tiny_search(repo / demo.search_opt, tmp_path / 'tiny.yml', 'tiny_denoise_search')
     threads = torch.get_num_threads()
     try:
         rows = run_demo('out', budget_s=3., search_opt='tiny.yml', latency_runs=1, threads=1, task='denoise')
