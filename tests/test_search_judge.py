@@ -6,10 +6,11 @@ import random
 
 import pytest
 import torch
+from judge_helpers import inherited, inherited_psnrs
 
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
 from hinas_basicsr.research.random_genotype import random_genotype
-from hinas_basicsr.search.judge import SearchJudge, inherited, kendall_tau, one_hot_weights, valid_paths
+from hinas_basicsr.search.judge import SearchJudge, kendall_tau, one_hot_weights, valid_paths
 from hinas_basicsr.space.genotype import Genotype
 from hinas_basicsr.space.trellis import PRIMITIVES, node_edges, position_key
 
@@ -154,10 +155,10 @@ def test_inherited_psnr_restores_the_supernet_and_ranks(bn):
     judge = SearchJudge(net, batches, crop_border=2, bn=bn, calibration=batches if bn == 'calibrate' else None)
     state = {k: v.clone() for k, v in net.state_dict().items()}
     genotypes = [_genotype(net, seed) for seed in range(3)]
-    scores = judge.inherited_psnrs(genotypes)
+    scores = inherited_psnrs(judge, genotypes)
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items()) and net.training
     assert len(set(scores)) == 3 and all(0 < s < 60 for s in scores)
-    assert scores == judge.inherited_psnrs(genotypes)  # the same batches every time
+    assert scores == inherited_psnrs(judge, genotypes)  # the same batches every time
     assert kendall_tau(scores, scores) == pytest.approx(1) and kendall_tau(scores, [-s for s in scores]) == -1
     # the statistics each mode normalises with: the val batch's own, the calibration's, the running ones
     lq = batches[0]['lq']

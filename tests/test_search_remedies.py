@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+from judge_helpers import inherited_psnrs
 from search_helpers import make_subimage_folders, search_options, write_search_options
 
 from hinas_basicsr.archs.hinas_net_arch import low_level_cell
@@ -52,7 +53,7 @@ def test_a_search_with_every_remedy_selects_by_perturbation_at_the_end(tmp_path,
     assert judge_of_search(path).bn == 'batch'
     assert torch.equal(judge.net.alpha, torch.load(tmp_path / 'experiments' / 'remedies' / 'models' /
                                                    'net_g_latest.pth', weights_only=True)['params']['alpha'])
-    scores = judge.inherited_psnrs([best, Genotype.load(out / 'iter_6.json')])
+    scores = inherited_psnrs(judge, [best, Genotype.load(out / 'iter_6.json')])
     assert all(10 < s < 60 for s in scores)
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import random
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -218,10 +218,6 @@ class SearchJudge:
             self.recalibrate(cells, transitions)
             return self.psnr(cells, transitions)
 
-    def inherited_psnrs(self, genotypes: Iterable[Genotype]) -> list[float]:
-        """:meth:`inherited_psnr` of each genotype."""
-        return [self.inherited_psnr(g) for g in genotypes]
-
     def check_space(self, genotype: Genotype) -> None:
         """Refuse a genotype from another search space than the supernet's."""
         net = self.net
@@ -344,10 +340,3 @@ def psnr_options(opt: Mapping[str, Any]) -> tuple[int, bool]:
     return int(psnr.get('crop_border', opt.get('scale') or 0)), bool(psnr.get('test_y_channel', True))
 
 
-@contextlib.contextmanager
-def inherited(net: nn.Module, genotype: Genotype) -> Iterator[None]:
-    """Within: ``net`` (a HiNASSupernet) computes the genotype's one-hot net (:func:`one_hot_weights`)."""
-    cells, transitions = one_hot_weights(genotype)
-    device = next(net.parameters()).device
-    with net.fixed_architecture(cells.to(device), transitions.to(device)):
-        yield
