@@ -372,8 +372,10 @@ def test_remedy_specs_and_bad_ones_refused_in_one_line(in_tmp, capsys):
 
     assert remedy_overrides('perturbation+flops_target=8.2') == apply_overrides(REMEDIES['perturbation'],
                                                                                 flops_target_overrides(8.2))
-    assert remedy_overrides('flops_target')['train']['flops_target'] == REMEDIES['flops_target']['train'][
-        'flops_target']
+    assert remedy_overrides('flops_target')['train']['flops_opt'] == REMEDIES['flops_target']['train']['flops_opt']
+    assert remedy_overrides('flops_target=8.2')['train']['flops_opt'] == {'type': 'target', 'gflops': 8.2,
+                                                                          'input': [128, 128], 'num_feat': 16,
+                                                                          'weight': 0.1}
     assert remedy_overrides('decoder_head') == {'network_g': {'search_head': 'decoder'}}
     search = ['--search-opt', 'options/demo/search_sr_x2.yml']
     for spec, message in (('nothing', "--remedy nothing: 'nothing' is not a remedy"),
