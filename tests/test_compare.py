@@ -85,7 +85,7 @@ def test_checkpoint_defaults_to_pretrain_path_and_cli_prints_table(sr_setup, cap
 def test_parse_model_spec():
     assert parse_model_spec('a=x.yml:c.pth') == ModelSpec('a', 'x.yml', 'c.pth')
     assert parse_model_spec('a=x.yml') == ModelSpec('a', 'x.yml', None)
-    with pytest.raises(ValueError, match='NAME=OPTION_YML'):
+    with pytest.raises(ValueError, match='NAME=YML'):
         parse_model_spec('x.yml')
 
 

@@ -172,7 +172,7 @@ def test_cli_torchscript_model(tmp_path):
     model = tmp_path / 'net.pt'
     deploy.save_torchscript(net, torch.rand(1, 3, 16, 16), str(model))
     cv2.imwrite(str(tmp_path / 'p.png'), _photo((26, 19)))
-    assert hinas_main(['infer', '--model', str(model), '-i', str(tmp_path / 'p.png'), '-o', str(tmp_path / 'o'),
+    assert hinas_main(['infer', '--torchscript', str(model), '-i', str(tmp_path / 'p.png'), '-o', str(tmp_path / 'o'),
                        '--device', 'cpu', '--tile', '10']) == 0
     assert cv2.imread(str(tmp_path / 'o' / 'p_hinas.png')).shape == (52, 38, 3)
 

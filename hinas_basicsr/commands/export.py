@@ -1,6 +1,6 @@
 """Export a trained network: TorchScript, deploy form (BatchNorm folded) and ONNX, each checked.
 
-    hinas export -opt options/train_hinas_sr_x2.yml --checkpoint net_g_latest.pth --deploy \\
+    hinas export -opt options/train_hinas_sr_x2.yml --weights net_g_latest.pth --deploy \\
         --out results/export/hinas_x2_deploy.pt --onnx results/export/hinas_x2.onnx
 
 The deploy form must reproduce the trained network to --tolerance (default 1e-4) on a random
@@ -24,9 +24,14 @@ TOLERANCE = 1e-4
 TORCHSCRIPT_SUFFIXES = ('.pt', '.pth', '.ts', '.torchscript')
 
 
+# Spellings of earlier releases, refused with the new one (a checkpoint is --weights in every command).
+RENAMED_FLAGS = {'--checkpoint': '--weights PTH'}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('-opt', required=True, help='option file whose network_g is exported')
-    parser.add_argument('--checkpoint', help='BasicSR .pth (default: path.pretrain_network_g of the options)')
+    parser.add_argument('--weights', metavar='PTH',
+                        help='BasicSR .pth (default: path.pretrain_network_g of the options)')
     parser.add_argument('--deploy', action='store_true',
                         help='fold BatchNorm into the preceding convolutions, channels-last layout')
     parser.add_argument('--contiguous', action='store_true', help='with --deploy: keep the NCHW layout')
@@ -67,10 +72,9 @@ def _check_arguments(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-
     out = _check_arguments(args)
     check_hinas_networks(load_yaml(args.opt), args.opt)
-    net = load_network(args.opt, args.checkpoint, device=torch.device('cpu'), checkpoint_name='--checkpoint')
+    net = load_network(args.opt, args.weights, device=torch.device('cpu'), checkpoint_name='--weights')
     example = torch.rand(1, input_channels(net), *args.input_size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         reference = net(example)

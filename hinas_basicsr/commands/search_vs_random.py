@@ -71,7 +71,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     output_dir(args.out, '--out')
     extras = []
     for spec in args.extra:

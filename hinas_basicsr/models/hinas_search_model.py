@@ -6,7 +6,7 @@ import hashlib
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from copy import deepcopy
 from functools import partial
 from typing import Any
@@ -103,6 +103,13 @@ def grads_only_for(net: nn.Module, params: Sequence[nn.Parameter], enabled: bool
             p.requires_grad_(True)
 
 
+
+def check_train_set(train_set_opt: Mapping[str, Any]) -> None:
+    """``datasets.train``: a ``HiNASSplitDataset`` with ``split: w``; the model builds the A split beside it."""
+    if train_set_opt.get('type') != 'HiNASSplitDataset' or train_set_opt.get('split') != 'w':
+        raise ValueError(f'datasets.train: HiNASSearchModel needs type HiNASSplitDataset with split: w, '
+                         f'got type {train_set_opt.get("type")!r} split {train_set_opt.get("split")!r}')
+
 @MODEL_REGISTRY.register()
 class HiNASSearchModel(SRModel):
     """The HiNAS architecture search (Zhang et al., IJCV 2022) on a ``HiNASSupernet``.
@@ -194,9 +201,7 @@ class HiNASSearchModel(SRModel):
     # --- the A split -------------------------------------------------------------------------------
     def _build_arch_set(self) -> None:
         train_set_opt = self.opt['datasets']['train']
-        if train_set_opt.get('type') != 'HiNASSplitDataset' or train_set_opt.get('split') != 'w':
-            raise ValueError(f'datasets.train: HiNASSearchModel needs type HiNASSplitDataset with split: w, '
-                             f'got type {train_set_opt.get("type")!r} split {train_set_opt.get("split")!r}')
+        check_train_set(train_set_opt)
         arch_opt = deepcopy(train_set_opt)
         arch_opt['split'] = 'a'
         arch_opt['name'] = f'{train_set_opt.get("name", "train")}_A'

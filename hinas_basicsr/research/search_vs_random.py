@@ -424,7 +424,6 @@ def space_of(s: Settings, given: Genotype | None) -> dict[str, Any]:
                     num_layers=given.num_layers, width_factors=tuple(given.width_factors), ops=tuple(given.ops))
     import inspect
 
-
     defaults = {k: p.default for k, p in inspect.signature(HiNASSupernet).parameters.items()}
     net = {**defaults, **load_yaml(s.search_opt)['network_g']}
     return dict(task=net['task'], scale=int(net['upscale']) if net['task'] == 'sr' else 1,
@@ -619,7 +618,6 @@ class Benchmark:
         return file
 
     def run(self) -> dict[str, Any]:
-
         started = time.perf_counter()
         os.makedirs(self.s.out, exist_ok=True)
         if self.s.data == 'sample':
