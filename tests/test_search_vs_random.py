@@ -372,8 +372,10 @@ def test_remedy_specs_and_bad_ones_refused_in_one_line(in_tmp, capsys):
 
     assert remedy_overrides('perturbation+flops_target=8.2') == apply_overrides(REMEDIES['perturbation'],
                                                                                 flops_target_overrides(8.2))
-    assert remedy_overrides('flops_target')['train']['flops_target'] == REMEDIES['flops_target']['train'][
-        'flops_target']
+    assert remedy_overrides('flops_target')['train']['flops_opt'] == REMEDIES['flops_target']['train']['flops_opt']
+    assert remedy_overrides('flops_target=8.2')['train']['flops_opt'] == {'type': 'target', 'gflops': 8.2,
+                                                                          'input': [128, 128], 'num_feat': 16,
+                                                                          'weight': 0.1}
     assert remedy_overrides('decoder_head') == {'network_g': {'search_head': 'decoder'}}
     search = ['--search-opt', 'options/demo/search_sr_x2.yml']
     for spec, message in (('nothing', "--remedy nothing: 'nothing' is not a remedy"),
@@ -428,3 +430,34 @@ def test_rerun_of_a_finished_run_with_widths_at_jobs_2_trains_nothing(in_tmp, ca
     assert hinas_main(args) == 0
     assert f'Resuming: {len(entries)} of {len(entries)} genotypes already scored' in capsys.readouterr().out
     assert {p: os.stat(p).st_mtime_ns for p in stamps} == stamps
+
+
+def test_a_remedy_search_keeps_its_search_record_beside_the_genotype(in_tmp, monkeypatch):
+    import random
+
+    from hinas_basicsr.research import search_vs_random
+    from hinas_basicsr.research.random_genotype import random_genotype
+    from hinas_basicsr.search.record import save_record
+    from hinas_basicsr.utils.options_file import load_yaml
+
+    settings = search_vs_random.Settings(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None,
+                                         random=1, seeds=1, search_iters=2, train_iters=2, out='out', device='cpu',
+                                         ablations=False, remedies=('perturbation',))
+    bench = search_vs_random.Benchmark(settings, None)
+    genotype = random_genotype(random.Random(0), **bench.space)
+    searched = []
+
+    def search(option, threads=None, log=None):  # what a perturbation search leaves: best.json and its record
+        opt = load_yaml(option)
+        searched.append(opt['train']['selection_opt'])
+        best = os.path.join('experiments', opt['name'], 'genotypes', 'best.json')
+        genotype.save(best)
+        save_record(best, {'path_psnr': {'0,0': 30.5}})
+        return best
+
+    monkeypatch.setattr(search_vs_random, 'search_genotype', search)
+    target = bench.search('perturbation', search_vs_random.remedy_overrides('perturbation'))
+    assert searched == [{'type': 'perturbation', 'val_crop': 64}]
+    assert Genotype.load(target) == genotype
+    record = json.loads((in_tmp / 'out' / 'genotypes' / 'perturbation.search.json').read_text())
+    assert record['format'] == 'hinas-search-record' and record['path_psnr'] == {'0,0': 30.5}
