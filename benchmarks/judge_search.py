@@ -1,4 +1,4 @@
-"""The trained supernet as a judge (issue 20, part 3), and selection by its validation (part 4).
+"""The trained supernet as a judge and selection by its validation (docs/remedies.md).
 
 For every genotype of a finished ``hinas search-vs-random`` run (the searched nets, the randoms, the width paths,
 the random cells) this computes its validation PSNR in the search's trained supernet with alpha and beta one-hot

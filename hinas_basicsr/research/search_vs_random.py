@@ -77,7 +77,7 @@ RESULTS, TABLE, PLOT = 'results.json', 'table.md', 'psnr_vs_flops.png'
 RANDOM_DRAW_SEED = 0  # the random genotypes are the same in every run and rerun
 CELLS_DRAW_SEED = 1  # the random cells of --cells, drawn apart from the random genotypes
 FLOPS_MATCH = 0.25  # "FLOPs-matched" randoms: within +-25% of the searched net's FLOPs
-EQUAL_FLOPS = 0.10  # issue 20's "equal FLOPs": randoms within +-10% of a searched net's FLOPs (summary)
+EQUAL_FLOPS = 0.10  # the benchmark's "equal FLOPs": randoms within +-10% of a searched net's FLOPs (summary)
 EXTRA_NAME = re.compile(r'[A-Za-z][A-Za-z0-9-]*(_[A-Za-z0-9-]+)*$')
 SR_SCALES = (2, 3, 4)  # the scales the sample data and the photo set have LR images for
 DATA = ('sample', 'photos')
@@ -800,7 +800,7 @@ def decomposition_seeds(entries: dict[str, Any]) -> int:
 
 
 def search_modes(ranks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Issue 20's rule, per search mode (the searched nets grouped by :func:`mode_of`): a mode beats chance only if
+    """The two-search rule, per search mode (the searched nets grouped by :func:`mode_of`): a mode beats chance only if
     two or more searches (different seeds) all beat the median of the randoms within +-10% of their FLOPs.
 
     A search with no random within the band beats nothing: it is compared at no equal cost."""
@@ -882,7 +882,7 @@ def markdown_table(results: dict[str, Any]) -> str:
     figures = results.get('summary') or summary(results)
     modes = (figures.get('modes') or {}) if randoms else {}
     if any(len(m['searches']) > 1 for m in modes.values()):
-        lines += ['', f'Search modes (issue 20\'s rule: every search of a mode, with different seeds, beats the median '
+        lines += ['', f'Search modes (the two-search rule: every search of a mode, with different seeds, beats the median '
                   f'of the randoms within +-{EQUAL_FLOPS:.0%} of its FLOPs):', '',
                   '| mode | searches | beat the median at equal FLOPs | beats chance |', '| --- | --- | --- | --- |']
         for mode, m in modes.items():
