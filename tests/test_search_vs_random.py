@@ -1,6 +1,7 @@
 """hinas search-vs-random end to end on the sample data: K=2 random, 1 seed, a 2-iteration search, 2 training steps."""
 import json
 import os
+import subprocess
 
 import cv2
 import numpy as np
@@ -14,12 +15,20 @@ from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.search_vs_random import markdown_table, rank_among
 
 ENTRY_KEYS = {'kind', 'genotype', 'params', 'flops', 'flops_input', 'psnr', 'ssim', 'psnr_half', 'sets',
-              'train_iterations', 'train_seconds', 'wall_seconds'}
+              'train_iterations', 'train_seconds', 'wall_seconds', 'commits', 'search_iterations'}
 
 
 def argv(out, *extra):
+    """The tiny benchmark; no band randoms unless a test asks (``--band-min`` given twice: the last counts)."""
     return ['search-vs-random', '--task', 'sr', '--scale', '2', '--random', '2', '--seeds', '1',
-            '--search-iters', '2', '--train-iters', '2', '--out', out, '--device', 'cpu', *extra]
+            '--search-iters', '2', '--train-iters', '2', '--out', out, '--device', 'cpu', '--band-min', '0', *extra]
+
+
+def git_head(repo):
+    """The checkout's commit and whether its tracked files changed, asked of git here."""
+    def git(*args):
+        return subprocess.run(['git', '-C', str(repo), *args], capture_output=True, text=True, check=True).stdout
+    return {'commit': git('rev-parse', 'HEAD').strip(), 'dirty': git('status', '--porcelain', '-uno') != ''}
 
 
 @pytest.fixture
@@ -32,7 +41,7 @@ def in_tmp(tmp_path, monkeypatch, repo):
     torch.set_num_threads(threads)
 
 
-def test_search_then_randoms_end_to_end_rerun_skips_and_a_remedy_adds_only_its_search(in_tmp, capsys):
+def test_search_then_randoms_end_to_end_rerun_skips_and_a_remedy_adds_only_its_search(in_tmp, capsys, repo):
     assert hinas_main(argv('out', '--search-opt', 'options/demo/search_sr_x2.yml')) == 0
     out = in_tmp / 'out'
     results = json.loads((out / 'results.json').read_text())
@@ -40,7 +49,7 @@ def test_search_then_randoms_end_to_end_rerun_skips_and_a_remedy_adds_only_its_s
                                    'genotype': None, 'random': 2, 'seeds': 1, 'search_iters': 2, 'train_iters': 2,
                                    'device': 'cpu', 'ablations': False, 'data': 'sample', 'random_seeds': 1,
                                    'widths': False, 'cells': 0, 'tests': [], 'jobs': 1, 'extras': {},
-                                   'remedies': [], 'search_seeds': 1}
+                                   'remedies': [], 'search_seeds': 1, 'band_min': 0}
     entries = results['genotypes']
     assert list(entries) == ['found', 'random_1', 'random_2']
     found = Genotype.load(str(out / 'genotypes' / 'found.json'))
@@ -49,9 +58,15 @@ def test_search_then_randoms_end_to_end_rerun_skips_and_a_remedy_adds_only_its_s
     log = ''.join(p.read_text() for p in in_tmp.glob('experiments/search_vs_random_*_found/train_*.log'))
     assert 'Convergence at iter 1: alpha_max_mean' in log and 'Convergence at iter 2: alpha_max_mean' in log
     assert log.count('Search convergence: only 2 validation(s)') == 1
+    # the search's schedule: total_iter = --search-iters, the warm-up round(0.2 x 2) = 0, best.json's iteration
+    assert entries['found']['search_iterations'] == {'total_iter': 2, 'arch_warmup_iter': 0,
+                                                     'selected_at': found.search['iteration']}
+    assert entries['random_1']['search_iterations'] is None and entries['random_2']['search_iterations'] is None
+    head = git_head(repo)
     for name, e in entries.items():
         assert set(e) == ENTRY_KEYS, name
         assert len(e['psnr']) == len(e['ssim']) == 1 and e['train_iterations'] == [2]
+        assert e['commits'] == [head], name  # every seed: the commit of the code that trained it
         assert 20 < e['psnr'][0] < 50 and 0 < e['ssim'][0] <= 1
         genotype = Genotype.from_dict(e['genotype'])
         assert (genotype.num_layers, genotype.num_nodes, genotype.width_factors) == (
@@ -393,23 +408,40 @@ def test_remedy_specs_and_bad_ones_refused_in_one_line(in_tmp, capsys):
     assert not (in_tmp / 'out').exists()
 
 
-def test_search_modes_beat_chance_only_if_every_search_beats_the_median_at_equal_flops():
+def test_search_modes_beat_chance_only_if_every_search_beats_the_median_and_the_interval_is_above_0():
+    from hinas_basicsr.bench_stats import margin_interval
     from hinas_basicsr.search_vs_random import mode_of, search_modes
 
     assert [mode_of(n) for n in ('found', 'found_search2', 'decoder_head_search12', 'a_search2x')] == [
         'found', 'found', 'decoder_head', 'a_search2x']
+    tight = [[30.0, 30.0], [29.98, 30.02], [30.01, 29.99]]  # median of the means 30.0
+    wide = [[29.0, 31.0], [29.5, 30.5], [28.8, 31.2]]  # median 30.0 too, seeds far apart
+    samples = {'found': ([30.1, 30.1], tight), 'found_search2': ([30.2, 30.2], tight),
+               'x': ([30.1, 30.1], tight), 'x_search2': ([29.9, 29.9], tight),
+               'lone': ([31.0, 31.0], tight),
+               'costly': ([31.0, 31.0], tight), 'costly_search2': ([31.0, 31.0], []),
+               'noisy': ([30.1, 30.1], wide), 'noisy_search2': ([30.2, 30.2], wide)}
 
-    def rank(psnr, median):
-        return {'psnr_mean': psnr, 'median_equal_flops_db': median}
+    def rank(name):
+        seeds, band = samples[name]
+        return {'psnr_mean': float(np.mean(seeds)),
+                'median_equal_flops_db': float(np.median([np.mean(r) for r in band])) if band else None}
 
-    modes = search_modes({'found': rank(30.1, 30.0), 'found_search2': rank(30.2, 30.0),
-                          'x': rank(30.1, 30.0), 'x_search2': rank(29.9, 30.0),
-                          'lone': rank(31.0, 30.0),
-                          'costly': rank(31.0, 30.0), 'costly_search2': rank(31.0, None)})
+    modes = search_modes({n: rank(n) for n in samples}, samples)
     assert {m: v['beats_chance'] for m, v in modes.items()} == {'found': True, 'x': False, 'lone': False,
-                                                                 'costly': False}
+                                                                 'costly': False, 'noisy': False}
     assert modes['x']['beats_median_equal_flops'] == [True, False]
     assert modes['costly']['beats_median_equal_flops'] == [True, False]  # no random at its cost: not compared
+    assert modes['costly']['margin_db'] is None and modes['costly']['interval90_db'] is None
+    # found: margins 0.1 and 0.2 over tight randoms, the interval above 0; noisy: both searches beat the median,
+    # but resampling its randoms' seeds moves the median by more than the margin: the interval holds 0
+    assert modes['found']['margin_db'] == pytest.approx(0.15) and modes['found']['interval90_db'][0] > 0
+    assert modes['noisy']['beats_median_equal_flops'] == [True, True]
+    low, high = modes['noisy']['interval90_db']
+    assert low < 0 < high
+    margin, interval = margin_interval([samples['noisy'], samples['noisy_search2']])
+    assert modes['noisy']['margin_db'] == round(margin, 4) and modes['noisy']['interval90_db'] == [
+        round(v, 4) for v in interval]
 
 
 def test_rerun_of_a_finished_run_with_widths_at_jobs_2_trains_nothing(in_tmp, capsys):
