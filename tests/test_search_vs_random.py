@@ -460,3 +460,178 @@ def test_rerun_of_a_finished_run_with_widths_at_jobs_2_trains_nothing(in_tmp, ca
     assert hinas_main(args) == 0
     assert f'Resuming: {len(entries)} of {len(entries)} genotypes already scored' in capsys.readouterr().out
     assert {p: os.stat(p).st_mtime_ns for p in stamps} == stamps
+
+
+def test_full_schedule_photo_search_options_run_the_reference_schedule(tmp_path, repo):
+    """options/search_sr_x2_photos_full.yml: 1,500 iterations, 300 of warm-up, 15 an epoch, kept by --search-iters."""
+    from hinas_basicsr.data.hinas_split_dataset import split_indices
+    from hinas_basicsr.search_vs_random import Settings, search_options
+
+    path = repo / 'options' / 'search_sr_x2_photos_full.yml'
+    opt = yaml.safe_load(path.read_text())
+    train, data = opt['train'], opt['datasets']['train']
+    manifest = json.loads((repo / 'datasets_prep' / 'photos_manifest.json').read_text())
+    photos = [p['name'] for p in manifest['photos'] if p['split'] == 'train']
+    assert len(photos) == 17
+    # the W split as HiNASSplitDataset makes it from the whole-image LMDB (one key per photo)
+    w = split_indices(photos, data['val_ratio'], data['split_seed'])['w']
+    assert len(w) == 8
+    per_epoch = len(w) * data['dataset_enlarge_ratio'] // data['batch_size_per_gpu']
+    assert per_epoch == 15  # the reference's epoch (options/search_sr_x4.yml: 15 iterations at batch 24)
+    assert train['total_iter'] == 1500 == train['scheduler']['epochs'] * per_epoch
+    assert round(train['arch_warmup_ratio'] * train['total_iter']) == 300 == 0.2 * train['total_iter']
+    assert train['scheduler']['period'] == 20 and opt['val']['val_freq'] * 3 <= train['total_iter']
+    # only the schedule differs from the 200-iteration photo search
+    short = yaml.safe_load((repo / 'options' / 'search_sr_x2_photos.yml').read_text())
+    assert {k for k in opt if opt[k] != short[k]} == {'name', 'datasets', 'train', 'val', 'logger'}
+    assert {k for k in train if train[k] != short['train'][k]} == {'total_iter'}
+    assert {k for k in data if data[k] != short['datasets']['train'][k]} == {'dataset_enlarge_ratio'}
+    # a benchmark run with --search-iters 1500 executes the file's schedule
+    s = Settings(task='sr', scale=2, search_opt=str(path), genotype=None, random=8, seeds=2, search_iters=1500,
+                 train_iters=300, out=str(tmp_path), device='cpu', ablations=False, data='photos')
+    ran = search_options(s, 'found', {})
+    assert ran['train'] == train and ran['val']['val_freq'] == opt['val']['val_freq']
+    assert ran['datasets']['train']['dataset_enlarge_ratio'] == 15
+    assert ran['datasets']['train']['dataset']['dataroot_gt'] == 'datasets/photos/DIV2K_train_HR.lmdb'
+
+
+def test_summary_and_table_keep_band_randoms_to_equal_flops_and_give_each_mode_its_interval():
+    from hinas_basicsr.bench_stats import margin_interval
+    from hinas_basicsr.search_vs_random import summary
+
+    entry = {'params': 10, 'flops_input': '1x3x128x128', 'ssim': [0.9, 0.9], 'genotype': {}}
+    results = {'settings': {'task': 'sr', 'scale': 2, 'search_iters': 5, 'train_iters': 5, 'seeds': 2,
+                            'random_seeds': 2, 'search_opt': 'x.yml'}, 'baseline': None, 'genotypes': {
+        'found': {**entry, 'psnr': [30.3, 30.5], 'flops': 100},
+        'found_search2': {**entry, 'psnr': [30.2, 30.4], 'flops': 150},
+        'random_1': {**entry, 'psnr': [30.0, 30.2], 'flops': 105},
+        'random_2': {**entry, 'psnr': [29.0, 29.4], 'flops': 200},
+        'random_3': {**entry, 'psnr': [31.0, 31.2], 'flops': 151},
+        'random_band_found_1': {**entry, 'psnr': [29.9, 30.1], 'flops': 95},
+        'random_band_found_search2_1': {**entry, 'psnr': [29.6, 29.8], 'flops': 140}}}
+    figures = summary(results)
+    # the spread and the overall ranks: the 3 uniform randoms only (means 30.1, 29.2, 31.1)
+    assert figures['random_spread_db'] == pytest.approx(float(np.std([30.1, 29.2, 31.1], ddof=1)), abs=1e-4)
+    nets = figures['searched_vs_randoms']['nets']
+    assert nets['found']['rank'] == [2, 4] and nets['found_search2']['rank'] == [2, 4]
+    # at equal FLOPs (+-10%) the band randoms count: found 100 -> random_1 (105), the band one (95)
+    assert nets['found']['randoms_equal_flops'] == 2 and nets['found']['median_equal_flops_db'] == pytest.approx(30.05)
+    assert nets['found_search2']['randoms_equal_flops'] == 2  # random_3 (151) and its band one (140)
+    mode = figures['modes']['found']
+    margin, interval = margin_interval([([30.3, 30.5], [[30.0, 30.2], [29.9, 30.1]]),
+                                        ([30.2, 30.4], [[31.0, 31.2], [29.6, 29.8]])])
+    assert mode['margin_db'] == round(margin, 4) and mode['interval90_db'] == [round(v, 4) for v in interval]
+    assert mode['margin_db'] == pytest.approx(((30.4 - 30.05) + (30.3 - 30.4)) / 2)
+    assert mode['beats_median_equal_flops'] == [True, False] and not mode['beats_chance']
+    table = markdown_table({**results, 'summary': figures})
+    assert '3 random genotypes (and 2 drawn within +-10% of a searched net\'s FLOPs' in table
+    assert '| random (mean +- std over 3 nets) | 30.133 +- 0.950 |' in table
+    assert '| band random (mean +- std over 2 nets) | 29.850 +- 0.212 |' in table
+    assert '| worst random (random_2) |' in table
+    assert (f'| found | 2 | yes, no | {mode["margin_db"]:+.3f} | [{mode["interval90_db"][0]:+.3f}, '
+            f'{mode["interval90_db"][1]:+.3f}] | no |') in table
+
+
+@pytest.mark.slow
+def test_band_min_draws_randoms_inside_the_band_of_a_net_with_too_few(in_tmp, capsys):
+    from hinas_basicsr.search_vs_random import EQUAL_FLOPS
+
+    genotype = 'options/demo/genotype_example_sr_x2.json'
+    assert hinas_main(argv('out', '--genotype', genotype, '--random', '1', '--band-min', '2')) == 0
+    out = in_tmp / 'out'
+    results = json.loads((out / 'results.json').read_text())
+    entries = results['genotypes']
+    found = entries['found']['flops']
+    band = sorted(n for n in entries if n.startswith('random_band_found_'))
+    assert band and band == results['band_randoms']['nets']
+    assert band == [f'random_band_found_{k}' for k in range(1, len(band) + 1)]
+    # the flops compare counted on the trained nets lie in the band; with random_1, 2 randoms are in it (no more drawn
+    # than needed: without the last band random, fewer than 2)
+    for name in band:
+        assert abs(entries[name]['flops'] - found) <= EQUAL_FLOPS * found, name
+        assert entries[name]['kind'] == 'random' and entries[name]['train_iterations'] == [2]
+    inside = [n for n, e in entries.items() if n != 'found' and abs(e['flops'] - found) <= EQUAL_FLOPS * found]
+    assert len(inside) == 2
+    assert results['summary']['searched_vs_randoms']['nets']['found']['randoms_equal_flops'] == 2
+    genotypes = {n: Genotype.load(str(out / 'genotypes' / f'{n}.json')) for n in band}
+    assert len(set(genotypes.values())) == len(band)
+    # a rerun draws the same band randoms and trains nothing
+    capsys.readouterr()
+    assert hinas_main(argv('out', '--genotype', genotype, '--random', '1', '--band-min', '2')) == 0
+    assert 'Resuming: ' in capsys.readouterr().out
+    assert {n: Genotype.load(str(out / 'genotypes' / f'{n}.json')) for n in band} == genotypes
+    assert json.loads((out / 'results.json').read_text())['genotypes'] == entries
+
+
+def test_band_that_cannot_be_filled_is_an_error_naming_it(in_tmp, monkeypatch):
+    from hinas_basicsr import search_vs_random as svr
+
+    monkeypatch.setattr(svr, 'BAND_TRIES', 3)
+    s = svr.Settings(task='sr', scale=2, search_opt=None, genotype='options/demo/genotype_example_sr_x2.json',
+                     random=1, seeds=1, search_iters=2, train_iters=2, out=str(in_tmp / 'out'), device='cpu',
+                     ablations=False, band_min=50)
+    bench = svr.Benchmark(s, svr.check_settings(s))
+    with pytest.raises(ValueError, match=r"--band-min 50: \d random\(s\) within \+-10% of found's .* GFLOPs after 3 "
+                                         r'draws from the space; lower --band-min'):
+        bench.jobs()
+
+
+@pytest.mark.slow
+def test_only_retrains_a_net_of_a_finished_run_and_reports_a_changed_seed_or_genotype(in_tmp, capsys, repo):
+    run = in_tmp / 'run'
+    assert hinas_main(argv('run', '--genotype', 'options/demo/genotype_example_sr_x2.json', '--random', '1')) == 0
+    recorded = json.loads((run / 'results.json').read_text())['genotypes']
+    capsys.readouterr()
+    only = ['search-vs-random', '--from', 'run', '--only']
+    assert hinas_main([*only, 'random_1', '--out', 'again']) == 0
+    printed = capsys.readouterr().out
+    head = git_head(repo)['commit'][:10]
+    psnr = recorded['random_1']['psnr'][0]
+    assert (f'random_1 seed 0 on SampleTest: recorded {psnr:.4f} dB, now {psnr:.4f} dB: match; commit recorded {head}'
+            in printed)
+    assert 'All match: 1 of 1 recorded PSNRs within 0.001 dB' in printed
+    again = json.loads((in_tmp / 'again' / 'results.json').read_text())
+    assert again['all_match'] is True and list(again['genotypes']) == ['random_1']
+    assert again['genotypes']['random_1']['psnr'] == pytest.approx(recorded['random_1']['psnr'], abs=1e-3)
+    assert not (in_tmp / 'again' / 'train' / 'found_seed0').exists()  # only the net asked for
+    # another seed in the run's option file: a mismatch, exit 1
+    option = run / 'options' / 'random_1_seed0.yml'
+    opt = yaml.safe_load(option.read_text())
+    opt['manual_seed'] = 7
+    option.write_text(yaml.safe_dump(opt))
+    assert hinas_main([*only, 'random_1', '--out', 'seed7']) == 1
+    printed = capsys.readouterr().out
+    assert f'random_1 seed 0 on SampleTest: recorded {psnr:.4f} dB, now ' in printed and 'MISMATCH (' in printed
+    assert json.loads((in_tmp / 'seed7' / 'results.json').read_text())['checks'][0]['match'] is False
+    # another genotype in the run's genotype file: a mismatch
+    (run / 'genotypes' / 'found.json').write_bytes((run / 'genotypes' / 'random_1.json').read_bytes())
+    assert hinas_main([*only, 'found', '--out', 'other']) == 1
+    assert 'found seed 0 on SampleTest: recorded ' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--from', 'run', '--only', 'random_9', '--out', 'new'], "--only: 'random_9' is not a net of run"),
+    (['--from', 'empty', '--only', 'found', '--out', 'new'], '--from: empty/results.json does not exist'),
+    (['--from', 'run', '--only', 'found', '--out', 'run'], '--out: run is the run given to --from'),
+    (['--from', 'run', '--only', 'found', '--out', './run/'], '--out: ./run/ is the run given to --from'),
+    (['--from', 'run', '--only', ',', '--out', 'new'], '--only: expected NAME[,NAME...]'),
+    (['--from', 'run', '--out', 'new'], '--from: needs --only'),
+    (['--only', 'found', '--out', 'new'], '--only: needs --from RUN'),
+    (['--from', 'run', '--only', 'found', '--out', 'new', '--task', 'sr'], '--task: --from takes the settings'),
+    (['--from', 'run', '--only', 'found', '--out', 'new', '--jobs', '2'], '--jobs: --from takes the settings'),
+    (['--out', 'new', '--scale', '2'], '--task: required'),
+])
+def test_bad_only_input_one_line_exit_2_nothing_written(in_tmp, capsys, args, message):
+    from hinas_basicsr.search_vs_random import Settings
+
+    (in_tmp / 'empty').mkdir()
+    (in_tmp / 'run' / 'genotypes').mkdir(parents=True)
+    s = Settings(task='sr', scale=2, search_opt=None, genotype='g.json', random=1, seeds=1, search_iters=2,
+                 train_iters=2, out='run', device='cpu', ablations=False)
+    (in_tmp / 'run' / 'results.json').write_text(json.dumps({'settings': s.as_dict(), 'genotypes': {'found': {}}}))
+    (in_tmp / 'run' / 'genotypes' / 'found.json').write_text('{}')
+    before = sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*'))
+    assert hinas_main(['search-vs-random', *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*')) == before
