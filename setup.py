@@ -25,7 +25,7 @@ setup(
     ],
     extras_require={
         'onnx': ['onnx', 'onnxruntime'],
-        'dev': ['pytest', 'ruff', 'onnx', 'onnxruntime'],
+        'dev': ['pytest', 'ruff', 'import-linter', 'hypothesis', 'onnx', 'onnxruntime'],
     },
     entry_points={
         'console_scripts': [

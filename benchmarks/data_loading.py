@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 import hinas_basicsr  # noqa: F401  (repairs BasicSR's imports: must come before basicsr)
-from hinas_basicsr.fileio import write_json
+from hinas_basicsr.utils.fileio import write_json
 
 DIV2K_SIZE = (1356, 2040)  # height, width of a typical DIV2K training image
 

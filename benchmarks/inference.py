@@ -19,9 +19,9 @@ from torch import nn
 
 import hinas_basicsr  # noqa: F401  (repairs BasicSR's imports: must come before basicsr)
 from hinas_basicsr.archs.hinas_net_arch import HiNASNet
-from hinas_basicsr.compare import count_flops, count_params, median_latency
-from hinas_basicsr.deploy import deploy_form, max_abs_diff
-from hinas_basicsr.fileio import write_json
+from hinas_basicsr.tools.compare import count_flops, count_params, median_latency
+from hinas_basicsr.tools.deploy import deploy_form, max_abs_diff
+from hinas_basicsr.utils.fileio import write_json
 
 # isort: split
 from basicsr.archs.edsr_arch import EDSR

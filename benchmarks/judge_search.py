@@ -2,7 +2,7 @@
 
 For every genotype of a finished ``hinas search-vs-random`` run (the searched nets, the randoms, the width paths,
 the random cells) this computes its validation PSNR in the search's trained supernet with alpha and beta one-hot
-on it ("inherited weights", Yu et al., ICLR 2020; :class:`hinas_basicsr.search_judge.SearchJudge`) and the Kendall
+on it ("inherited weights", Yu et al., ICLR 2020; :class:`hinas_basicsr.search.judge.SearchJudge`) and the Kendall
 tau between those and the stand-alone PSNRs of results.json (the mean over the seeds each net was trained with: a
 single seed's PSNR carries a seed spread as large as the spread among the randoms), for the randoms alone and for
 all nets.
@@ -27,9 +27,10 @@ from typing import Any
 
 import torch
 
-from hinas_basicsr.fileio import write_json
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.search_judge import BN_MODES, SearchJudge, kendall_tau
+from hinas_basicsr.research.judge import judge_of_search
+from hinas_basicsr.search.judge import BN_MODES, kendall_tau
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.utils.fileio import write_json
 
 
 def judge(search_opt: str, results_path: str, bn: str = 'batch', val_batches: int | None = None,
@@ -40,7 +41,7 @@ def judge(search_opt: str, results_path: str, bn: str = 'batch', val_batches: in
         results = json.load(f)
     entries = {name: e for name, e in results['genotypes'].items() if 'genotype' in e}
     started = time.perf_counter()
-    judge_ = SearchJudge.from_options(search_opt, bn=bn, val_batches=val_batches, val_crop=val_crop)
+    judge_ = judge_of_search(search_opt, bn=bn, val_batches=val_batches, val_crop=val_crop)
     nets = {}
     for name, e in entries.items():
         genotype = Genotype.from_dict(e['genotype'])
@@ -61,7 +62,7 @@ def judge(search_opt: str, results_path: str, bn: str = 'batch', val_batches: in
         'num_randoms': len(randoms), 'num_all': len(nets), 'wall_seconds': {'inherited': round(judged, 1)}}
     if select is not None:
         started = time.perf_counter()
-        picker = judge_ if select_val_crop == val_crop else SearchJudge.from_options(
+        picker = judge_ if select_val_crop == val_crop else judge_of_search(
             search_opt, bn=bn, val_batches=val_batches, val_crop=select_val_crop)
         found = Genotype.from_dict(entries['found']['genotype'])
         widths, path_psnr = picker.best_widths(found.cells)

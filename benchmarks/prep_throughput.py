@@ -18,9 +18,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 import hinas_basicsr  # noqa: E402,F401
-from hinas_basicsr.fileio import write_json  # noqa: E402
 from hinas_basicsr.prep.common import bicubic_downscale  # noqa: E402
 from hinas_basicsr.prep.div2k import prepare_div2k  # noqa: E402
+from hinas_basicsr.utils.fileio import write_json  # noqa: E402
 
 
 def make_source(root: str, count: int, height: int, width: int) -> str:

@@ -3,7 +3,7 @@
     python benchmarks/search_vs_random.py --task sr --scale 2 --search-opt options/demo/search_sr_x2.yml \\
         --random 8 --seeds 2 --search-iters 1000 --train-iters 200 --out results/search_vs_random
 
-See ``hinas_basicsr/search_vs_random.py`` for what it does and writes.
+See ``hinas_basicsr/research/search_vs_random.py`` for what it does and writes.
 """
 from __future__ import annotations
 

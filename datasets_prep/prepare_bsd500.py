@@ -10,9 +10,9 @@ import sys
 import _bootstrap  # noqa: F401
 
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
-from hinas_basicsr.arg_checks import output_dir  # noqa: E402
 from hinas_basicsr.cli import run_guarded  # noqa: E402
 from hinas_basicsr.prep.bsd500 import prepare_bsd500  # noqa: E402
+from hinas_basicsr.utils.arg_checks import output_dir  # noqa: E402
 
 
 def main(argv=None) -> int:

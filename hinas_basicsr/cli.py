@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 
 import hinas_basicsr  # noqa: F401  (repairs and registers before BasicSR is used)
 from hinas_basicsr import commands
-from hinas_basicsr.options_check import check_options, check_resume, prepare_options
+from hinas_basicsr.tools.options_check import check_options, check_resume
+from hinas_basicsr.tools.sample_data import prepare_sample_data
 
 # Exceptions that mean "the user's input is wrong": printed as one line, never as a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, KeyError)
@@ -49,7 +50,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     opt = check_options(args.opt, is_train=is_train, launcher=args.launcher)
     if is_train:
         check_resume(args.opt, opt, args.auto_resume, args.debug)
-    prepare_options(args.opt, opt)
+    prepare_sample_data(args.opt, opt)
     import basicsr.test
     import basicsr.train
 
@@ -132,11 +133,28 @@ def _discover_commands() -> dict[str, object]:
     return found
 
 
+def renamed_flag(command: str, argv: Sequence[str], renamed: dict[str, str]) -> str | None:
+    """The one-line error for a flag of an earlier release in ``argv`` (``renamed``: old flag -> new spelling)."""
+    for token in argv:
+        flag = token.split('=', 1)[0]
+        if flag in renamed:
+            return f'hinas {command}: error: {flag} was renamed: use {renamed[flag]} (see hinas {command} --help)'
+    return None
+
+
 def hinas_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hinas`` console script."""
     parser = argparse.ArgumentParser(prog='hinas', description='HiNAS jobs: demo, compare, export, ...')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
-    for name, module in sorted(_discover_commands().items()):
+    found = _discover_commands()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((token for token in argv if not token.startswith('-')), None)
+    if command in found:
+        error = renamed_flag(command, argv[argv.index(command) + 1:], getattr(found[command], 'RENAMED_FLAGS', {}))
+        if error:
+            print(error, file=sys.stderr)
+            return 2
+    for name, module in sorted(found.items()):
         help_text = (module.__doc__ or name).strip().splitlines()[0]
         cmd = sub.add_parser(name, help=help_text, description=module.__doc__)
         module.add_arguments(cmd)

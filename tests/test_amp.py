@@ -133,7 +133,7 @@ def test_hinas_model_trains_derived_nets_in_bf16(tmp_path, amp):
 
 
 def test_amp_refused_where_it_would_be_ignored_or_unknown():
-    from hinas_basicsr.numerics import amp_dtype
+    from hinas_basicsr.models.numerics import amp_dtype
 
     assert amp_dtype({}) is None and amp_dtype({'amp': 'bf16'}) is torch.bfloat16
     with pytest.raises(ValueError, match=r"^train.amp: 'fp16' is not supported"):
@@ -143,7 +143,7 @@ def test_amp_refused_where_it_would_be_ignored_or_unknown():
 def test_options_refuse_amp_for_a_model_that_ignores_it(tmp_path):
     from conftest import edsr_options, write_options
 
-    from hinas_basicsr.options_check import check_options
+    from hinas_basicsr.tools.options_check import check_options
 
     path = write_options(tmp_path / 'edsr.yml', edsr_options(tmp_path / 'data', amp='bf16'))  # SRModel
     with pytest.raises(ValueError, match=r'train.amp: model_type SRModel trains in fp32 and ignores it'):

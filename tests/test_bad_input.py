@@ -248,7 +248,7 @@ def test_export_refuses_a_checkpoint_of_another_architecture(tmp_path, monkeypat
     opt['network_g']['genotype'] = str(REPO / 'options' / 'demo' / 'genotype_example_sr_x2.json')
     path = write_options(tmp_path / 'h.yml', opt)
     monkeypatch.chdir(tmp_path)
-    code, err = run_in_process(hinas_main, ['export', '-opt', str(path), '--checkpoint', str(ckpt)], capsys)
+    code, err = run_in_process(hinas_main, ['export', '-opt', str(path), '--weights', str(ckpt)], capsys)
     one_line(code, err, str(ckpt), 'does not fit network_g', 'h.yml')
     assert left_behind(tmp_path) == []
 
@@ -258,7 +258,7 @@ def test_export_refuses_a_genotype_of_another_task(tmp_path, monkeypatch, capsys
     opt['network_g']['genotype'] = _genotype(tmp_path, 'denoise', 1)
     path = write_options(tmp_path / 'x.yml', opt)
     monkeypatch.chdir(tmp_path)
-    code, err = run_in_process(hinas_main, ['export', '-opt', str(path), '--checkpoint', str(path)], capsys)
+    code, err = run_in_process(hinas_main, ['export', '-opt', str(path), '--weights', str(path)], capsys)
     one_line(code, err, 'x.yml', 'network_g.genotype')
     assert left_behind(tmp_path) == []
 
@@ -388,7 +388,7 @@ def _compare_case(extra, *needles, test_opt=None):
 def _export_case(extra, *needles):
     def case(tmp_path):
         opt_path, ckpt = hinas_checkpoint(tmp_path)
-        return hinas_main, ['export', '-opt', opt_path, '--checkpoint', ckpt, *extra(tmp_path)], needles
+        return hinas_main, ['export', '-opt', opt_path, '--weights', ckpt, *extra(tmp_path)], needles
     return case
 
 
@@ -583,8 +583,8 @@ def _checkpoint_case(entry: str, kind: str):
         if entry == 'compare':
             return hinas_main, ['compare', '--test-opt', yml, '--model', f'edsr={yml}:{bad}', '--out',
                                 'results/compare'], ('--model edsr', *words)
-        return hinas_main, ['export', '-opt', yml, '--checkpoint', bad, '--out', 'results/export/x.pt'], \
-            ('--checkpoint', *words)
+        return hinas_main, ['export', '-opt', yml, '--weights', bad, '--out', 'results/export/x.pt'], \
+            ('--weights', *words)
     return case
 
 
@@ -740,7 +740,7 @@ def test_export_replaces_an_existing_file(tmp_path, monkeypatch, capsys):
     opt_path, ckpt = hinas_checkpoint(tmp_path)
     (tmp_path / 'old.pt').write_text('an older export')
     monkeypatch.chdir(tmp_path)
-    assert hinas_main(['export', '-opt', opt_path, '--checkpoint', ckpt, '--out', 'old.pt']) == 0
+    assert hinas_main(['export', '-opt', opt_path, '--weights', ckpt, '--out', 'old.pt']) == 0
     assert (tmp_path / 'old.pt').read_bytes()[:2] == b'PK'  # a TorchScript (zip) file now
 
 
@@ -832,8 +832,8 @@ def test_written_files_get_the_mode_of_the_umask(tmp_path, monkeypatch, capsys):
 
     import torch
 
-    from hinas_basicsr.fileio import write_text, write_torch
-    from hinas_basicsr.genotype import Genotype
+    from hinas_basicsr.space.genotype import Genotype
+    from hinas_basicsr.utils.fileio import write_text, write_torch
 
     old = os.umask(0o027)
     try:
@@ -843,7 +843,7 @@ def test_written_files_get_the_mode_of_the_umask(tmp_path, monkeypatch, capsys):
         Genotype.load(GENOTYPE).save(tmp_path / 'g.json')
         opt_path, ckpt = hinas_checkpoint(tmp_path)
         monkeypatch.chdir(tmp_path)
-        assert hinas_main(['export', '-opt', opt_path, '--checkpoint', ckpt, '--out', 'e/x.pt']) == 0
+        assert hinas_main(['export', '-opt', opt_path, '--weights', ckpt, '--out', 'e/x.pt']) == 0
         cv2.imwrite(str(tmp_path / 'photo.png'), smooth_image(24, 24, seed=0))
         assert hinas_main(['infer', '-opt', opt_path, '-i', 'photo.png', '-o', 'inf']) == 0
         written = ['a.md', 'b.pth', 'noext', 'g.json', 'e/x.pt', 'inf/photo_hinas.png']

@@ -8,7 +8,7 @@ import pytest
 import torch
 from basicsr.archs import build_network
 
-from hinas_basicsr.options_check import load_yaml
+from hinas_basicsr.utils.options_file import load_yaml
 
 OPTIONS = os.path.join(os.path.dirname(__file__), '..', 'options')
 

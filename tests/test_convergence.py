@@ -3,8 +3,8 @@ import copy
 import io
 import logging
 
-from hinas_basicsr.convergence import alpha_max_mean, genotype_changes, stability_line
-from hinas_basicsr.genotype import Genotype
+from hinas_basicsr.search.convergence import alpha_max_mean, genotype_changes, stability_line
+from hinas_basicsr.space.genotype import Genotype
 
 OPS = ('conv_3x3', 'skip_connect', 'none')
 

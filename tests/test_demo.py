@@ -7,8 +7,8 @@ import numpy as np
 import torch
 import yaml
 
-from hinas_basicsr.compare import count_flops, count_params
-from hinas_basicsr.demo import (
+from hinas_basicsr.tools.compare import count_flops, count_params
+from hinas_basicsr.tools.demo import (
     GROUND_TRUTH,
     SEARCH_OPT,
     PhotoRow,
@@ -18,8 +18,8 @@ from hinas_basicsr.demo import (
     run_demo,
     save_side_by_side,
 )
-from hinas_basicsr.networks import load_network
-from hinas_basicsr.runners import budget_cosine
+from hinas_basicsr.tools.networks import load_network
+from hinas_basicsr.tools.runners import budget_cosine
 
 REQUIRED = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s')
 

@@ -6,7 +6,7 @@ import torch
 from search_helpers import build_search_model, make_subimage_folders, search_options
 
 import hinas_basicsr  # noqa: F401
-from hinas_basicsr.numerics import set_deterministic
+from hinas_basicsr.models.numerics import set_deterministic
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import torch
 from conftest import REPO, make_paired_folders, torchrun, write_options
 from search_helpers import make_subimage_folders, search_options
 
-from hinas_basicsr.genotype import Genotype
+from hinas_basicsr.space.genotype import Genotype
 
 
 def _checksums(log: str) -> list[tuple[str, int]]:

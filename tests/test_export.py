@@ -10,9 +10,9 @@ from conftest import REPO
 from net_helpers import trained_like
 from torch import nn
 
-from hinas_basicsr import deploy
 from hinas_basicsr.archs.hinas_net_arch import HiNASNet
 from hinas_basicsr.cli import hinas_main
+from hinas_basicsr.tools import deploy
 
 GENOTYPE = json.loads((REPO / 'options' / 'demo' / 'genotype_example_sr_x2.json').read_text())
 
@@ -55,7 +55,7 @@ def test_export_command_writes_checked_files(net, tmp_path, capsys):
     opt_path = tmp_path / 'net.yml'
     opt_path.write_text(yaml.safe_dump(opt))
     ts, onnx_path = tmp_path / 'out' / 'net_deploy.pt', tmp_path / 'out' / 'net.onnx'
-    code = hinas_main(['export', '-opt', str(opt_path), '--checkpoint', str(checkpoint), '--deploy',
+    code = hinas_main(['export', '-opt', str(opt_path), '--weights', str(checkpoint), '--deploy',
                        '--out', str(ts), '--onnx', str(onnx_path), '--input-size', '16', '16'])
     assert code == 0, capsys.readouterr().err
     scripted = torch.jit.load(str(ts))
@@ -69,7 +69,7 @@ def test_export_command_writes_checked_files(net, tmp_path, capsys):
 def test_export_missing_checkpoint_is_one_line(tmp_path, capsys):
     opt_path = tmp_path / 'net.yml'
     opt_path.write_text(yaml.safe_dump({'network_g': {'type': 'HiNASNet', 'genotype': GENOTYPE}}))
-    code = hinas_main(['export', '-opt', str(opt_path), '--checkpoint', str(tmp_path / 'nope.pth')])
+    code = hinas_main(['export', '-opt', str(opt_path), '--weights', str(tmp_path / 'nope.pth')])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and 'nope.pth' in err[0] and 'does not exist' in err[0]
     assert not (tmp_path / 'results').exists()

@@ -8,12 +8,12 @@ import torch
 
 from hinas_basicsr.archs.hinas_net_arch import HiNASNet
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
-from hinas_basicsr.compare import count_flops
-from hinas_basicsr.flops_model import FlopsModel, FlopsTarget, check_flops_options
-from hinas_basicsr.path_probs import level_marginals, low_level_probs
-from hinas_basicsr.random_genotype import random_genotype
-from hinas_basicsr.search_judge import one_hot_weights
-from hinas_basicsr.trellis import PRIMITIVES
+from hinas_basicsr.research.random_genotype import random_genotype
+from hinas_basicsr.search.flops_model import FlopsModel, FlopsTarget, check_flops_options
+from hinas_basicsr.search.judge import one_hot_weights
+from hinas_basicsr.space.path_probs import level_marginals, low_level_probs
+from hinas_basicsr.space.trellis import PRIMITIVES
+from hinas_basicsr.tools.compare import count_flops
 
 
 @pytest.mark.parametrize('task, scale, layers, in_ch', [('sr', 2, 2, 3), ('sr', 4, 3, 3), ('denoise', 1, 3, 1)])

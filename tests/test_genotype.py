@@ -6,8 +6,8 @@ import random
 import pytest
 
 import hinas_basicsr  # noqa: F401
-from hinas_basicsr.genotype import Genotype, decode_cell, viterbi_path
-from hinas_basicsr.trellis import MOVES, PRIMITIVES
+from hinas_basicsr.space.genotype import Genotype, decode_cell, viterbi_path
+from hinas_basicsr.space.trellis import MOVES, PRIMITIVES
 
 
 def brute_force_path(transitions):

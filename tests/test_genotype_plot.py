@@ -9,8 +9,8 @@ import pytest
 from conftest import REPO
 
 from hinas_basicsr.cli import hinas_main
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.genotype_plot import cell_edges, cell_layout, genotype_figure
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.space.genotype_plot import cell_edges, cell_layout, genotype_figure
 
 SR = REPO / 'options' / 'demo' / 'genotype_example_sr_x2.json'
 DENOISE_CELL = [['sep_conv_3x3', 0], ['conv_3x3', 1], ['skip_connect', 2], ['dil_conv_3x3', 0],

@@ -94,7 +94,7 @@ def test_poly_lr_over_the_training(tiny):
                                   'train_hinas_denoise_sigma30', 'train_hinas_denoise_sigma50',
                                   'train_hinas_denoise_sigma70'])
 def test_train_option_files_use_the_reference_recipe(name):
-    from hinas_basicsr.options_check import load_yaml
+    from hinas_basicsr.utils.options_file import load_yaml
 
     opt = load_yaml(os.path.join(os.path.dirname(__file__), '..', 'options', f'{name}.yml'))
     train = opt['train']

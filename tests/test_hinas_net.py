@@ -10,8 +10,8 @@ import yaml
 import hinas_basicsr  # noqa: F401
 from hinas_basicsr.archs.hinas_net_arch import HiNASNet
 from hinas_basicsr.cli import basicsr_main
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.options_check import check_options
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.tools.options_check import check_options
 
 OPS = ['conv_3x3', 'sep_conv_3x3', 'sep_conv_5x5', 'dil_conv_3x3', 'dil_conv_5x5', 'skip_connect', 'none']
 
@@ -263,7 +263,7 @@ def test_denoise_genotype_for_sr_is_refused_in_one_line(tmp_path, monkeypatch, c
 
 
 def test_genotype_check_against_scale_and_upscale():
-    from hinas_basicsr.options_check import check_hinas_networks
+    from hinas_basicsr.tools.options_check import check_hinas_networks
     sr, denoise = genotype_dict(), genotype_dict(task='denoise', scale=1, num_in_ch=1)
 
     def check(scale, genotype, **network):
@@ -287,7 +287,7 @@ def test_genotype_check_against_scale_and_upscale():
 
 
 def test_compare_takes_an_sr_genotype_of_another_scale_built_at_the_test_scale():
-    from hinas_basicsr.networks import check_network_task
+    from hinas_basicsr.tools.networks import check_network_task
     x4 = genotype_dict(scale=4)
     check_network_task({'type': 'HiNASNet', 'genotype': x4, 'upscale': 2}, 'sr', 2, 'n.yml')
     check_network_task({'type': 'HiNASNet', 'genotype': x4}, 'sr', 4, 'n.yml')

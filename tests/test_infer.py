@@ -12,9 +12,9 @@ from conftest import REPO
 from net_helpers import trained_like
 from torch import nn
 
-from hinas_basicsr import deploy, infer
 from hinas_basicsr.archs.hinas_net_arch import HiNASNet
 from hinas_basicsr.cli import hinas_main
+from hinas_basicsr.tools import deploy, infer
 
 SR_GENOTYPE = json.loads((REPO / 'options' / 'demo' / 'genotype_example_sr_x2.json').read_text())
 DENOISE_GENOTYPE = {**SR_GENOTYPE, 'task': 'denoise', 'scale': 1, 'num_in_ch': 1}
@@ -172,7 +172,7 @@ def test_cli_torchscript_model(tmp_path):
     model = tmp_path / 'net.pt'
     deploy.save_torchscript(net, torch.rand(1, 3, 16, 16), str(model))
     cv2.imwrite(str(tmp_path / 'p.png'), _photo((26, 19)))
-    assert hinas_main(['infer', '--model', str(model), '-i', str(tmp_path / 'p.png'), '-o', str(tmp_path / 'o'),
+    assert hinas_main(['infer', '--torchscript', str(model), '-i', str(tmp_path / 'p.png'), '-o', str(tmp_path / 'o'),
                        '--device', 'cpu', '--tile', '10']) == 0
     assert cv2.imread(str(tmp_path / 'o' / 'p_hinas.png')).shape == (52, 38, 3)
 

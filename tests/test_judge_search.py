@@ -10,9 +10,9 @@ import torch
 from conftest import REPO
 
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.random_genotype import random_genotype
-from hinas_basicsr.search_judge import SearchJudge, kendall_tau
+from hinas_basicsr.research.random_genotype import random_genotype
+from hinas_basicsr.search.judge import SearchJudge, kendall_tau
+from hinas_basicsr.space.genotype import Genotype
 
 sys.path.insert(0, str(REPO / 'benchmarks'))
 
@@ -24,7 +24,7 @@ def test_taus_table_and_selected_genotypes(tmp_path, monkeypatch):
     net = HiNASSupernet(num_nodes=2, num_feat=4)
     lq = torch.rand(1, 3, 8, 8)
     judge = SearchJudge(net, [{'lq': lq, 'gt': torch.rand(1, 3, 16, 16)}], crop_border=2)
-    monkeypatch.setattr(SearchJudge, 'from_options', classmethod(lambda cls, *a, **k: judge))
+    monkeypatch.setattr(judge_search, 'judge_of_search', lambda *a, **k: judge)
     rng = random.Random(0)
     genotypes = {name: random_genotype(rng, task='sr', scale=2, num_in_ch=3, num_nodes=2, num_layers=2,
                                        width_factors=net.width_factors, ops=net.op_names)

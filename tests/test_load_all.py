@@ -14,7 +14,7 @@ from hinas_basicsr.data.hinas_split_dataset import HiNASSplitDataset
 
 @pytest.fixture(scope='module')
 def sample(tmp_path_factory):
-    from hinas_basicsr.data.sample import ensure_sample_data
+    from hinas_basicsr.tools.sample_data import ensure_sample_data
 
     root = tmp_path_factory.mktemp('sample') / 'sample'
     ensure_sample_data(str(root))

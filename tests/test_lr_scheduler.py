@@ -85,7 +85,7 @@ def test_registry_and_bad_options():
 def test_options_check_refuses_a_scheduler_the_model_cannot_build(tmp_path, model_type, scheduler_type, error):
     from conftest import edsr_options, write_options
 
-    from hinas_basicsr.options_check import check_options
+    from hinas_basicsr.tools.options_check import check_options
 
     if model_type == 'HiNASSearchModel':  # a complete search option file: only the scheduler is in question
         from search_helpers import make_subimage_folders, search_options

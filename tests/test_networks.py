@@ -1,10 +1,10 @@
-"""hinas_basicsr.networks: which weights of a BasicSR checkpoint a network gets."""
+"""hinas_basicsr.tools.networks: which weights of a BasicSR checkpoint a network gets."""
 import pytest
 import torch
 import yaml
 
 import hinas_basicsr  # noqa: F401
-from hinas_basicsr.networks import load_network
+from hinas_basicsr.tools.networks import load_network
 
 EDSR = {'type': 'EDSR', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_block': 1, 'upscale': 2}
 

@@ -9,7 +9,7 @@ from conftest import REPO
 from search_helpers import build_search_model, make_subimage_folders, search_options
 
 import hinas_basicsr  # noqa: F401
-from hinas_basicsr.compat import resolve_num_gpu
+from hinas_basicsr.utils.devices import resolve_num_gpu
 
 
 def _gpus(monkeypatch, count: int) -> None:
@@ -31,7 +31,7 @@ def test_demo_search_on_four_gpus_still_gets_its_iterations(monkeypatch, tmp_pat
     from basicsr.data.data_sampler import EnlargedSampler
     from basicsr.train import parse_options
 
-    from hinas_basicsr.data.sample import ensure_sample_data
+    from hinas_basicsr.tools.sample_data import ensure_sample_data
 
     monkeypatch.chdir(tmp_path)
     ensure_sample_data('datasets/sample')

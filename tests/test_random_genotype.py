@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from hinas_basicsr.random_genotype import num_paths, path_counts, random_genotype, random_widths
-from hinas_basicsr.trellis import PRIMITIVES, path_error
+from hinas_basicsr.research.random_genotype import num_paths, path_counts, random_genotype, random_widths
+from hinas_basicsr.space.trellis import PRIMITIVES, path_error
 
 DRAWS = 10_000
 OPS = PRIMITIVES  # the full space, with none (never drawn)

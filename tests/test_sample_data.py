@@ -6,7 +6,7 @@ import pytest
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from basicsr.utils.matlab_functions import imresize
 
-from hinas_basicsr.data.sample import ensure_sample_data, make_sample_data
+from hinas_basicsr.tools.sample_data import ensure_sample_data, make_sample_data
 
 
 @pytest.fixture(scope='module')

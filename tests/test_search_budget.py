@@ -10,7 +10,7 @@ from basicsr.data.data_sampler import EnlargedSampler
 from torch.utils.data import Dataset
 
 from hinas_basicsr.data.hinas_split_dataset import GROUP_BY, loader_batch_size, loader_iters_per_epoch, split_indices
-from hinas_basicsr.options_check import load_yaml
+from hinas_basicsr.utils.options_file import load_yaml
 
 OPTIONS = os.path.join(os.path.dirname(__file__), '..', 'options')
 # option file -> (whole-image LMDB, its image count: DIV2K's 800 training images, BSD500's 200 train + 100 val)

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.random_genotype import random_genotype
-from hinas_basicsr.search_judge import SearchJudge, inherited, kendall_tau, one_hot_weights, valid_paths
-from hinas_basicsr.trellis import PRIMITIVES, node_edges, position_key
+from hinas_basicsr.research.random_genotype import random_genotype
+from hinas_basicsr.search.judge import SearchJudge, inherited, kendall_tau, one_hot_weights, valid_paths
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.space.trellis import PRIMITIVES, node_edges, position_key
 
 TINY = {'num_nodes': 2, 'num_feat': 4}
 

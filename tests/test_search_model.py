@@ -14,9 +14,9 @@ from search_helpers import build_search_model, make_subimage_folders, search_opt
 
 from hinas_basicsr.cli import basicsr_main, hinas_main
 from hinas_basicsr.data.hinas_split_dataset import HiNASSplitDataset, image_of, split_indices
-from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.models.hinas_search_model import HiNASSearchModel
-from hinas_basicsr.trellis import num_edges
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.space.trellis import num_edges
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -79,7 +79,7 @@ OPTION_FILES = ['search_sr_x2.yml', 'search_sr_x3.yml', 'search_sr_x4.yml', 'sea
 def test_search_option_files(name):
     from basicsr.archs import build_network
 
-    from hinas_basicsr.options_check import load_yaml
+    from hinas_basicsr.utils.options_file import load_yaml
 
     opt = load_yaml(os.path.join(os.path.dirname(__file__), '..', 'options', name))
     assert opt['model_type'] == 'HiNASSearchModel' and opt['num_gpu'] == 'auto'
@@ -261,7 +261,7 @@ def test_each_validation_sends_alpha_and_trellis_images_to_tensorboard(searches)
 
 
 def test_hinas_report_on_a_search(searches):
-    from hinas_basicsr.search_report import course_panels, load_search_course
+    from hinas_basicsr.search.report import course_panels, load_search_course
 
     experiments, _ = searches
     assert hinas_main(['report', str(experiments / 'full')]) == 0

@@ -11,11 +11,13 @@ from search_helpers import make_subimage_folders, search_options, write_search_o
 from hinas_basicsr.archs.hinas_net_arch import low_level_cell
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
 from hinas_basicsr.cli import basicsr_main
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.options_check import check_options, load_yaml
-from hinas_basicsr.path_probs import low_level_probs
-from hinas_basicsr.remedies import REMEDIES, apply_overrides
-from hinas_basicsr.search_judge import SearchJudge, one_hot_weights, valid_paths
+from hinas_basicsr.research.judge import judge_of_search
+from hinas_basicsr.research.remedies import REMEDIES, apply_overrides
+from hinas_basicsr.search.judge import one_hot_weights, valid_paths
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.space.path_probs import low_level_probs
+from hinas_basicsr.tools.options_check import check_options
+from hinas_basicsr.utils.options_file import load_yaml
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 
@@ -45,9 +47,9 @@ def test_a_search_with_every_remedy_selects_by_perturbation_at_the_end(tmp_path,
     log = basicsr_log.getvalue()
     assert 'l_flops' in log and 'gflops' in log and 'Genotype selected by perturbation at iter 6' in log
     # the benchmark's entry point: the finished search's supernet, val split and A-split calibration
-    judge = SearchJudge.from_options(path, bn='calibrate', calib_batches=2)
+    judge = judge_of_search(path, bn='calibrate', calib_batches=2)
     assert judge.net.search_head == 'decoder' and len(judge.val) == 2 and len(judge.calibration) == 2
-    assert SearchJudge.from_options(path).bn == 'batch'
+    assert judge_of_search(path).bn == 'batch'
     assert torch.equal(judge.net.alpha, torch.load(tmp_path / 'experiments' / 'remedies' / 'models' /
                                                    'net_g_latest.pth', weights_only=True)['params']['alpha'])
     scores = judge.inherited_psnrs([best, Genotype.load(out / 'iter_6.json')])
@@ -108,10 +110,10 @@ def test_recommended_searches_are_the_reference_with_the_cost_target(base, recom
     import random
     import statistics
 
-    from hinas_basicsr.flops_model import FlopsModel
-    from hinas_basicsr.random_genotype import random_genotype
-    from hinas_basicsr.remedies import flops_target_overrides
-    from hinas_basicsr.search_judge import one_hot_weights
+    from hinas_basicsr.research.random_genotype import random_genotype
+    from hinas_basicsr.research.remedies import flops_target_overrides
+    from hinas_basicsr.search.flops_model import FlopsModel
+    from hinas_basicsr.search.judge import one_hot_weights
 
     reference = load_yaml(os.path.join(REPO, base))
     opt = load_yaml(os.path.join(REPO, recommended))

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from hinas_basicsr.cli import hinas_main
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.search_report import course_panels, load_search_course, report_figure, save_report
-from hinas_basicsr.trellis import PRIMITIVES, num_edges
+from hinas_basicsr.search.report import course_panels, load_search_course, report_figure, save_report
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.space.trellis import PRIMITIVES, num_edges
 
 ITERS = (20, 40, 60, 80)
 

@@ -8,8 +8,8 @@ from search_helpers import build_search_model, make_subimage_folders, search_opt
 from torch.nn import functional as F
 
 import hinas_basicsr  # noqa: F401
-from hinas_basicsr.genotype import Genotype
 from hinas_basicsr.losses.log_ssim_loss import LogSSIMLoss
+from hinas_basicsr.space.genotype import Genotype
 
 
 def test_best_genotype_never_before_the_configured_fraction(tmp_path):
@@ -55,7 +55,7 @@ def test_search_lr_follows_the_w_split_epochs(tmp_path):
 @pytest.mark.parametrize('name', ['search_sr_x2', 'search_sr_x3', 'search_sr_x4', 'search_denoise'])
 def test_reference_search_options_train_the_reference_way(name):
     from hinas_basicsr.losses.sum_loss import SumLoss
-    from hinas_basicsr.options_check import load_yaml
+    from hinas_basicsr.utils.options_file import load_yaml
 
     train = load_yaml(os.path.join(os.path.dirname(__file__), '..', 'options', f'{name}.yml'))['train']
     assert train['optim_g'] == {'type': 'SGD', 'lr': 0.025, 'momentum': 0.9, 'weight_decay': 3e-4}

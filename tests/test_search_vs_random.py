@@ -10,9 +10,9 @@ import torch
 import yaml
 
 from hinas_basicsr.cli import hinas_main
-from hinas_basicsr.compare import count_flops, count_params, load_network
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.search_vs_random import markdown_table, rank_among
+from hinas_basicsr.research.search_vs_random import markdown_table, rank_among
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.tools.compare import count_flops, count_params, load_network
 
 ENTRY_KEYS = {'kind', 'genotype', 'params', 'flops', 'flops_input', 'psnr', 'ssim', 'psnr_half', 'sets',
               'train_iterations', 'train_seconds', 'wall_seconds', 'commits', 'search_iterations'}
@@ -186,7 +186,7 @@ def test_rerun_with_other_settings_is_refused(in_tmp, capsys):
 
 
 def test_ablations_may_be_added_to_a_finished_run_but_not_removed(tmp_path):
-    from hinas_basicsr.search_vs_random import Settings, check_settings
+    from hinas_basicsr.research.search_vs_random import Settings, check_settings
 
     common = dict(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None, random=2, seeds=1,
                   search_iters=4, train_iters=2, out=str(tmp_path), device='cpu')
@@ -274,8 +274,8 @@ def test_test_dir_adds_a_column_scored_on_matlab_bicubic_lr(in_tmp):
 
 
 def test_width_paths_pareto_front_and_summary_of_hand_made_results():
-    from hinas_basicsr.search_vs_random import pareto_front, summary
-    from hinas_basicsr.trellis import valid_paths as width_paths
+    from hinas_basicsr.research.search_vs_random import pareto_front, summary
+    from hinas_basicsr.space.trellis import valid_paths as width_paths
 
     assert width_paths(2, 3) == [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2)]
     assert len(width_paths(3, 3)) == 2 + 3 + 2 + 3 + 2  # the 5 two-layer paths, each extended by its moves
@@ -312,7 +312,7 @@ def test_width_paths_pareto_front_and_summary_of_hand_made_results():
 
 
 def test_data_photos_goes_into_the_search_options_and_every_training(tmp_path):
-    from hinas_basicsr.search_vs_random import Settings, search_options, test_options, training_options
+    from hinas_basicsr.research.search_vs_random import Settings, search_options, test_options, training_options
 
     s = Settings(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None, random=2, seeds=1,
                  search_iters=4, train_iters=2, out=str(tmp_path), device='cpu', ablations=False, data='photos')
@@ -335,8 +335,8 @@ def test_data_photos_goes_into_the_search_options_and_every_training(tmp_path):
 
 
 def test_search_seeds_run_every_search_again_with_the_next_manual_seed(tmp_path):
-    from hinas_basicsr.remedies import REMEDIES
-    from hinas_basicsr.search_vs_random import Settings, check_settings, search_options
+    from hinas_basicsr.research.remedies import REMEDIES
+    from hinas_basicsr.research.search_vs_random import Settings, check_settings, search_options
 
     common = dict(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None, random=2, seeds=1,
                   search_iters=4, train_iters=2, out=str(tmp_path), device='cpu', ablations=False,
@@ -382,8 +382,8 @@ def test_random_seeds_raised_on_a_finished_run_train_only_the_new_seed(in_tmp, c
 
 
 def test_remedy_specs_and_bad_ones_refused_in_one_line(in_tmp, capsys):
-    from hinas_basicsr.remedies import REMEDIES, apply_overrides, flops_target_overrides
-    from hinas_basicsr.search_vs_random import remedy_overrides
+    from hinas_basicsr.research.remedies import REMEDIES, apply_overrides, flops_target_overrides
+    from hinas_basicsr.research.search_vs_random import remedy_overrides
 
     assert remedy_overrides('perturbation+flops_target=8.2') == apply_overrides(REMEDIES['perturbation'],
                                                                                 flops_target_overrides(8.2))
@@ -409,8 +409,8 @@ def test_remedy_specs_and_bad_ones_refused_in_one_line(in_tmp, capsys):
 
 
 def test_search_modes_beat_chance_only_if_every_search_beats_the_median_and_the_interval_is_above_0():
-    from hinas_basicsr.bench_stats import margin_interval
-    from hinas_basicsr.search_vs_random import mode_of, search_modes
+    from hinas_basicsr.research.search_vs_random import mode_of, search_modes
+    from hinas_basicsr.research.stats import margin_interval
 
     assert [mode_of(n) for n in ('found', 'found_search2', 'decoder_head_search12', 'a_search2x')] == [
         'found', 'found', 'decoder_head', 'a_search2x']
@@ -465,7 +465,7 @@ def test_rerun_of_a_finished_run_with_widths_at_jobs_2_trains_nothing(in_tmp, ca
 def test_full_schedule_photo_search_options_run_the_reference_schedule(tmp_path, repo):
     """options/search_sr_x2_photos_full.yml: 1,500 iterations, 300 of warm-up, 15 an epoch, kept by --search-iters."""
     from hinas_basicsr.data.hinas_split_dataset import split_indices
-    from hinas_basicsr.search_vs_random import Settings, search_options
+    from hinas_basicsr.research.search_vs_random import Settings, search_options
 
     path = repo / 'options' / 'search_sr_x2_photos_full.yml'
     opt = yaml.safe_load(path.read_text())
@@ -496,8 +496,8 @@ def test_full_schedule_photo_search_options_run_the_reference_schedule(tmp_path,
 
 
 def test_summary_and_table_keep_band_randoms_to_equal_flops_and_give_each_mode_its_interval():
-    from hinas_basicsr.bench_stats import margin_interval
-    from hinas_basicsr.search_vs_random import summary
+    from hinas_basicsr.research.search_vs_random import summary
+    from hinas_basicsr.research.stats import margin_interval
 
     entry = {'params': 10, 'flops_input': '1x3x128x128', 'ssim': [0.9, 0.9], 'genotype': {}}
     results = {'settings': {'task': 'sr', 'scale': 2, 'search_iters': 5, 'train_iters': 5, 'seeds': 2,
@@ -534,7 +534,7 @@ def test_summary_and_table_keep_band_randoms_to_equal_flops_and_give_each_mode_i
 
 @pytest.mark.slow
 def test_band_min_draws_randoms_inside_the_band_of_a_net_with_too_few(in_tmp, capsys):
-    from hinas_basicsr.search_vs_random import EQUAL_FLOPS
+    from hinas_basicsr.research.search_vs_random import EQUAL_FLOPS
 
     genotype = 'options/demo/genotype_example_sr_x2.json'
     assert hinas_main(argv('out', '--genotype', genotype, '--random', '1', '--band-min', '2')) == 0
@@ -564,7 +564,7 @@ def test_band_min_draws_randoms_inside_the_band_of_a_net_with_too_few(in_tmp, ca
 
 
 def test_band_that_cannot_be_filled_is_an_error_naming_it(in_tmp, monkeypatch):
-    from hinas_basicsr import search_vs_random as svr
+    from hinas_basicsr.research import search_vs_random as svr
 
     monkeypatch.setattr(svr, 'BAND_TRIES', 3)
     s = svr.Settings(task='sr', scale=2, search_opt=None, genotype='options/demo/genotype_example_sr_x2.json',
@@ -622,7 +622,7 @@ def test_only_retrains_a_net_of_a_finished_run_and_reports_a_changed_seed_or_gen
     (['--out', 'new', '--scale', '2'], '--task: required'),
 ])
 def test_bad_only_input_one_line_exit_2_nothing_written(in_tmp, capsys, args, message):
-    from hinas_basicsr.search_vs_random import Settings
+    from hinas_basicsr.research.search_vs_random import Settings
 
     (in_tmp / 'empty').mkdir()
     (in_tmp / 'run' / 'genotypes').mkdir(parents=True)

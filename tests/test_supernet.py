@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.trellis import PRIMITIVES, num_edges
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.space.trellis import PRIMITIVES, num_edges
 
 TINY = {'num_nodes': 2, 'num_feat': 4}
 

@@ -18,7 +18,7 @@ from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
 from hinas_basicsr.archs.search_cell import Cell, PlainCell, use_plain_cells
 from hinas_basicsr.cli import basicsr_main
 from hinas_basicsr.models.hinas_search_model import grads_only_for
-from hinas_basicsr.trellis import PRIMITIVES, num_edges
+from hinas_basicsr.space.trellis import PRIMITIVES, num_edges
 
 CONFIGS = {
     'sr': dict(task='sr', upscale=2, num_layers=2, num_nodes=3, num_feat=4),

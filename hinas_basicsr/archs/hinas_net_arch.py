@@ -13,8 +13,8 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
 from hinas_basicsr.archs.hinas_ops import ActConvBN, make_act, make_norm, make_op
-from hinas_basicsr.genotype import Genotype, GenotypeSpec, resolve_genotype
-from hinas_basicsr.trellis import level_channels
+from hinas_basicsr.space.genotype import Genotype, GenotypeSpec, resolve_genotype
+from hinas_basicsr.space.trellis import level_channels
 
 STEM_CHANNELS = 64
 ASPP_RATES = (2, 4, 6)

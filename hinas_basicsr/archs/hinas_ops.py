@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from hinas_basicsr.trellis import PRIMITIVES
+from hinas_basicsr.space.trellis import PRIMITIVES
 
 NEGATIVE_SLOPE = 0.2
 

@@ -25,9 +25,9 @@ from hinas_basicsr.archs.hinas_net_arch import (
 )
 from hinas_basicsr.archs.hinas_ops import make_act, make_norm
 from hinas_basicsr.archs.search_cell import Cell, recomputed_in_backward
-from hinas_basicsr.genotype import TASK_SCALES, Genotype
-from hinas_basicsr.path_probs import level_marginals, low_level_probs
-from hinas_basicsr.trellis import (
+from hinas_basicsr.space.genotype import TASK_SCALES, Genotype
+from hinas_basicsr.space.path_probs import level_marginals, low_level_probs
+from hinas_basicsr.space.trellis import (
     MOVE_NAMES,
     PRIMITIVES,
     level_channels,

@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from hinas_basicsr.archs.hinas_ops import NEGATIVE_SLOPE, ActConvBN, SepConv, Zero, make_act, make_op
-from hinas_basicsr.trellis import node_edges, num_edges
+from hinas_basicsr.space.trellis import node_edges, num_edges
 
 
 @contextlib.contextmanager

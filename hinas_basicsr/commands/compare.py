@@ -1,9 +1,9 @@
 """Compare trained networks (and bicubic or the noisy input) on the same test sets: PSNR/SSIM, params, FLOPs, latency.
 
-Each --model is NAME=OPTION_YML[:CHECKPOINT]: the network is BasicSR's build_network(network_g) of
-that option file, with the weights of CHECKPOINT (a BasicSR .pth: the entry path.param_key_g names,
+Each --model is NAME=YML[:WEIGHTS]: the network is BasicSR's build_network(network_g) of
+that option file, with the weights of WEIGHTS (a BasicSR .pth: the entry path.param_key_g names,
 as basicsr test reads it; with no param_key_g, params_ema if saved, else params), or of the file's
-path.pretrain_network_g when CHECKPOINT is left out.
+path.pretrain_network_g when WEIGHTS is left out.
 The test sets are the datasets: section of --test-opt, each built with BasicSR's build_dataset as
 basicsr test builds it (e.g. PairedImageDataset for SR, HiNASNoisyImageDataset with its gray, sigma
 and noise_seed for denoising), and scored with BasicSR's tensor2img and metrics, so the numbers are
@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 
-from hinas_basicsr.compare import compare, parse_model_spec
+from hinas_basicsr.tools.compare import compare, parse_model_spec
+from hinas_basicsr.utils import arg_checks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument('--model', action='append', default=[], metavar='NAME=OPTION_YML[:CHECKPOINT]',
+    parser.add_argument('--model', action='append', default=[], metavar='NAME=YML[:WEIGHTS]',
                         help='a network to compare (repeat for several)')
     parser.add_argument('--test-opt', required=True, metavar='YML',
                         help='option file whose datasets: are the test sets')
@@ -40,8 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hinas_basicsr import arg_checks
-
     arg_checks.sizes(args.flops_size, '--flops-size')
     arg_checks.number(args.latency_runs, '--latency-runs', 1, integer=True)
     if args.scale is not None and args.scale < 1:

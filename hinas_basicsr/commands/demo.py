@@ -12,6 +12,10 @@ from __future__ import annotations
 import argparse
 import math
 
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.tools.demo import run_demo
+from hinas_basicsr.utils import arg_checks
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', default='results/demo', metavar='DIR', help='output folder (default: %(default)s)')
@@ -27,9 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hinas_basicsr import arg_checks
-    from hinas_basicsr.demo import run_demo
-
     if not math.isfinite(args.budget_s) or args.budget_s <= 0:
         raise ValueError(f'--budget-s: expected a positive, finite number of seconds, got {args.budget_s}')
     if args.threads < 0:
@@ -39,8 +40,6 @@ def run(args: argparse.Namespace) -> int:
     if args.genotype is not None:
         arg_checks.input_file(args.genotype, '--genotype', 'genotype file')
     if args.genotype is not None:
-        from hinas_basicsr.genotype import Genotype
-
         genotype = Genotype.load(args.genotype)
         # any SR genotype: the demo builds it at x2 (one SR search serves every scale)
         genotype.check_compatible(task='sr', source=f'--genotype {args.genotype}')

@@ -1,6 +1,6 @@
 """Export a trained network: TorchScript, deploy form (BatchNorm folded) and ONNX, each checked.
 
-    hinas export -opt options/train_hinas_sr_x2.yml --checkpoint net_g_latest.pth --deploy \\
+    hinas export -opt options/train_hinas_sr_x2.yml --weights net_g_latest.pth --deploy \\
         --out results/export/hinas_x2_deploy.pt --onnx results/export/hinas_x2.onnx
 
 The deploy form must reproduce the trained network to --tolerance (default 1e-4) on a random
@@ -14,15 +14,24 @@ import os
 import torch
 from torch import nn
 
-from hinas_basicsr import deploy
+from hinas_basicsr.tools import deploy
+from hinas_basicsr.tools.networks import load_network
+from hinas_basicsr.tools.options_check import check_hinas_networks
+from hinas_basicsr.utils import arg_checks
+from hinas_basicsr.utils.options_file import load_yaml
 
 TOLERANCE = 1e-4
 TORCHSCRIPT_SUFFIXES = ('.pt', '.pth', '.ts', '.torchscript')
 
 
+# Spellings of earlier releases, refused with the new one (a checkpoint is --weights in every command).
+RENAMED_FLAGS = {'--checkpoint': '--weights PTH'}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('-opt', required=True, help='option file whose network_g is exported')
-    parser.add_argument('--checkpoint', help='BasicSR .pth (default: path.pretrain_network_g of the options)')
+    parser.add_argument('--weights', metavar='PTH',
+                        help='BasicSR .pth (default: path.pretrain_network_g of the options)')
     parser.add_argument('--deploy', action='store_true',
                         help='fold BatchNorm into the preceding convolutions, channels-last layout')
     parser.add_argument('--contiguous', action='store_true', help='with --deploy: keep the NCHW layout')
@@ -40,7 +49,6 @@ def input_channels(net: nn.Module) -> int:
 
 def _check_arguments(args: argparse.Namespace) -> str:
     """Every argument checked before anything is read or written; returns the TorchScript path."""
-    from hinas_basicsr import arg_checks
 
     if args.contiguous and not args.deploy:
         raise ValueError('--contiguous: only with --deploy (it keeps the deploy form in NCHW; the network as '
@@ -64,12 +72,9 @@ def _check_arguments(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hinas_basicsr.networks import load_network
-    from hinas_basicsr.options_check import check_hinas_networks, load_yaml
-
     out = _check_arguments(args)
     check_hinas_networks(load_yaml(args.opt), args.opt)
-    net = load_network(args.opt, args.checkpoint, device=torch.device('cpu'), checkpoint_name='--checkpoint')
+    net = load_network(args.opt, args.weights, device=torch.device('cpu'), checkpoint_name='--weights')
     example = torch.rand(1, input_channels(net), *args.input_size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         reference = net(example)

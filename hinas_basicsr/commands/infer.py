@@ -1,7 +1,7 @@
 """Apply a trained network to your own images (a file or a folder), whole or in tiles.
 
     hinas infer -opt options/test_hinas_sr_x2.yml [--weights net_g.pth] -i photos/ -o results/infer --tile 256
-    hinas infer --model results/export/hinas_x2_deploy.pt -i photo.png -o out/ --device cuda --fp16
+    hinas infer --torchscript results/export/hinas_x2_deploy.pt -i photo.png -o out/ --device cuda --fp16
 
 Writes OUT/<stem>_hinas.png per input. Super-resolution or denoising follows from what the network
 does (its output size over its input size); a gray image given to a colour net is replicated into 3
@@ -19,13 +19,18 @@ import sys
 
 import torch
 
-from hinas_basicsr import arg_checks
+from hinas_basicsr.tools import infer
+from hinas_basicsr.tools.networks import load_network
+from hinas_basicsr.utils import arg_checks
+
+# Spellings of earlier releases, refused with the new one (``--model`` names NAME=YML in compare).
+RENAMED_FLAGS = {'--model': '--torchscript PT'}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('-opt', help='BasicSR test or train option file whose network_g is applied')
-    source.add_argument('--model', metavar='PT', help='TorchScript file written by hinas export')
+    source.add_argument('--torchscript', metavar='PT', help='TorchScript file written by hinas export')
     parser.add_argument('--weights', metavar='PTH',
                         help='with -opt: BasicSR checkpoint (default: path.pretrain_network_g of the options)')
     parser.add_argument('-i', '--input', required=True, metavar='FILE_OR_DIR', help='an image or a folder of images')
@@ -42,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check_arguments(args: argparse.Namespace) -> torch.device:
     if args.weights and not args.opt:
-        raise ValueError('--weights: only with -opt (a TorchScript --model holds its weights)')
+        raise ValueError('--weights: only with -opt (a --torchscript file holds its weights)')
     if args.tile < 0:
         raise ValueError(f'--tile: expected 0 (whole image) or a positive size, got {args.tile}')
     if args.tile_pad is not None and args.tile_pad < 0:
@@ -56,7 +61,8 @@ def _check_arguments(args: argparse.Namespace) -> torch.device:
     if args.fp16 and device.type != 'cuda':
         raise ValueError(f'--fp16: half precision needs CUDA, but the device is {device.type}')
     arg_checks.output_dir(args.output, '-o')
-    for path, option, what in ((args.opt, '-opt', 'option file'), (args.model, '--model', 'TorchScript file'),
+    for path, option, what in ((args.opt, '-opt', 'option file'),
+                               (args.torchscript, '--torchscript', 'TorchScript file'),
                                (args.weights, '--weights', 'checkpoint file')):
         if path:
             arg_checks.input_file(path, option, what)
@@ -64,22 +70,19 @@ def _check_arguments(args: argparse.Namespace) -> torch.device:
 
 
 def _load(args: argparse.Namespace, device: torch.device) -> torch.nn.Module:
-    if args.model:
+    if args.torchscript:
         try:
-            return torch.jit.load(args.model, map_location=device).eval()
+            return torch.jit.load(args.torchscript, map_location=device).eval()
         except Exception as err:  # noqa: BLE001  (torch.jit.load raises RuntimeError, ValueError, ...)
             lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-            raise ValueError(f'--model: {args.model} is not a TorchScript file '
+            raise ValueError(f'--torchscript: {args.torchscript} is not a TorchScript file '
                              f'({lines[0][:120] if lines else type(err).__name__})') from None
-    from hinas_basicsr.networks import load_network
 
     return load_network(args.opt, args.weights, device, checkpoint_name='--weights')
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-
-    from hinas_basicsr import infer
 
     device = _check_arguments(args)
     inputs = infer.list_inputs(args.input)

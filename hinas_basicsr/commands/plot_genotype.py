@@ -9,6 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.space.genotype_plot import save_genotype_png
+from hinas_basicsr.utils import arg_checks
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('genotype', metavar='G.json', help='a genotype file (format: hinas-genotype)')
@@ -16,10 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hinas_basicsr import arg_checks
-    from hinas_basicsr.genotype import Genotype
-    from hinas_basicsr.genotype_plot import save_genotype_png
-
     arg_checks.input_file(args.genotype, 'G.json', 'genotype file')
     out = args.out or os.path.splitext(args.genotype)[0] + '.png'
     arg_checks.output_file(out, '-o', ('.png',))

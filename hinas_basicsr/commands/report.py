@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 
+from hinas_basicsr.search.report import save_report
+from hinas_basicsr.utils import arg_checks
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('experiment', metavar='EXP', help='a search\'s experiment folder (experiments/<name>)')
@@ -17,9 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import os
-
-    from hinas_basicsr import arg_checks
-    from hinas_basicsr.search_report import save_report
 
     out = args.out or os.path.join(args.experiment, 'report.png')
     arg_checks.output_file(out, '-o', ('.png',))  # as plot-genotype checks its -o

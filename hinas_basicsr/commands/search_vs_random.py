@@ -37,6 +37,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hinas_basicsr.research.search_vs_random import TABLE, Settings, rerun_nets, run_benchmark
+from hinas_basicsr.utils.arg_checks import output_dir
+
 # the benchmark's required options (not with --from) and every option's default (--from takes the run's)
 REQUIRED = ('task', 'scale', 'random', 'seeds', 'search_iters', 'train_iters')
 _DEFAULTS: dict[str, Any] = {}
@@ -102,8 +105,6 @@ def _flag(dest: str) -> str:
 
 def rerun(args: argparse.Namespace) -> int:
     """--from RUN --only NAME[,NAME...] --out NEW (every other option is the run's; --test adds a set)."""
-    from hinas_basicsr.search_vs_random import rerun_nets
-
     if args.only is None:
         raise ValueError('--from: needs --only NAME[,NAME...] (the nets of the run to train again)')
     given = [d for d, v in vars(args).items() if d in _DEFAULTS and d not in ('from_run', 'only', 'out', 'test')
@@ -116,9 +117,6 @@ def rerun(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hinas_basicsr.arg_checks import output_dir
-    from hinas_basicsr.search_vs_random import TABLE, Settings, run_benchmark
-
     output_dir(args.out, '--out')
     if args.from_run is not None:
         return rerun(args)

@@ -15,7 +15,7 @@ from basicsr.utils import FileClient, imfrombytes, img2tensor, scandir
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data as data
 
-from hinas_basicsr.arg_checks import is_number
+from hinas_basicsr.utils.arg_checks import is_number
 
 
 def noise_key(path: str) -> str:

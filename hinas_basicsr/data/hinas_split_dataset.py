@@ -14,7 +14,8 @@ from basicsr.utils import FileClient
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
-from hinas_basicsr.arg_checks import is_number
+from hinas_basicsr.utils.arg_checks import is_number
+from hinas_basicsr.utils.rng import seeded_rngs
 
 SPLITS = ('w', 'a', 'val')
 GROUP_BY = r'^(.+)_s\d+$'  # BasicSR's extract_subimages names: 0001_s001 is a part of image 0001
@@ -240,7 +241,6 @@ class HiNASSplitDataset(data.Dataset):
         if not isinstance(backend, dict) or not (client is None or isinstance(client, SharedFileClient)):
             raise ValueError(f'datasets.{self.opt.get("phase", "?")}.load_all: the inner dataset '
                              f'{type(self.dataset).__name__} does not read through a BasicSR file client')
-        from hinas_basicsr.models.hinas_search_model import seeded_rngs
 
         self.dataset.file_client = MemoryFileClient(client or SharedFileClient(backend))
         with seeded_rngs(0):

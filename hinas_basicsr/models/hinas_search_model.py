@@ -4,15 +4,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import random
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from copy import deepcopy
 from functools import partial
 from typing import Any
 
-import numpy as np
 import torch
 from basicsr.data import build_dataset
 from basicsr.data import worker_init_fn as basicsr_worker_init_fn
@@ -24,69 +22,21 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from hinas_basicsr.convergence import alpha_max_mean, genotype_changes, stability_line
 from hinas_basicsr.data.hinas_split_dataset import loader_batch_size, loader_iters_per_epoch
-from hinas_basicsr.fileio import write_torch
-from hinas_basicsr.flops_model import FlopsTarget
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.genotype_plot import save_genotype_png
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
+from hinas_basicsr.models.numerics import setup_numerics
 from hinas_basicsr.models.search_options import check_search_options
-from hinas_basicsr.numerics import setup_numerics
-from hinas_basicsr.search_judge import DEFAULT_CALIB_BATCHES, SearchJudge, check_search_remedies
-from hinas_basicsr.search_report import alpha_figure, trellis_figure
-from hinas_basicsr.trellis import MOVE_NAMES
+from hinas_basicsr.search.convergence import alpha_max_mean, genotype_changes, stability_line
+from hinas_basicsr.search.flops_model import FlopsTarget
+from hinas_basicsr.search.judge import DEFAULT_CALIB_BATCHES, SearchJudge, check_search_remedies
+from hinas_basicsr.search.report import alpha_figure, trellis_figure
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.space.genotype_plot import save_genotype_png
+from hinas_basicsr.space.trellis import MOVE_NAMES
+from hinas_basicsr.utils.fileio import write_torch
+from hinas_basicsr.utils.rng import rank_rng_state, rng_state, seeded_rngs, set_rng_state
 
 DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 1e-3}
-
-
-def rng_state(device: torch.device | None = None) -> dict[str, Any]:
-    """The python, numpy and torch CPU random states, and on a CUDA ``device`` that device's (this rank's)."""
-    state = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state()}
-    if device is not None and device.type == 'cuda':
-        state['cuda'] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict[str, Any], device: torch.device | None = None) -> None:
-    """Restore what :func:`rng_state` returned (tensors may come back on any device).
-
-    The CUDA state goes to ``device`` when that is a CUDA device; a state saved where no CUDA ran (or resumed
-    where none runs) leaves CUDA alone. A list (older states: every visible GPU's) gives ``device`` its own
-    entry where it has one, so fewer visible GPUs than at saving is no error.
-    """
-    random.setstate(state['python'])
-    np.random.set_state(state['numpy'])
-    torch.set_rng_state(state['torch'].cpu())
-    cuda = state.get('cuda')
-    if cuda is None or device is None or device.type != 'cuda':
-        return
-    if isinstance(cuda, (list, tuple)):
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        if index >= len(cuda):
-            return
-        cuda = cuda[index]
-    torch.cuda.set_rng_state(cuda.cpu(), device)
-
-
-def rank_rng_state(saved: dict[str, Any] | list[dict[str, Any]], rank: int) -> dict[str, Any] | None:
-    """This rank's entry of the saved RNG states (one per rank, in rank order; older states: one dict, rank 0's),
-    or None where the saving run had fewer ranks."""
-    states = saved if isinstance(saved, list) else [saved]
-    return states[rank] if rank < len(states) else None
-
-
-@contextlib.contextmanager
-def seeded_rngs(seed: int) -> Iterator[None]:
-    """Within: python's, numpy's and torch's CPU random streams seeded with ``seed``; restored on exit."""
-    state = rng_state()
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.default_generator.manual_seed(seed)
-    try:
-        yield
-    finally:
-        set_rng_state(state)
 
 
 class SeededSamples(torch.utils.data.Dataset):
@@ -152,6 +102,13 @@ def grads_only_for(net: nn.Module, params: Sequence[nn.Parameter], enabled: bool
             p.requires_grad_(True)
 
 
+
+def check_train_set(train_set_opt: Mapping[str, Any]) -> None:
+    """``datasets.train``: a ``HiNASSplitDataset`` with ``split: w``; the model builds the A split beside it."""
+    if train_set_opt.get('type') != 'HiNASSplitDataset' or train_set_opt.get('split') != 'w':
+        raise ValueError(f'datasets.train: HiNASSearchModel needs type HiNASSplitDataset with split: w, '
+                         f'got type {train_set_opt.get("type")!r} split {train_set_opt.get("split")!r}')
+
 @MODEL_REGISTRY.register()
 class HiNASSearchModel(SRModel):
     """The HiNAS architecture search (Zhang et al., IJCV 2022) on a ``HiNASSupernet``.
@@ -177,7 +134,7 @@ class HiNASSearchModel(SRModel):
             device (CUDA or CPU; slow on CPUs without native bf16); the losses are computed in fp32.
             Default: None (fp32).
         deterministic (bool): Deterministic kernels, no cuDNN benchmark, no TF32
-            (:func:`hinas_basicsr.numerics.set_deterministic`): the condition under which a resumed search
+            (:func:`hinas_basicsr.models.numerics.set_deterministic`): the condition under which a resumed search
             repeats an uninterrupted one exactly on a GPU. Default: false.
         compile (bool | dict): ``true`` runs the training forward passes through ``torch.compile`` of the
             supernet; a mapping is passed to ``torch.compile`` as keyword arguments (``mode``, ``backend``...).
@@ -242,9 +199,7 @@ class HiNASSearchModel(SRModel):
     # --- the A split -------------------------------------------------------------------------------
     def _build_arch_set(self) -> None:
         train_set_opt = self.opt['datasets']['train']
-        if train_set_opt.get('type') != 'HiNASSplitDataset' or train_set_opt.get('split') != 'w':
-            raise ValueError(f'datasets.train: HiNASSearchModel needs type HiNASSplitDataset with split: w, '
-                             f'got type {train_set_opt.get("type")!r} split {train_set_opt.get("split")!r}')
+        check_train_set(train_set_opt)
         arch_opt = deepcopy(train_set_opt)
         arch_opt['split'] = 'a'
         arch_opt['name'] = f'{train_set_opt.get("name", "train")}_A'

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hinas_basicsr.arg_checks import is_number
+from hinas_basicsr.utils.arg_checks import is_number
 
 
 def _fraction(train: Mapping[str, Any], key: str, default: float, closed: bool) -> None:

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hinas_basicsr.compare import IMAGE_SUFFIXES, to_image, to_tensor
+from hinas_basicsr.tools.compare import IMAGE_SUFFIXES, to_image, to_tensor
+from hinas_basicsr.utils.fileio import atomic_write
 
 GLOBAL_POOLING = ('AdaptiveAvgPool2d', 'AdaptiveMaxPool2d')
 # an input pixel is in the receptive field where its gradient exceeds this fraction of the largest; below it
@@ -222,7 +223,6 @@ def restore(net: nn.Module, img: np.ndarray, shape: NetworkShape, device: torch.
 
 def save_image(tensor: torch.Tensor, path: str) -> None:
     """Write a 1CHW RGB/gray output in [0, 1] as an 8-bit PNG, atomically."""
-    from hinas_basicsr.fileio import atomic_write
 
     img = to_image(tensor)
 

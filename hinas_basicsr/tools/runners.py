@@ -19,8 +19,8 @@ from typing import Any, TextIO
 
 import torch
 
-from hinas_basicsr.compat import resolve_num_gpu
-from hinas_basicsr.options_check import load_yaml
+from hinas_basicsr.utils.devices import resolve_num_gpu
+from hinas_basicsr.utils.options_file import load_yaml
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A training line of BasicSR's MessageLogger: "[demo_..][epoch:  0, iter:      10, lr:(...".

@@ -10,7 +10,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hinas_basicsr.flops_model import DEFAULT_INPUT, DEFAULT_NUM_FEAT, DEFAULT_WEIGHT
+from hinas_basicsr.search.flops_model import DEFAULT_INPUT, DEFAULT_NUM_FEAT, DEFAULT_WEIGHT
 
 DEMO_FLOPS_TARGET = 8.0  # GFLOPs at 128x128: the lower quartile of uniform random x2 genotypes of the demo's space
 

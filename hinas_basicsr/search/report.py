@@ -25,10 +25,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hinas_basicsr.convergence import alpha_max_mean, genotype_changes
-from hinas_basicsr.fileio import atomic_write
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.trellis import MOVE_NAMES, MOVES, node_edges
+from hinas_basicsr.search.convergence import alpha_max_mean, genotype_changes
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.space.genotype_plot import draw_path, genotype_figure
+from hinas_basicsr.space.trellis import MOVE_NAMES, MOVES, node_edges
+from hinas_basicsr.utils.fileio import atomic_write
 
 ITER_FILE = re.compile(r'iter_(\d+)\.json$')
 # BasicSR's message logger: "[name..][epoch:  3, iter:     120, lr:(...)] [eta: ...] l_pix: 1.2e-01 l_ssim: ..."
@@ -140,10 +141,8 @@ def _pyplot():
 
 
 def _genotype_image(genotype: Genotype):
-    """The genotype drawing (hinas_basicsr.genotype_plot) as an RGBA array, to place in a panel."""
+    """The genotype drawing (hinas_basicsr.space.genotype_plot) as an RGBA array, to place in a panel."""
     import numpy as np
-
-    from hinas_basicsr.genotype_plot import genotype_figure
 
     plt = _pyplot()
     fig, _ = genotype_figure(genotype)
@@ -313,7 +312,6 @@ def alpha_figure(genotype: Genotype):
 
 def trellis_figure(genotype: Genotype):
     """The trellis with softmax(beta) on its moves and the decoded width path, for tensorboard."""
-    from hinas_basicsr.genotype_plot import draw_path
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(1.6 + 1.1 * genotype.num_layers, 2.8))

@@ -19,14 +19,12 @@
   decisions; a ``between`` callback may do so here (the search model passes none).
 
 ``train.selection: perturbation`` makes the search model use it at the end of the search (docs/remedies.md);
-:meth:`SearchJudge.from_options` loads a finished search for the benchmark.
+:func:`hinas_basicsr.research.judge.judge_of_search` loads a finished search for the benchmark.
 """
 from __future__ import annotations
 
 import contextlib
-import copy
 import itertools
-import os
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -35,8 +33,9 @@ import torch
 from torch import nn
 
 from hinas_basicsr.archs.search_cell import buffers_restored
-from hinas_basicsr.genotype import Cell, Genotype, decode_cell
-from hinas_basicsr.trellis import MOVES, levels_at, node_edges, num_edges, valid_paths
+from hinas_basicsr.search.flops_model import check_flops_options
+from hinas_basicsr.space.genotype import Cell, Genotype, decode_cell
+from hinas_basicsr.space.trellis import MOVES, levels_at, node_edges, num_edges, valid_paths
 
 SELECTIONS = ('alpha', 'perturbation')
 BN_MODES = ('batch', 'calibrate', 'running')
@@ -56,7 +55,6 @@ def check_search_remedies(train_opt: Mapping[str, Any]) -> None:
         value = train_opt.get(key, default)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
             raise ValueError(f'train.{key}: expected an integer >= {low}, got {value!r}')
-    from hinas_basicsr.flops_model import check_flops_options
 
     check_flops_options(train_opt)
 
@@ -157,7 +155,7 @@ class SearchJudge:
                    val_crop: int | None = None) -> SearchJudge:
         """A judge of a search model's supernet: PSNR as its ``val.metrics.psnr`` on the first ``val_batches``
         batches of ``val_loader`` (all with None); ``bn='calibrate'`` on ``calib_batches`` A-split batches."""
-        crop_border, y = _psnr_options(model.opt)
+        crop_border, y = psnr_options(model.opt)
         calibration = None
         if bn == 'calibrate':
             from torch.utils.data import DataLoader
@@ -167,39 +165,6 @@ class SearchJudge:
                                 generator=torch.Generator().manual_seed(int(model.opt.get('manual_seed') or 0)))
             calibration = take_batches(loader, calib_batches)
         return cls(model, take_batches(val_loader, val_batches), crop_border, y, bn, calibration, val_crop)
-
-    @classmethod
-    def from_options(cls, search_opt: str, checkpoint: str | None = None, bn: str = 'batch',
-                     calib_batches: int = DEFAULT_CALIB_BATCHES, device: torch.device | None = None,
-                     val_batches: int | None = None, val_crop: int | None = None) -> SearchJudge:
-        """A judge of a finished search: its option file, its final supernet (``experiments/<name>/models/
-        net_g_latest.pth`` unless ``checkpoint``), its held-out val split (the first ``val_batches`` images, all
-        with None); ``bn='calibrate'`` on ``calib_batches`` batches of its A split."""
-        from basicsr.data import build_dataset
-        from torch.utils.data import DataLoader
-
-        from hinas_basicsr.networks import load_network
-        from hinas_basicsr.options_check import load_yaml
-
-        opt = load_yaml(search_opt)
-        checkpoint = checkpoint or os.path.join('experiments', opt['name'], 'models', 'net_g_latest.pth')
-        if not os.path.isfile(checkpoint):
-            raise FileNotFoundError(f'{search_opt}: the search wrote no supernet at {checkpoint}')
-        net = load_network(search_opt, checkpoint, device)
-
-        def dataset(phase: str, split: str) -> Any:
-            spec = copy.deepcopy(opt['datasets'][phase])
-            spec.update(phase='val' if split == 'val' else 'train', scale=opt['scale'], split=split)
-            return build_dataset(spec)
-
-        val = take_batches(DataLoader(dataset('val', 'val'), batch_size=1), val_batches)
-        calibration = None
-        if bn == 'calibrate':
-            loader = DataLoader(dataset('train', 'a'), batch_size=int(opt['datasets']['train']['batch_size_per_gpu']),
-                                shuffle=True, generator=torch.Generator().manual_seed(int(opt.get('manual_seed') or 0)))
-            calibration = take_batches(loader, calib_batches)
-        crop_border, y = _psnr_options(opt)
-        return cls(net, val, crop_border, y, bn, calibration, val_crop)
 
     # --- scoring ------------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -373,7 +338,7 @@ def center_crop(lq: torch.Tensor, gt: torch.Tensor, size: int | None) -> tuple[t
             gt[..., top * scale:(top + size) * scale, left * scale:(left + size) * scale])
 
 
-def _psnr_options(opt: Mapping[str, Any]) -> tuple[int, bool]:
+def psnr_options(opt: Mapping[str, Any]) -> tuple[int, bool]:
     """``crop_border`` and ``test_y_channel`` of the options' ``val.metrics.psnr`` (default: the scale, Y)."""
     psnr = ((opt.get('val') or {}).get('metrics') or {}).get('psnr') or {}
     return int(psnr.get('crop_border', opt.get('scale') or 0)), bool(psnr.get('test_y_channel', True))

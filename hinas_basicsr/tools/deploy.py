@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.fx.experimental.optimization import fuse
 
-from hinas_basicsr.fileio import atomic_write
+from hinas_basicsr.utils.fileio import atomic_write
 
 
 def fold_batchnorm(net: nn.Module) -> nn.Module:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hinas_basicsr.genotype import Genotype
+from hinas_basicsr.space.genotype import Genotype
 
 STABLE_WINDOW = 3  # the genotype is called stable when the last this-many validations agree
 

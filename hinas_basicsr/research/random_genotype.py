@@ -17,8 +17,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from hinas_basicsr.genotype import Cell, Genotype
-from hinas_basicsr.trellis import moves_from, node_edges
+from hinas_basicsr.space.genotype import Cell, Genotype
+from hinas_basicsr.space.trellis import moves_from, node_edges
 
 
 def path_counts(num_layers: int, num_levels: int) -> list[list[int]]:

@@ -6,7 +6,7 @@
 3. trains the found net (HiNASNet, F = 16) and an EDSR-baseline (64 features, 16 blocks) for the
    SAME wall-clock budget each: BasicSR's own dataset, dataloader and SRModel, stepped until the
    budget runs out (the time to build them is not counted), then saved;
-4. compares both with bicubic on the held-out SampleTest photos (:func:`hinas_basicsr.compare.compare`)
+4. compares both with bicubic on the held-out SampleTest photos (:func:`hinas_basicsr.tools.compare.compare`)
    and draws the same crop of each photo by every method (``side_by_side.png``);
 5. prints the table and where the files are.
 
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hinas_basicsr.compare import (
+from hinas_basicsr.tools.compare import (
     BICUBIC,
     IMAGE_SUFFIXES,
     ModelSpec,
@@ -41,9 +41,11 @@ from hinas_basicsr.compare import (
     to_image,
     to_tensor,
 )
-from hinas_basicsr.networks import default_device, load_network
-from hinas_basicsr.options_check import load_yaml
-from hinas_basicsr.runners import search_genotype, train_for_budget
+from hinas_basicsr.tools.networks import default_device, load_network
+from hinas_basicsr.tools.runners import search_genotype, train_for_budget
+from hinas_basicsr.tools.sample_data import ensure_sample_data
+from hinas_basicsr.utils.fileio import atomic_write
+from hinas_basicsr.utils.options_file import load_yaml
 
 SAMPLE_ROOT = 'datasets/sample'
 SEARCH_OPT = 'options/demo/search_sr_x2.yml'
@@ -62,7 +64,6 @@ def run_demo(out_dir: str = 'results/demo', budget_s: float = 240., genotype: st
 
     ``threads`` sets ``torch.set_num_threads`` for the whole run (None: PyTorch's default).
     """
-    from hinas_basicsr.data.sample import ensure_sample_data
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -228,8 +229,6 @@ def save_side_by_side(photos: Sequence[PhotoRow], path: str, crop: int = 96, cap
 
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
-
-    from hinas_basicsr.fileio import atomic_write
 
     methods = list(photos[0].images)
     fig, axes = plt.subplots(len(photos), len(methods), figsize=(2.3 * len(methods), 2.5 * len(photos) + 0.5),

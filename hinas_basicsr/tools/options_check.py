@@ -12,33 +12,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-import yaml
 
-from hinas_basicsr.arg_checks import is_number
-from hinas_basicsr.genotype import resolve_genotype
-
-
-def load_yaml(path: str, option: str = '-opt') -> dict[str, Any]:
-    """Read an option file; refuse one that is missing, a folder, not text or not a YAML mapping.
-
-    ``option`` is the command-line option that named the file (``-opt``, ``--test-opt``, ``--model``).
-    """
-    if os.path.isdir(path):
-        raise ValueError(f'{option}: {path} is a folder, not an option file')
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'{option}: option file {path} does not exist')
-    from basicsr.utils.options import ordered_yaml
-
-    try:
-        with open(path, encoding='utf-8') as f:
-            opt = yaml.load(f, Loader=ordered_yaml()[0])
-    except UnicodeDecodeError:
-        raise ValueError(f'{option}: {path} is not a text file (not UTF-8): not an option file') from None
-    except yaml.YAMLError as err:
-        raise ValueError(f'{path}: not valid YAML ({str(err).splitlines()[0]})') from None
-    if not isinstance(opt, dict):
-        raise ValueError(f'{path}: expected a mapping of options, got {type(opt).__name__}')
-    return opt
+from hinas_basicsr.archs.hinas_supernet_arch import SEARCH_HEADS
+from hinas_basicsr.compat import latest_state, optimizer_class
+from hinas_basicsr.data import hinas_noisy_dataset, hinas_split_dataset
+from hinas_basicsr.losses import sum_loss
+from hinas_basicsr.models.hinas_model import check_clip_grad_value
+from hinas_basicsr.models.hinas_search_model import check_train_set
+from hinas_basicsr.models.lr_scheduler import check_scheduler_type
+from hinas_basicsr.models.numerics import check_amp
+from hinas_basicsr.models.search_options import check_search_options
+from hinas_basicsr.prep.common import image_size
+from hinas_basicsr.search.judge import check_search_remedies
+from hinas_basicsr.space.genotype import resolve_genotype
+from hinas_basicsr.utils.arg_checks import is_number
+from hinas_basicsr.utils.checkpoints import check_fits, read_checkpoint, weights_of
+from hinas_basicsr.utils.options_file import load_yaml
 
 
 def _check_type(path: str, where: str, spec: Any, registry) -> None:
@@ -157,20 +146,13 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
             _check_loss(path, f'train.{key}', spec, LOSS_REGISTRY)
     scheduler = (opt.get('train') or {}).get('scheduler')
     if is_train and isinstance(scheduler, dict) and 'type' in scheduler:
-        from hinas_basicsr.models.lr_scheduler import check_scheduler_type
-
         try:
             check_scheduler_type(scheduler['type'], MODEL_REGISTRY.get(opt['model_type']))
         except ValueError as err:
             raise ValueError(f'{path}: {err}') from None
     for key, spec in ((opt.get('val') or {}).get('metrics') or {}).items():
         _check_type(path, f'val.metrics.{key}', spec, METRIC_REGISTRY)
-    amp = (opt.get('train') or {}).get('amp')
-    if amp is not None and amp != 'bf16':
-        raise ValueError(f'{path}: train.amp: {amp!r} is not supported: use bf16, or leave it out for fp32')
-    if amp is not None and opt['model_type'] not in ('HiNASSearchModel', 'HiNASModel'):
-        raise ValueError(f'{path}: train.amp: model_type {opt["model_type"]} trains in fp32 and ignores it; use '
-                         'HiNASModel (or HiNASSearchModel) for bf16')
+    _with_path(path, check_amp, opt.get('train') or {}, opt['model_type'])
     compile_opt = (opt.get('train') or {}).get('compile')
     if compile_opt is not None and not isinstance(compile_opt, (bool, dict)):
         raise ValueError(f'{path}: train.compile: {compile_opt!r} must be true, false or a mapping of torch.compile '
@@ -183,18 +165,22 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
     check_components(path, opt, is_train)
     check_pretrained(path, opt, is_train)
     if opt.get('sample_data') is None:
-        _check_dataroots(path, opt)
+        check_dataroots(path, opt)
     return opt
 
 
-def _dataset_specs(opt: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Each dataset entry with its option path, a wrapper's inner ``dataset:`` (HiNASSplitDataset) included."""
-    specs = []
-    for phase, spec in (opt.get('datasets') or {}).items():
-        specs.append((f'datasets.{phase}', spec))
-        if isinstance(spec, dict) and isinstance(spec.get('dataset'), dict):
-            specs.append((f'datasets.{phase}.dataset', spec['dataset']))
+def dataset_entry_specs(key: str, entry: Any) -> list[tuple[str, Any]]:
+    """The dataset entry ``datasets.<key>`` with its option path, and a wrapper's inner ``dataset:``
+    (HiNASSplitDataset, HiNASMultiCropDataset) after it."""
+    specs = [(f'datasets.{key}', entry)]
+    if isinstance(entry, Mapping) and isinstance(entry.get('dataset'), Mapping):
+        specs.append((f'datasets.{key}.dataset', entry['dataset']))
     return specs
+
+
+def _dataset_specs(opt: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Every dataset entry of the options, inner datasets included (see :func:`dataset_entry_specs`)."""
+    return [spec for key, entry in (opt.get('datasets') or {}).items() for spec in dataset_entry_specs(key, entry)]
 
 
 def _folder_images(path: str, where: str, root: str) -> dict[str, tuple[int, int]]:
@@ -223,8 +209,6 @@ def _folder_images(path: str, where: str, root: str) -> dict[str, tuple[int, int
                 sizes[os.path.splitext(name)[0]] = (height, width)
     else:
         from basicsr.utils import scandir
-
-        from hinas_basicsr.prep.common import image_size
 
         if not os.path.isdir(root):
             raise ValueError(f'{path}: {where}: {root} is a file, not a folder of images or an LMDB')
@@ -263,7 +247,7 @@ def _pair_sizes(path: str, where: str, spec: Mapping[str, Any], found: dict[str,
     return pairs
 
 
-def _check_dataroots(path: str, opt: dict[str, Any]) -> None:
+def check_dataroots(path: str, opt: Mapping[str, Any]) -> None:
     """Every dataset folder exists, holds readable images, and its LR/GT pairs agree with ``scale``.
 
     A training pair must be exact (GT = scale x LR, as BasicSR's random crop requires); a validation or
@@ -272,9 +256,7 @@ def _check_dataroots(path: str, opt: dict[str, Any]) -> None:
     """
     scale = opt.get('scale') or 1
     for key, entry in (opt.get('datasets') or {}).items():
-        specs = [(f'datasets.{key}', entry)]
-        if isinstance(entry, Mapping) and isinstance(entry.get('dataset'), Mapping):
-            specs.append((f'datasets.{key}.dataset', entry['dataset']))
+        specs = dataset_entry_specs(key, entry)
         outer_gt_size = entry.get('gt_size') if isinstance(entry, Mapping) else None
         for where, spec in specs:
             if not isinstance(spec, Mapping):
@@ -313,15 +295,6 @@ def _check_gt_size(path: str, where: str, spec: Mapping[str, Any], gt_size: Any,
         raise ValueError(f'{path}: {option}: {gt_size} is larger than {name} ({h}x{w}) in {spec["dataroot_gt"]}')
 
 
-def prepare_options(path: str, opt: dict[str, Any]) -> None:
-    """Build the embedded sample data that the options (read from ``path``) name with ``sample_data: DIR``."""
-    if opt.get('sample_data'):
-        from hinas_basicsr.data.sample import ensure_sample_data
-
-        ensure_sample_data(opt['sample_data'])
-        _check_dataroots(path, opt)
-
-
 def check_hinas_networks(opt: Mapping[str, Any], source: str) -> None:
     """For every ``network_*`` of type HiNASNet, load its genotype and check it against the scales asked for.
 
@@ -348,8 +321,6 @@ def check_hinas_networks(opt: Mapping[str, Any], source: str) -> None:
 
 def check_remedy_options(opt: Mapping[str, Any], source: str) -> None:
     """The search remedies' options (``train.selection``, ``train.flops_*``, ``network_g.search_head``)."""
-    from hinas_basicsr.archs.hinas_supernet_arch import SEARCH_HEADS
-    from hinas_basicsr.search_judge import check_search_remedies
 
     try:
         check_search_remedies(opt.get('train') or {})
@@ -454,8 +425,6 @@ def _check_networks(path: str, opt: Mapping[str, Any]) -> None:
 def _check_datasets(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
     from basicsr.utils.file_client import FileClient
 
-    from hinas_basicsr.data import hinas_noisy_dataset, hinas_split_dataset
-
     datasets = _get(opt, path, 'datasets')
     if not datasets:
         raise ValueError(f'{path}: datasets: no dataset' + (' to test on' if not is_train else ''))
@@ -468,10 +437,7 @@ def _check_datasets(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
         if not is_train and phase not in ('val', 'test'):
             raise ValueError(f'{path}: datasets.{key}: basicsr test scores every dataset entry, and {key} is of '
                              f'phase {phase} (a random crop for training); name test sets test_1, test_2, ...')
-        specs = [(f'datasets.{key}', entry)]
-        if isinstance(entry, Mapping) and isinstance(entry.get('dataset'), Mapping):
-            specs.append((f'datasets.{key}.dataset', entry['dataset']))
-        for where, spec in specs:
+        for where, spec in dataset_entry_specs(key, entry):
             if not isinstance(spec, Mapping):
                 continue
             kind = spec.get('type')
@@ -509,13 +475,6 @@ def _with_path(path: str, check, *args: Any) -> None:
         raise ValueError(f'{path}: {err}') from None
 
 
-def _optimizer_class(path: str, where: str, type_name: Any) -> type:
-    cls = getattr(torch.optim, type_name, None) if isinstance(type_name, str) else None
-    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
-        raise ValueError(f'{path}: {where}.type: {type_name!r} is not an optimizer in torch.optim')
-    return cls
-
-
 def _check_optimizers(path: str, opt: Mapping[str, Any]) -> None:
     """Each ``train.optim_*``: a torch.optim optimizer taking these options (built on one dummy tensor)."""
     train = opt.get('train') or {}
@@ -524,7 +483,10 @@ def _check_optimizers(path: str, opt: Mapping[str, Any]) -> None:
         if not (key.startswith('optim_') and isinstance(spec, Mapping)):
             continue
         where = f'train.{key}'
-        cls = _optimizer_class(path, where, spec.get('type'))
+        try:
+            cls = optimizer_class(spec.get('type'), where)
+        except ValueError as err:
+            raise ValueError(f'{path}: {err}') from None
         for own in own_keys:
             _check_number(path, f'{where}.{own}', spec.get(own), False, 0, required=False)
         kwargs = {k: v for k, v in spec.items() if k != 'type' and k not in own_keys}
@@ -538,8 +500,6 @@ def _check_optimizers(path: str, opt: Mapping[str, Any]) -> None:
 def _check_losses(path: str, opt: Mapping[str, Any]) -> None:
     """Each ``train.*_opt`` loss takes its options; the plugin's losses are checked as their constructors check."""
     from basicsr.utils.registry import LOSS_REGISTRY
-
-    from hinas_basicsr.losses import sum_loss
 
     def check(where: str, spec: Any) -> None:
         if not isinstance(spec, Mapping) or spec.get('type') not in LOSS_REGISTRY:
@@ -564,7 +524,6 @@ def _check_losses(path: str, opt: Mapping[str, Any]) -> None:
 
 def _check_models(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
     """What the plugin's models read when they start, and what they need of the networks and datasets."""
-    from hinas_basicsr.models.search_options import check_search_options
 
     model, train = opt.get('model_type'), opt.get('train') or {}
     if model == 'HiNASSearchModel' and is_train:
@@ -572,15 +531,9 @@ def _check_models(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
         net_type = (opt.get('network_g') or {}).get('type')
         if net_type != 'HiNASSupernet':
             raise ValueError(f'{path}: network_g.type: HiNASSearchModel searches a HiNASSupernet, got {net_type!r}')
-        train_set = opt['datasets']['train']
-        if train_set.get('type') != 'HiNASSplitDataset' or train_set.get('split') != 'w':
-            raise ValueError(f'{path}: datasets.train: HiNASSearchModel needs type HiNASSplitDataset with split: w, '
-                             f'got type {train_set.get("type")!r} split {train_set.get("split")!r}')
+        _with_path(path, check_train_set, opt['datasets']['train'])
     if model == 'HiNASModel' and is_train:
-        clip = train.get('clip_grad_value')
-        _check_number(path, 'train.clip_grad_value', clip, False, required=False)
-        if clip is not None and clip <= 0:
-            raise ValueError(f'{path}: train.clip_grad_value: expected a positive value, got {clip!r}')
+        _with_path(path, check_clip_grad_value, train)
 
 
 def check_components(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
@@ -598,7 +551,6 @@ def check_components(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
 def check_pretrained(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
     """Every ``path.pretrain_network_*`` is a torch checkpoint that fits its network (keys and shapes, as BasicSR's
     ``load_network`` with ``strict_load_*`` loads it); ``basicsr test`` needs one for ``network_g``."""
-    from hinas_basicsr.networks import check_fits, read_checkpoint, weights_of
 
     paths = opt.get('path') or {}
     if not is_train and isinstance(opt.get('network_g'), Mapping) and not paths.get('pretrain_network_g'):
@@ -630,19 +582,13 @@ def resume_state_path(opt: Mapping[str, Any], auto_resume: bool, debug: bool) ->
     """The training state BasicSR's ``load_resume_state`` will load: with ``--auto_resume`` the latest
     ``experiments/<name>/training_states/<iter>.state``, else ``path.resume_state``."""
     if auto_resume:
-        folder = os.path.join('experiments', _run_name(opt, debug), 'training_states')
-        if not os.path.isdir(folder):
-            return None
-        states = [int(f[:-len('.state')]) for f in os.listdir(folder)
-                  if f.endswith('.state') and f[:-len('.state')].isdigit()]
-        return os.path.join(folder, f'{max(states)}.state') if states else None
+        return latest_state(os.path.join('experiments', _run_name(opt, debug), 'training_states'))
     return (opt.get('path') or {}).get('resume_state') or None
 
 
 def check_resume(path: str, opt: Mapping[str, Any], auto_resume: bool = False, debug: bool = False) -> None:
     """The training state to resume from is a torch file holding BasicSR's state, and each network checkpoint
     saved with it (``experiments/<name>/models/net_<x>_<iter>.pth``, which BasicSR then loads) fits its network."""
-    from hinas_basicsr.networks import check_fits, read_checkpoint, weights_of
 
     state_path = resume_state_path(opt, auto_resume, debug)
     if state_path is None:

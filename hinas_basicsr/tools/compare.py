@@ -35,9 +35,10 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from hinas_basicsr.fileio import atomic_write, write_text
-from hinas_basicsr.networks import default_device, load_network
-from hinas_basicsr.options_check import load_yaml, prepare_options
+from hinas_basicsr.tools.networks import default_device, load_network
+from hinas_basicsr.tools.sample_data import prepare_sample_data
+from hinas_basicsr.utils.fileio import atomic_write, write_text
+from hinas_basicsr.utils.options_file import load_yaml
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 CSV_COLUMNS = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s', 'flops_input', 'device')
@@ -65,10 +66,10 @@ class TestSet:
 
 
 def parse_model_spec(text: str) -> ModelSpec:
-    """``NAME=OPTION_YML[:CHECKPOINT]`` -> :class:`ModelSpec`."""
+    """``NAME=YML[:WEIGHTS]`` -> :class:`ModelSpec`."""
     name, sep, rest = text.partition('=')
     if not sep or not name or not rest:
-        raise ValueError(f'--model: expected NAME=OPTION_YML[:CHECKPOINT], got {text!r}')
+        raise ValueError(f'--model: expected NAME=YML[:WEIGHTS], got {text!r}')
     option, _, checkpoint = rest.partition(':')
     return ModelSpec(name, option, checkpoint or None)
 
@@ -133,7 +134,7 @@ def load_test_sets(test_option: str, task: str | None = None,
     the options' ``scale`` for SR, 1 for denoising.
     """
     opt = load_yaml(test_option, '--test-opt')
-    prepare_options(test_option, opt)
+    prepare_sample_data(test_option, opt)
     entries = dataset_options(opt, test_option)
     task = task or ('sr' if entries[0][1].get('dataroot_lq') else 'denoise')
     scale = scale or (int(opt.get('scale', 1)) if task == 'sr' else 1)

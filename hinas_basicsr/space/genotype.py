@@ -21,9 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hinas_basicsr.arg_checks import is_number
-from hinas_basicsr.fileio import write_text
-from hinas_basicsr.trellis import MOVES, PRIMITIVES, num_edges, path_error
+from hinas_basicsr.space.trellis import MOVES, PRIMITIVES, num_edges, path_error
+from hinas_basicsr.utils.arg_checks import is_number
+from hinas_basicsr.utils.fileio import write_text
 
 FORMAT = 'hinas-genotype'
 VERSION = 1

@@ -12,14 +12,14 @@ weights per pixel; the cost of each operation and of the decoder is read off the
 the model follows the operation table. The expectation:
 
 * the width of each layer, and of pairs of layers (the 1x1 input projections of a cell join two widths),
-  from the path's Markov-chain marginals (:mod:`hinas_basicsr.path_probs`);
+  from the path's Markov-chain marginals (:mod:`hinas_basicsr.space.path_probs`);
 * per node, the derived cell keeps two (operation, input) pairs: its cost is modelled as
   ``2 * sum_e sum_k p_ek cost_k / sum_e s_e`` over its incoming edges e and the operations k other than
   ``none``, with ``s_e = sum_{k != none} p_ek`` (the mass of edge e that decoding can choose);
 * the decoder from the last layer's width; the stem's reduced feature (the decoder's low-level input where
   the path has no level-0 cell before the final layer) with the probability of such a path.
 
-At one-hot alpha and beta (a genotype: :func:`hinas_basicsr.search_judge.one_hot_weights`) every part is
+At one-hot alpha and beta (a genotype: :func:`hinas_basicsr.search.judge.one_hot_weights`) every part is
 exact, so the model is the counter's figure for that derived net.
 """
 from __future__ import annotations
@@ -33,9 +33,9 @@ from torch import nn
 
 from hinas_basicsr.archs.hinas_net_arch import STEM_CHANNELS, Decoder, conv_bn
 from hinas_basicsr.archs.hinas_ops import make_op
-from hinas_basicsr.arg_checks import is_number
-from hinas_basicsr.path_probs import level_marginals, low_level_probs, pair_marginals
-from hinas_basicsr.trellis import level_channels, node_edges
+from hinas_basicsr.space.path_probs import level_marginals, low_level_probs, pair_marginals
+from hinas_basicsr.space.trellis import level_channels, node_edges
+from hinas_basicsr.utils.arg_checks import is_number
 
 DEFAULT_INPUT = (128, 128)  # LR (height, width): hinas compare's default FLOPs input
 DEFAULT_NUM_FEAT = 16  # the derived SR net's reference F

@@ -3,14 +3,14 @@
 Decoding picks one path through the trellis; under the search's transition probabilities ``P[d, w, m]``
 (move ``m`` of :data:`trellis.MOVES` leaving level ``w`` of depth ``d``) the path is a Markov chain that
 starts at level 0 in the stem. These functions give that chain's marginals, which the FLOPs model
-(:mod:`hinas_basicsr.flops_model`) and the supernet's decoder-like search head weigh things by. At a one-hot
+(:mod:`hinas_basicsr.search.flops_model`) and the supernet's decoder-like search head weigh things by. At a one-hot
 ``P`` (one path) every marginal is 0 or 1. Every function is differentiable in ``P``.
 """
 from __future__ import annotations
 
 import torch
 
-from hinas_basicsr.trellis import moves_from
+from hinas_basicsr.space.trellis import moves_from
 
 
 def transition_matrices(transitions: torch.Tensor) -> torch.Tensor:

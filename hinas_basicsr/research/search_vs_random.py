@@ -5,10 +5,10 @@ decomposition's variants) is trained with the same recipe and iteration budget, 
 held-out photos with ``hinas compare``'s conventions and its params/FLOPs count.
 
 * The searches run ``basicsr train`` on the given search options with ``total_iter`` set to the
-  budget, in a child process (:func:`hinas_basicsr.runners.search_genotype`). The ablations change one
+  budget, in a child process (:func:`hinas_basicsr.tools.runners.search_genotype`). The ablations change one
   key of ``network_g``: ``layerwise_cells: false`` (one cell tied across layers) and ``cell_sharing:
   false`` (one cell per incoming path).
-* The random genotypes come from :mod:`hinas_basicsr.random_genotype` (uniform ops and input pairs,
+* The random genotypes come from :mod:`hinas_basicsr.research.random_genotype` (uniform ops and input pairs,
   uniform over width paths), drawn from the search space of the search options (or of the given
   genotype) with a fixed seed, so a rerun draws the same ones, and they may train while the search runs.
 * Seeds: the searched nets are trained with ``--seeds`` seeds, the randoms and the decomposition's
@@ -47,6 +47,7 @@ import random
 import re
 import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, field, replace
@@ -56,17 +57,22 @@ import numpy as np
 import torch
 import yaml
 
-from hinas_basicsr.arg_checks import is_number
-from hinas_basicsr.bench_stats import BOOTSTRAP_SEED, LEVEL, REPLICATES, margin_interval, tau_interval
-from hinas_basicsr.compare import BICUBIC, NOISY, ModelSpec, compare
-from hinas_basicsr.demo import HINAS_OPT, SAMPLE_ROOT
-from hinas_basicsr.fileio import atomic_write, write_json, write_text
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.options_check import load_yaml
-from hinas_basicsr.random_genotype import random_cell, random_genotype
-from hinas_basicsr.remedies import REMEDIES, apply_overrides, flops_target_overrides
-from hinas_basicsr.runners import TrainResult, plain_options, search_genotype, train_for_budget
-from hinas_basicsr.trellis import valid_paths
+from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
+from hinas_basicsr.prep.benchmarks import build_benchmark_set
+from hinas_basicsr.prep.common import Outputs, image_size, list_images
+from hinas_basicsr.research.random_genotype import random_cell, random_genotype
+from hinas_basicsr.research.remedies import REMEDIES, apply_overrides, flops_target_overrides
+from hinas_basicsr.research.stats import BOOTSTRAP_SEED, LEVEL, REPLICATES, margin_interval, tau_interval
+from hinas_basicsr.search.judge import kendall_tau
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.space.trellis import valid_paths
+from hinas_basicsr.tools.compare import BICUBIC, NOISY, ModelSpec, compare, count_flops
+from hinas_basicsr.tools.demo import HINAS_OPT, SAMPLE_ROOT
+from hinas_basicsr.tools.runners import TrainResult, plain_options, search_genotype, train_for_budget
+from hinas_basicsr.tools.sample_data import ensure_sample_data
+from hinas_basicsr.utils.arg_checks import is_number
+from hinas_basicsr.utils.fileio import atomic_write, write_json, write_text
+from hinas_basicsr.utils.options_file import load_yaml
 
 RESULTS, TABLE, PLOT = 'results.json', 'table.md', 'psnr_vs_flops.png'
 RANDOM_DRAW_SEED = 0  # the random genotypes are the same in every run and rerun
@@ -210,7 +216,6 @@ def check_data(s: Settings) -> None:
             raise ValueError('--test: scores SR (HR images, LR by bicubic); use --task sr')
         if not os.path.isdir(folder):
             raise FileNotFoundError(f'--test: {folder} is not a folder')
-        from hinas_basicsr.prep.common import image_size, list_images
 
         for path in list_images(folder):
             image_size(path)
@@ -333,7 +338,7 @@ def _photo_roots(dataset: dict[str, Any], scale: int) -> None:
 
 def search_options(s: Settings, variant: str, overrides: dict[str, Any], seed_offset: int = 0) -> dict[str, Any]:
     """The search options with ``total_iter`` = the budget, a name of its own, the ablation's or remedy's
-    overrides (:func:`~hinas_basicsr.remedies.apply_overrides`) and ``manual_seed`` + ``seed_offset``.
+    overrides (:func:`~hinas_basicsr.research.remedies.apply_overrides`) and ``manual_seed`` + ``seed_offset``.
 
     The validation frequency is raised where the file's would give fewer than three validations, so
     that the search's convergence line can judge stability. With ``--data photos`` every dataset of
@@ -392,8 +397,6 @@ def _set_name(folder: str, taken: set[str]) -> str:
 
 def prepare_test_sets(s: Settings) -> list[tuple[str, str, str]]:
     """``(name, GT folder, LR folder)`` of each ``--test`` folder, made under ``OUT/testsets`` (MATLAB bicubic LR)."""
-    from hinas_basicsr.prep.benchmarks import build_benchmark_set
-    from hinas_basicsr.prep.common import Outputs, list_images
 
     sets, taken = [], {SAMPLE_TEST if s.data == 'sample' else PHOTO_TEST}
     for folder in s.tests:
@@ -440,8 +443,6 @@ def space_of(s: Settings, given: Genotype | None) -> dict[str, Any]:
                     num_layers=given.num_layers, width_factors=tuple(given.width_factors), ops=tuple(given.ops))
     import inspect
 
-    from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
-
     defaults = {k: p.default for k, p in inspect.signature(HiNASSupernet).parameters.items()}
     net = {**defaults, **load_yaml(s.search_opt)['network_g']}
     return dict(task=net['task'], scale=int(net['upscale']) if net['task'] == 'sr' else 1,
@@ -454,8 +455,6 @@ def genotype_flops(s: Settings, genotype: Genotype) -> int:
     1 x C x 128 x 128, as ``hinas compare`` (and so the table) counts them; on the meta device, so nothing is
     computed or allocated."""
     from basicsr.archs import build_network
-
-    from hinas_basicsr.compare import count_flops
 
     net_opt = training_options(s, 'flops', 'genotype.json', 0)['network_g']
     net_opt['genotype'] = genotype.to_dict()
@@ -483,8 +482,6 @@ def _earlier_training(s: Settings, run: str, previous: dict[str, Any], seed: int
 def code_commit() -> dict[str, Any] | None:
     """The commit of the code that runs (``git rev-parse HEAD`` of the checkout holding this package) and whether its
     tracked files differ from it (``dirty``); None where the package is not in a git checkout."""
-    import subprocess
-
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         def git(*args: str) -> str:
@@ -745,8 +742,6 @@ class Benchmark:
         return file
 
     def run(self) -> dict[str, Any]:
-        from hinas_basicsr.data.sample import ensure_sample_data
-
         started = time.perf_counter()
         os.makedirs(self.s.out, exist_ok=True)
         if self.s.data == 'sample':
@@ -891,8 +886,7 @@ def split_randoms(entries: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
 
 
 def _tau_or_none(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """:func:`~hinas_basicsr.search_judge.kendall_tau`, or None for fewer than 3 pairs or a constant list."""
-    from hinas_basicsr.search_judge import kendall_tau
+    """:func:`~hinas_basicsr.search.judge.kendall_tau`, or None for fewer than 3 pairs or a constant list."""
 
     tau = kendall_tau(a, b) if len(a) >= 3 else float('nan')
     return None if np.isnan(tau) else tau
@@ -965,7 +959,7 @@ def search_modes(ranks: dict[str, dict[str, Any]],
     bootstrap interval of its mean margin over that median lies above 0.
 
     ``samples``: per searched net, its seed PSNRs and those of each random within its band
-    (:func:`hinas_basicsr.bench_stats.margin_interval`: the randoms and the seeds resampled). A search with no
+    (:func:`hinas_basicsr.research.stats.margin_interval`: the randoms and the seeds resampled). A search with no
     random within the band beats nothing: it is compared at no equal cost, and its mode has no margin."""
     modes: dict[str, dict[str, Any]] = {}
     for name, r in ranks.items():

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from hinas_basicsr.bench_stats import margin_interval, search_margin, tau_interval
+from hinas_basicsr.research.stats import margin_interval, search_margin, tau_interval
 
 
 def _median(values):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from hinas_basicsr.fileio import atomic_write
-from hinas_basicsr.genotype import Genotype
-from hinas_basicsr.trellis import MOVES, levels_at
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.space.trellis import MOVES, levels_at
+from hinas_basicsr.utils.fileio import atomic_write
 
 COLUMN_GAP, ROW_GAP = 4.2, 1.6  # data units between node columns and between nodes of one column
 NODE_W, NODE_H = 0.9, 0.5
