@@ -25,6 +25,14 @@ held-out photos with ``hinas compare``'s conventions and its params/FLOPs count.
   ``--test DIR`` (repeatable) also scores on a folder of HR images, with LR made by MATLAB bicubic.
 * ``--jobs J`` trains J genotypes at once, each in a process of its own with one thread (the search
   counts as one of the J while it runs); the figures are those of ``--jobs 1``.
+* Equal cost: ``--band-min M`` draws randoms inside +-10% of a searched net's FLOPs where fewer than M
+  lie there (:meth:`Benchmark.band_jobs`); they count at equal FLOPs only.
+* The verdict per search mode (:func:`search_modes`): every search beats the median of the randoms at
+  equal FLOPs, and the 90% bootstrap interval of the mean margin (:mod:`hinas_basicsr.research.stats`)
+  lies above 0.
+* Provenance: per seed the commit the net was trained at (:func:`code_commit`), per searched net its
+  search's iterations; :func:`rerun_nets` (``--from RUN --only NAME --out NEW``) trains nets of a
+  finished run again and checks their PSNRs against the recorded ones.
 
 The training recipe is the demo's (``options/demo/train_hinas_sr_x2.yml``: HiNASNet F = 16, Adam 1e-3,
 L1 + 0.6 logSSIM) with the learning rate decayed by a cosine to 0 over the iteration budget: batch 4 on
