@@ -635,3 +635,11 @@ def test_bad_only_input_one_line_exit_2_nothing_written(in_tmp, capsys, args, me
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*')) == before
+
+
+def test_code_commit_is_the_checkouts_head_and_none_without_git(repo, monkeypatch):
+    from hinas_basicsr.research.search_vs_random import code_commit
+
+    assert code_commit() == git_head(repo)
+    monkeypatch.setenv('PATH', '')  # no git to ask: not known
+    assert code_commit() is None

@@ -490,7 +490,9 @@ def _earlier_training(s: Settings, run: str, previous: dict[str, Any], seed: int
 def code_commit() -> dict[str, Any] | None:
     """The commit of the code that runs (``git rev-parse HEAD`` of the checkout holding this package) and whether its
     tracked files differ from it (``dirty``); None where the package is not in a git checkout."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.abspath(__file__)
+    for _ in range(__name__.count('.') + 1):  # hinas_basicsr/research/search_vs_random.py -> the checkout
+        root = os.path.dirname(root)
     try:
         def git(*args: str) -> str:
             return subprocess.run(['git', '-C', root, *args], capture_output=True, text=True, check=True,
