@@ -643,3 +643,43 @@ def test_code_commit_is_the_checkouts_head_and_none_without_git(repo, monkeypatc
     assert code_commit() == git_head(repo)
     monkeypatch.setenv('PATH', '')  # no git to ask: not known
     assert code_commit() is None
+
+
+def test_band_randoms_are_scheduled_once_the_last_search_is_done(in_tmp, monkeypatch):
+    """The scheduling alone (--jobs 1): searches and trainings stand-ins, the band draws real."""
+    from hinas_basicsr.research import search_vs_random as svr
+
+    example = 'options/demo/genotype_example_sr_x2.json'
+    order = []
+
+    def search(option, threads=None, log=None):
+        order.append(('search', os.path.basename(option)))
+        return example
+
+    def train(s, name, genotype_file, test_opt, seeds, previous=None, options=None):
+        order.append(('train', name))
+        flops = svr.genotype_flops(s, Genotype.load(genotype_file))
+        return {'kind': svr.kind_of(name), 'psnr': [30.0] * seeds, 'flops': flops, 'wall_seconds': 0.0,
+                'baseline': {'name': 'bicubic', 'psnr': {'SampleTest': 29.0}, 'ssim': {'SampleTest': 0.9}}}
+
+    monkeypatch.setattr(svr, 'search_genotype', search)
+    monkeypatch.setattr(svr, 'train_and_score', train)
+    s = svr.Settings(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None, random=1,
+                     seeds=1, search_iters=2, train_iters=2, out=str(in_tmp / 'out'), device='cpu', ablations=False,
+                     search_seeds=2, band_min=2)
+    bench = svr.Benchmark(s, svr.check_settings(s))
+    jobs = bench.jobs()
+    assert not any(svr.is_band(j.name) for j in jobs)  # no searched genotype yet: nothing to draw for
+    bench.schedule(jobs, 'test.yml')
+    searched = [n for kind, n in order if kind == 'search']
+    assert searched == ['search_found.yml', 'search_found_search2.yml']
+    band = [n for kind, n in order if kind == 'train' and svr.is_band(n)]
+    # both searches found the example: the band randoms drawn for found fill found_search2's band too
+    assert band and all(n.startswith('random_band_found_') for n in band)
+    assert order.index(('train', band[0])) > order.index(('search', 'search_found_search2.yml'))
+    entries = bench.results['genotypes']
+    target = entries['found']['flops']
+    assert sum(abs(e['flops'] - target) <= 0.1 * target for n, e in entries.items() if n.startswith('random')) == 2
+    assert bench.results['band_randoms']['nets'] == band
+    # a second schedule of the same run: the band randoms are among the first jobs, and already done
+    assert [j.name for j in bench.jobs() if j.kind == 'train'] == []
