@@ -9,7 +9,8 @@ all nets, each with its 90% bootstrap interval (the nets resampled with replacem
 :func:`hinas_basicsr.research.stats.tau_interval`).
 
 With ``--select DIR`` it also writes, from the same supernet, the genotype DARTS-PT's perturbation selects
-(``DIR/perturbation.json``, its widths by the best one-hot beta) and the found cells on the best one-hot-beta
+(``DIR/perturbation.json``, its widths by the best one-hot beta; what the selection measured in
+``DIR/perturbation.search.json`` beside it) and the found cells on the best one-hot-beta
 width path (``DIR/best_widths.json``).
 
     PYTHONPATH=$PWD python benchmarks/judge_search.py --search-opt results/photos/options/search_found.yml \
@@ -31,6 +32,7 @@ import torch
 from hinas_basicsr.research.judge import judge_of_search
 from hinas_basicsr.research.stats import BOOTSTRAP_SEED, LEVEL, REPLICATES, tau_interval
 from hinas_basicsr.search.judge import BN_MODES, kendall_tau
+from hinas_basicsr.search.record import record_path, save_record
 from hinas_basicsr.space.genotype import Genotype
 from hinas_basicsr.utils.fileio import write_json
 
@@ -79,16 +81,18 @@ def judge(search_opt: str, results_path: str, bn: str = 'batch', val_batches: in
         found = Genotype.from_dict(entries['found']['genotype'])
         widths, path_psnr = picker.best_widths(found.cells)
         best_widths = replace(found, widths=tuple(widths), search=None)  # the path PSNRs are in the report
-        perturbation = picker.perturbation_genotype(seed=seed, val_crop=select_val_crop)
+        perturbation, record = picker.perturbation_selection(seed=seed, val_crop=select_val_crop)
         os.makedirs(select, exist_ok=True)
         best_widths.save(os.path.join(select, 'best_widths.json'))
         perturbation.save(os.path.join(select, 'perturbation.json'))
+        save_record(os.path.join(select, 'perturbation.json'), record)
         report['selection'] = {
             'val_crop': select_val_crop, 'seed': seed, 'best_widths': list(widths), 'found_path_psnr': path_psnr,
             'perturbation': {'cells': [list(map(list, c)) for c in perturbation.cells],
                              'widths': list(perturbation.widths),
                              'inherited_psnr': round(judge_.inherited_psnr(perturbation), 4)},
-            'files': [os.path.join(select, 'perturbation.json'), os.path.join(select, 'best_widths.json')]}
+            'files': [os.path.join(select, 'perturbation.json'), record_path(os.path.join(select, 'perturbation.json')),
+                      os.path.join(select, 'best_widths.json')]}
         report['wall_seconds']['selection'] = round(time.perf_counter() - started, 1)
     return report
 

@@ -61,7 +61,10 @@ def test_taus_table_and_selected_genotypes(tmp_path, monkeypatch):
         {n: standalone[n] / 2 for n in names}, abs=1e-4)
     assert {n: v['inherited_psnr'] for n, v in report['nets'].items()} == pytest.approx(inherited, abs=1e-4)
     picked = Genotype.load(str(tmp_path / 'picked' / 'perturbation.json'))
-    assert picked.search['selection'] == 'perturbation'
+    assert set(picked.search) == {'alpha_softmax', 'transitions'}  # the one-hot weights it decodes from
+    record = json.loads((tmp_path / 'picked' / 'perturbation.search.json').read_text())
+    assert record['selection'] == 'perturbation' and record['val_crop'] is None and len(record['path_psnr']) > 1
+    assert report['selection']['files'][1] == str(tmp_path / 'picked' / 'perturbation.search.json')
     assert list(picked.widths) == report['selection']['perturbation']['widths']
     best = Genotype.load(str(tmp_path / 'picked' / 'best_widths.json'))
     assert best.cells == genotypes['found'].cells

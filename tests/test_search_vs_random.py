@@ -387,8 +387,10 @@ def test_remedy_specs_and_bad_ones_refused_in_one_line(in_tmp, capsys):
 
     assert remedy_overrides('perturbation+flops_target=8.2') == apply_overrides(REMEDIES['perturbation'],
                                                                                 flops_target_overrides(8.2))
-    assert remedy_overrides('flops_target')['train']['flops_target'] == REMEDIES['flops_target']['train'][
-        'flops_target']
+    assert remedy_overrides('flops_target')['train']['flops_opt'] == REMEDIES['flops_target']['train']['flops_opt']
+    assert remedy_overrides('flops_target=8.2')['train']['flops_opt'] == {'type': 'target', 'gflops': 8.2,
+                                                                          'input': [128, 128], 'num_feat': 16,
+                                                                          'weight': 0.1}
     assert remedy_overrides('decoder_head') == {'network_g': {'search_head': 'decoder'}}
     search = ['--search-opt', 'options/demo/search_sr_x2.yml']
     for spec, message in (('nothing', "--remedy nothing: 'nothing' is not a remedy"),
@@ -685,3 +687,34 @@ def test_band_randoms_are_scheduled_once_the_last_search_is_done(in_tmp, monkeyp
     assert bench.results['band_randoms']['nets'] == band
     # a second schedule of the same run: the band randoms are among the first jobs, and already done
     assert [j.name for j in bench.jobs() if j.kind == 'train'] == []
+
+
+def test_a_remedy_search_keeps_its_search_record_beside_the_genotype(in_tmp, monkeypatch):
+    import random
+
+    from hinas_basicsr.research import search_vs_random
+    from hinas_basicsr.research.random_genotype import random_genotype
+    from hinas_basicsr.search.record import save_record
+    from hinas_basicsr.utils.options_file import load_yaml
+
+    settings = search_vs_random.Settings(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None,
+                                         random=1, seeds=1, search_iters=2, train_iters=2, out='out', device='cpu',
+                                         ablations=False, remedies=('perturbation',))
+    bench = search_vs_random.Benchmark(settings, None)
+    genotype = random_genotype(random.Random(0), **bench.space)
+    searched = []
+
+    def search(option, threads=None, log=None):  # what a perturbation search leaves: best.json and its record
+        opt = load_yaml(option)
+        searched.append(opt['train']['selection_opt'])
+        best = os.path.join('experiments', opt['name'], 'genotypes', 'best.json')
+        genotype.save(best)
+        save_record(best, {'path_psnr': {'0,0': 30.5}})
+        return best
+
+    monkeypatch.setattr(search_vs_random, 'search_genotype', search)
+    target = bench.search('perturbation', search_vs_random.remedy_overrides('perturbation'))
+    assert searched == [{'type': 'perturbation', 'val_crop': 64}]
+    assert Genotype.load(target) == genotype
+    record = json.loads((in_tmp / 'out' / 'genotypes' / 'perturbation.search.json').read_text())
+    assert record['format'] == 'hinas-search-record' and record['path_psnr'] == {'0,0': 30.5}

@@ -72,6 +72,7 @@ from hinas_basicsr.research.random_genotype import random_cell, random_genotype
 from hinas_basicsr.research.remedies import REMEDIES, apply_overrides, flops_target_overrides
 from hinas_basicsr.research.stats import BOOTSTRAP_SEED, LEVEL, REPLICATES, margin_interval, tau_interval
 from hinas_basicsr.search.judge import kendall_tau
+from hinas_basicsr.search.record import record_path
 from hinas_basicsr.space.genotype import Genotype
 from hinas_basicsr.space.trellis import valid_paths
 from hinas_basicsr.tools.compare import BICUBIC, NOISY, ModelSpec, compare, count_flops
@@ -634,6 +635,8 @@ class Benchmark:
             found.check_compatible(task=self.s.task, scale=self.s.scale, source=best)
             if space_of(self.s, found) != self.space:
                 raise ValueError(f'{best}: the search found a genotype outside the space of {self.s.search_opt}')
+            if os.path.isfile(record_path(best)):  # what a selection measured (search/record.py), beside the genotype
+                atomic_write(record_path(target), lambda tmp: shutil.copyfile(record_path(best), tmp))
             atomic_write(target, lambda tmp: shutil.copyfile(best, tmp))
             self.results['wall_seconds'][f'search_{variant}'] = round(time.perf_counter() - started, 1)
             print(f'Search {variant} done in {self.results["wall_seconds"][f"search_{variant}"]:.0f} s', flush=True)
