@@ -11,6 +11,7 @@ from conftest import REPO
 
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
 from hinas_basicsr.research.random_genotype import random_genotype
+from hinas_basicsr.research.stats import tau_interval
 from hinas_basicsr.search.judge import SearchJudge, kendall_tau
 from hinas_basicsr.space.genotype import Genotype
 
@@ -46,6 +47,15 @@ def test_taus_table_and_selected_genotypes(tmp_path, monkeypatch):
     assert report['tau_all'] == pytest.approx(kendall_tau([inherited[n] for n in names],
                                                           [standalone[n] for n in names]), abs=1e-4)
     assert report['tau_all'] < 1
+    # the bootstrap intervals: the randoms' ranks agree in every resample; all nets' interval holds the tau
+    assert report['tau_randoms_interval90'] == [1.0, 1.0]
+    listed = [report['nets'][n] for n in names]
+    expected = tau_interval([v['inherited_psnr'] for v in listed], [v['standalone_psnr'] for v in listed])[1]
+    assert report['tau_all_interval90'] == [round(v, 4) for v in expected]
+    low, high = report['tau_all_interval90']
+    assert low <= report['tau_all'] <= high and low < high
+    line = f'all {report["tau_all"]:+.3f} (5 nets, 90% interval [{low:+.3f}, {high:+.3f}])'
+    assert line in judge_search.table(report)
     # the stand-alone PSNR is the mean over the seeds trained
     assert {n: v['standalone_psnr'] for n, v in report['nets'].items()} == pytest.approx(
         {n: standalone[n] / 2 for n in names}, abs=1e-4)
