@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 
 import hinas_basicsr  # noqa: F401  (repairs and registers before BasicSR is used)
 from hinas_basicsr import commands
-from hinas_basicsr.tools.options_check import check_options, check_resume, prepare_options
+from hinas_basicsr.tools.options_check import check_options, check_resume
+from hinas_basicsr.tools.sample_data import prepare_sample_data
 
 # Exceptions that mean "the user's input is wrong": printed as one line, never as a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, KeyError)
@@ -49,7 +50,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     opt = check_options(args.opt, is_train=is_train, launcher=args.launcher)
     if is_train:
         check_resume(args.opt, opt, args.auto_resume, args.debug)
-    prepare_options(args.opt, opt)
+    prepare_sample_data(args.opt, opt)
     import basicsr.test
     import basicsr.train
 

@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 import torch
 
+from hinas_basicsr.utils.devices import dist_backend, resolve_num_gpu
 from hinas_basicsr.utils.fileio import write_torch
 
 _installed = False
@@ -99,18 +100,6 @@ def _alias_functional_tensor() -> None:
 
 
 DIST_TIMEOUT_MINUTES = 60
-
-
-def dist_backend(num_gpu: int | str, cuda_available: bool) -> str:
-    """The process group's backend for the options' ``num_gpu``: gloo where the ranks compute on the CPU
-    (``num_gpu: 0``, or ``auto`` without CUDA), NCCL where they compute on CUDA (``auto`` or a count, with CUDA)."""
-    if num_gpu == 0:
-        return 'gloo'
-    if num_gpu == 'auto':
-        return 'nccl' if cuda_available else 'gloo'
-    if not cuda_available:
-        raise ValueError(f'num_gpu: {num_gpu} but this machine has no CUDA device; use num_gpu: 0 (gloo on the CPU)')
-    return 'nccl'
 
 
 def _local_rank_and_size(launcher: str) -> tuple[int, int]:
@@ -189,24 +178,6 @@ def _dist_options(argv: list[str]) -> dict[str, Any]:
     return found
 
 
-def resolve_num_gpu(num_gpu: int | str, dist: bool) -> tuple[int, str | None]:
-    """``num_gpu`` as a count, and the line to log when ``auto`` was narrowed.
-
-    ``auto`` under a launcher is every CUDA device (one rank each). ``auto`` without a launcher is one GPU where
-    there are several, not BasicSR's DataParallel over all of them: that multiplies the batch by their number,
-    which changes the search's schedule and empties the epochs of small splits (the demo's 10 W images at
-    batch 5 x 3 GPUs). Several GPUs in one run go through torchrun. An explicit count is kept as it is.
-    """
-    if num_gpu != 'auto':
-        return int(num_gpu), None
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if dist or count <= 1:
-        return count, None
-    return 1, (f'num_gpu: auto without a launcher: 1 of the {count} CUDA devices (DataParallel would multiply '
-               f'the batch by {count}); to use all of them run torchrun --nproc_per_node {count} -m '
-               'hinas_basicsr.cli train -opt OPT --launcher pytorch')
-
-
 def _parse_options_with_dist(parse_options):
     """Wrap BasicSR's ``parse_options`` so that its ``init_dist`` call knows the options (:func:`_dist_options`)
     and ``num_gpu: auto`` follows :func:`resolve_num_gpu`."""
@@ -228,18 +199,24 @@ def _parse_options_with_dist(parse_options):
     return wrapped
 
 
+def latest_state(folder: str) -> str | None:
+    """The training state ``--auto_resume`` loads: the ``<iter>.state`` of the highest iter in ``folder``."""
+    if not os.path.isdir(folder):
+        return None
+    states = [int(f[:-len('.state')]) for f in os.listdir(folder)
+              if f.endswith('.state') and f[:-len('.state')].isdigit()]
+    return os.path.join(folder, f'{max(states)}.state') if states else None
+
+
 def load_resume_state(opt: dict) -> dict | None:
     """BasicSR's ``load_resume_state``, loading onto the options' device (CPU included)."""
-    from basicsr.train import check_resume, scandir
+    from basicsr.train import check_resume
 
     resume_state_path = None
     if opt['auto_resume']:
-        state_path = os.path.join('experiments', opt['name'], 'training_states')
-        if os.path.isdir(state_path):
-            states = [int(v.split('.state')[0]) for v in scandir(state_path, suffix='state', recursive=False)]
-            if states:
-                resume_state_path = os.path.join(state_path, f'{max(states)}.state')
-                opt['path']['resume_state'] = resume_state_path
+        resume_state_path = latest_state(os.path.join('experiments', opt['name'], 'training_states'))
+        if resume_state_path:
+            opt['path']['resume_state'] = resume_state_path
     elif opt['path'].get('resume_state'):
         resume_state_path = opt['path']['resume_state']
     if resume_state_path is None:
@@ -267,10 +244,16 @@ def _model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
     return net
 
 
+def optimizer_class(type_name: Any, where: str = 'train.optim') -> type[torch.optim.Optimizer]:
+    """The ``torch.optim`` optimizer named ``type_name`` (BasicSR 1.4.2 knows only Adam and AdamW)."""
+    cls = getattr(torch.optim, type_name, None) if isinstance(type_name, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise ValueError(f'{where}.type: {type_name!r} is not an optimizer in torch.optim')
+    return cls
+
+
 def _get_optimizer(self, optim_type: str, params, lr: float, **kwargs: Any) -> torch.optim.Optimizer:
-    optimizer_cls = getattr(torch.optim, optim_type, None)
-    if not (isinstance(optimizer_cls, type) and issubclass(optimizer_cls, torch.optim.Optimizer)):
-        raise ValueError(f'train.optim type: {optim_type!r} is not an optimizer in torch.optim')
+    optimizer_cls = optimizer_class(optim_type)
     return optimizer_cls(params, lr, **kwargs)
 
 

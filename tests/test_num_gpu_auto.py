@@ -9,7 +9,7 @@ from conftest import REPO
 from search_helpers import build_search_model, make_subimage_folders, search_options
 
 import hinas_basicsr  # noqa: F401
-from hinas_basicsr.compat import resolve_num_gpu
+from hinas_basicsr.utils.devices import resolve_num_gpu
 
 
 def _gpus(monkeypatch, count: int) -> None:

@@ -13,9 +13,10 @@ import pytest
 import torch
 import yaml
 from conftest import REPO
+from plain_cell import PlainCell, use_plain_cells
 
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
-from hinas_basicsr.archs.search_cell import Cell, PlainCell, use_plain_cells
+from hinas_basicsr.archs.search_cell import Cell
 from hinas_basicsr.cli import basicsr_main
 from hinas_basicsr.models.hinas_search_model import grads_only_for
 from hinas_basicsr.space.trellis import PRIMITIVES, num_edges

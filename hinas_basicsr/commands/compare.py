@@ -42,7 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     arg_checks.sizes(args.flops_size, '--flops-size')
     arg_checks.number(args.latency_runs, '--latency-runs', 1, integer=True)
     if args.scale is not None and args.scale < 1:

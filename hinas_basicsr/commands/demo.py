@@ -38,7 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     if args.budget_s is not None and (not math.isfinite(args.budget_s) or args.budget_s <= 0):
         raise ValueError(f'--budget-s: expected a positive, finite number of seconds, got {args.budget_s}')
     if args.threads < 0:
@@ -48,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
     if args.genotype is not None:
         arg_checks.input_file(args.genotype, '--genotype', 'genotype file')
     if args.genotype is not None:
-
         genotype = Genotype.load(args.genotype)
         # any genotype of the task: the demo builds an SR one at x2 (one SR search serves every scale)
         genotype.check_compatible(task=args.task, source=f'--genotype {args.genotype}')

@@ -72,7 +72,6 @@ def _check_arguments(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-
     out = _check_arguments(args)
     check_hinas_networks(load_yaml(args.opt), args.opt)
     net = load_network(args.opt, args.weights, device=torch.device('cpu'), checkpoint_name='--weights')

@@ -20,7 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     arg_checks.input_file(args.genotype, 'G.json', 'genotype file')
     out = args.out or os.path.splitext(args.genotype)[0] + '.png'
     arg_checks.output_file(out, '-o', ('.png',))

@@ -21,7 +21,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-
     out = args.out or os.path.join(args.experiment, 'report.png')
     arg_checks.output_file(out, '-o', ('.png',))  # as plot-genotype checks its -o
     print(f'search report: {save_report(args.experiment, out)}')

@@ -1,6 +1,7 @@
 """HiNASModel: SRModel with the reference's derived-net training recipe (param groups, clipping, poly lr)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from copy import deepcopy
 from typing import Any
 
@@ -11,6 +12,7 @@ from torch import nn
 
 from hinas_basicsr.models.lr_scheduler import setup_schedulers
 from hinas_basicsr.models.numerics import autocast_forward, setup_numerics
+from hinas_basicsr.utils.arg_checks import is_number
 
 
 def bias_param_groups(net: nn.Module, lr: float, weight_decay: float, bias_lr_factor: float,
@@ -26,6 +28,13 @@ def bias_param_groups(net: nn.Module, lr: float, weight_decay: float, bias_lr_fa
               {'params': biases, 'lr': lr * bias_lr_factor, 'weight_decay': bias_weight_decay}]
     return [g for g in groups if g['params']]
 
+
+
+def check_clip_grad_value(train_opt: Mapping[str, Any]) -> None:
+    """``train.clip_grad_value``: absent (no clipping) or a positive number."""
+    clip = train_opt.get('clip_grad_value')
+    if clip is not None and not (is_number(clip) and clip > 0):
+        raise ValueError(f'train.clip_grad_value: expected a positive value, got {clip!r}')
 
 @MODEL_REGISTRY.register()
 class HiNASModel(SRModel):
@@ -67,10 +76,9 @@ class HiNASModel(SRModel):
         groups = bias_param_groups(self.net_g, lr, weight_decay, bias_lr_factor, bias_weight_decay)
         self.optimizer_g = self.get_optimizer(optim_type, groups, lr, **optim_opt)
         self.optimizers.append(self.optimizer_g)
+        check_clip_grad_value(self.opt['train'])
         clip = self.opt['train'].get('clip_grad_value')
         if clip is not None:
-            if float(clip) <= 0:
-                raise ValueError(f'train.clip_grad_value: expected a positive value, got {clip!r}')
             params = [p for g in groups for p in g['params']]
             # a pre-step hook: SRModel.optimize_parameters stays as it is, and clips between backward and step
             self.optimizer_g.register_step_pre_hook(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -13,7 +13,17 @@ from torch import nn
 AMP_MODES = ('bf16',)
 
 
-def amp_dtype(train_opt: dict[str, Any]) -> torch.dtype | None:
+AMP_MODELS = ('HiNASSearchModel', 'HiNASModel')  # the models whose forward passes autocast
+
+
+def check_amp(train_opt: Mapping[str, Any], model_type: str) -> None:
+    """``train.amp``: bf16 or absent, and only for a model that autocasts (another model would ignore it)."""
+    if amp_dtype(train_opt) is not None and model_type not in AMP_MODELS:
+        raise ValueError(f'train.amp: model_type {model_type} trains in fp32 and ignores it; use HiNASModel (or '
+                         'HiNASSearchModel) for bf16')
+
+
+def amp_dtype(train_opt: Mapping[str, Any]) -> torch.dtype | None:
     """The autocast dtype ``train.amp`` names (bf16), or None for fp32; anything else is refused."""
     amp = train_opt.get('amp')
     if amp is None:

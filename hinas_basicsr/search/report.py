@@ -144,7 +144,6 @@ def _genotype_image(genotype: Genotype):
     """The genotype drawing (hinas_basicsr.space.genotype_plot) as an RGBA array, to place in a panel."""
     import numpy as np
 
-
     plt = _pyplot()
     fig, _ = genotype_figure(genotype)
     try:

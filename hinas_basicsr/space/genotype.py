@@ -9,6 +9,11 @@ The JSON file is the interface between search and training::
      "search": {"alpha_softmax": [layer][edge][op], "transitions": [l][level] = [p_down, p_same, p_up] | null,
                 "iteration": 1000, "val_psnr": 30.1, "val_ssim": 0.9}}
 
+``search`` holds the probabilities the architecture was decoded from and the validation that wrote it (the keys
+of ``SEARCH_KEYS``), nothing else: what a selection measured to choose it goes into a search record beside the
+file (``best.search.json``, :mod:`hinas_basicsr.search.record`). Older files that carry such payloads in
+``search`` still load; the payloads are dropped.
+
 Input index 0 is the input from two layers back, 1 the previous layer's, 2 + j node j.
 ``widths[l]`` is the level of layer l + 1's cell; the path starts at level 0 in the stem.
 """
@@ -28,6 +33,7 @@ from hinas_basicsr.utils.fileio import write_text
 FORMAT = 'hinas-genotype'
 VERSION = 1
 TASK_SCALES = {'sr': (2, 3, 4, 8), 'denoise': (1,)}
+SEARCH_KEYS = ('alpha_softmax', 'transitions', 'iteration', 'val_psnr', 'val_ssim')  # a genotype's ``search``
 
 Cell = tuple[tuple[str, int], ...]
 
@@ -100,6 +106,11 @@ def _name(value: Any, key: str) -> str:
     return value
 
 
+def _search_field(search: Any) -> Any:
+    """A file's ``search`` without the payloads older searches kept there (selection scores: now a search record)."""
+    return {k: v for k, v in search.items() if k in SEARCH_KEYS} if isinstance(search, Mapping) else search
+
+
 @dataclass(frozen=True)
 class Genotype:
     """A searched HiNAS architecture: one cell per layer and one width level per layer.
@@ -113,8 +124,9 @@ class Genotype:
         ops (tuple[str]): The candidate operations the search used, in alpha's order.
         cells (tuple[Cell]): Per layer, 2 * num_nodes (op, input index) pairs.
         widths (tuple[int]): Per layer, the width level of its cell.
-        search (dict | None): What the search saw (alpha_softmax, transitions, iteration, val_psnr,
-            val_ssim); absent in a hand-written genotype.
+        search (dict | None): The probabilities it was decoded from and the validation that wrote it
+            (``SEARCH_KEYS``: alpha_softmax, transitions, iteration, val_psnr, val_ssim); absent in a
+            hand-written genotype.
     """
 
     task: str
@@ -168,6 +180,10 @@ class Genotype:
             self._check_search()
 
     def _check_search(self) -> None:
+        unknown = [k for k in self.search if k not in SEARCH_KEYS]
+        if unknown:
+            raise ValueError(f'genotype search: {unknown[0]!r} is not one of {", ".join(SEARCH_KEYS)} (what a '
+                             'selection measured goes into the search record beside the genotype file)')
         alpha, transitions = self.search.get('alpha_softmax'), self.search.get('transitions')
         if alpha is None or transitions is None:
             raise ValueError('genotype search: needs alpha_softmax and transitions')
@@ -247,7 +263,7 @@ class Genotype:
                                            for i, f in enumerate(data['width_factors'])),
                        ops=tuple(_name(op, f'ops[{i}]') for i, op in enumerate(data['ops'])), cells=cells,
                        widths=tuple(_integer(w, f'widths[{i}]') for i, w in enumerate(data['widths'])),
-                       search=data.get('search'))
+                       search=_search_field(data.get('search')))
         except ValueError as err:
             raise ValueError(f'{source}: {err}') from None
         except (TypeError, AttributeError) as err:

@@ -40,7 +40,7 @@ from torch import nn
 from tqdm import tqdm
 
 from hinas_basicsr.tools.networks import default_device, load_network
-from hinas_basicsr.tools.options_check import prepare_options
+from hinas_basicsr.tools.sample_data import prepare_sample_data
 from hinas_basicsr.utils.fileio import atomic_write, write_text
 from hinas_basicsr.utils.options_file import load_yaml
 
@@ -141,7 +141,7 @@ def load_test_sets(test_option: str, task: str | None = None,
     the options' ``scale`` for SR, 1 for denoising.
     """
     opt = load_yaml(test_option, '--test-opt')
-    prepare_options(test_option, opt)
+    prepare_sample_data(test_option, opt)
     entries = dataset_options(opt, test_option)
     task = task or ('sr' if entries[0][1].get('dataroot_lq') else 'denoise')
     scale = scale or (int(opt.get('scale', 1)) if task == 'sr' else 1)

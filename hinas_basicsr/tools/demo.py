@@ -298,7 +298,6 @@ def save_side_by_side(photos: Sequence[PhotoRow], path: str, crop: int = 96, cap
     matplotlib.use('Agg')
     from matplotlib import pyplot as plt
 
-
     methods = list(photos[0].images)
     fig, axes = plt.subplots(len(photos), len(methods), figsize=(2.3 * len(methods), 2.5 * len(photos) + 0.5),
                              squeeze=False)

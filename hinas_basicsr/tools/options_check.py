@@ -14,17 +14,23 @@ from typing import Any
 import torch
 
 from hinas_basicsr.archs.hinas_supernet_arch import SEARCH_HEADS
+from hinas_basicsr.compat import latest_state, optimizer_class
 from hinas_basicsr.data import hinas_noisy_dataset, hinas_split_dataset
 from hinas_basicsr.losses import sum_loss
+from hinas_basicsr.models.hinas_model import check_clip_grad_value
+from hinas_basicsr.models.hinas_search_model import check_train_set
 from hinas_basicsr.models.lr_scheduler import check_scheduler_type
+from hinas_basicsr.models.numerics import check_amp
 from hinas_basicsr.models.search_options import check_search_options
 from hinas_basicsr.prep.common import image_size
-from hinas_basicsr.search.judge import check_search_remedies
+from hinas_basicsr.search.flops_model import FLOPS_GROUP, check_flops_options
+from hinas_basicsr.search.judge import SELECTION_GROUP, check_selection_options
 from hinas_basicsr.space.genotype import resolve_genotype
-from hinas_basicsr.tools.sample_data import ensure_sample_data
 from hinas_basicsr.utils.arg_checks import is_number
 from hinas_basicsr.utils.checkpoints import check_fits, read_checkpoint, weights_of
 from hinas_basicsr.utils.options_file import load_yaml
+
+REMEDY_GROUPS = (SELECTION_GROUP, FLOPS_GROUP)  # train's *_opt groups that are no losses (check_remedy_options)
 
 
 def _check_type(path: str, where: str, spec: Any, registry) -> None:
@@ -139,23 +145,17 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
     for where, spec in _dataset_specs(opt):
         _check_type(path, where, spec, DATASET_REGISTRY)
     for key, spec in (opt.get('train') or {}).items():
-        if key.endswith('_opt'):
+        if key.endswith('_opt') and key not in REMEDY_GROUPS:
             _check_loss(path, f'train.{key}', spec, LOSS_REGISTRY)
     scheduler = (opt.get('train') or {}).get('scheduler')
     if is_train and isinstance(scheduler, dict) and 'type' in scheduler:
-
         try:
             check_scheduler_type(scheduler['type'], MODEL_REGISTRY.get(opt['model_type']))
         except ValueError as err:
             raise ValueError(f'{path}: {err}') from None
     for key, spec in ((opt.get('val') or {}).get('metrics') or {}).items():
         _check_type(path, f'val.metrics.{key}', spec, METRIC_REGISTRY)
-    amp = (opt.get('train') or {}).get('amp')
-    if amp is not None and amp != 'bf16':
-        raise ValueError(f'{path}: train.amp: {amp!r} is not supported: use bf16, or leave it out for fp32')
-    if amp is not None and opt['model_type'] not in ('HiNASSearchModel', 'HiNASModel'):
-        raise ValueError(f'{path}: train.amp: model_type {opt["model_type"]} trains in fp32 and ignores it; use '
-                         'HiNASModel (or HiNASSearchModel) for bf16')
+    _with_path(path, check_amp, opt.get('train') or {}, opt['model_type'])
     compile_opt = (opt.get('train') or {}).get('compile')
     if compile_opt is not None and not isinstance(compile_opt, (bool, dict)):
         raise ValueError(f'{path}: train.compile: {compile_opt!r} must be true, false or a mapping of torch.compile '
@@ -168,18 +168,22 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none') -> d
     check_components(path, opt, is_train)
     check_pretrained(path, opt, is_train)
     if opt.get('sample_data') is None:
-        _check_dataroots(path, opt)
+        check_dataroots(path, opt)
     return opt
 
 
-def _dataset_specs(opt: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Each dataset entry with its option path, a wrapper's inner ``dataset:`` (HiNASSplitDataset) included."""
-    specs = []
-    for phase, spec in (opt.get('datasets') or {}).items():
-        specs.append((f'datasets.{phase}', spec))
-        if isinstance(spec, dict) and isinstance(spec.get('dataset'), dict):
-            specs.append((f'datasets.{phase}.dataset', spec['dataset']))
+def dataset_entry_specs(key: str, entry: Any) -> list[tuple[str, Any]]:
+    """The dataset entry ``datasets.<key>`` with its option path, and a wrapper's inner ``dataset:``
+    (HiNASSplitDataset, HiNASMultiCropDataset) after it."""
+    specs = [(f'datasets.{key}', entry)]
+    if isinstance(entry, Mapping) and isinstance(entry.get('dataset'), Mapping):
+        specs.append((f'datasets.{key}.dataset', entry['dataset']))
     return specs
+
+
+def _dataset_specs(opt: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Every dataset entry of the options, inner datasets included (see :func:`dataset_entry_specs`)."""
+    return [spec for key, entry in (opt.get('datasets') or {}).items() for spec in dataset_entry_specs(key, entry)]
 
 
 def _folder_images(path: str, where: str, root: str) -> dict[str, tuple[int, int]]:
@@ -208,7 +212,6 @@ def _folder_images(path: str, where: str, root: str) -> dict[str, tuple[int, int
                 sizes[os.path.splitext(name)[0]] = (height, width)
     else:
         from basicsr.utils import scandir
-
 
         if not os.path.isdir(root):
             raise ValueError(f'{path}: {where}: {root} is a file, not a folder of images or an LMDB')
@@ -247,7 +250,7 @@ def _pair_sizes(path: str, where: str, spec: Mapping[str, Any], found: dict[str,
     return pairs
 
 
-def _check_dataroots(path: str, opt: dict[str, Any]) -> None:
+def check_dataroots(path: str, opt: Mapping[str, Any]) -> None:
     """Every dataset folder exists, holds readable images, and its LR/GT pairs agree with ``scale``.
 
     A training pair must be exact (GT = scale x LR, as BasicSR's random crop requires); a validation or
@@ -256,9 +259,7 @@ def _check_dataroots(path: str, opt: dict[str, Any]) -> None:
     """
     scale = opt.get('scale') or 1
     for key, entry in (opt.get('datasets') or {}).items():
-        specs = [(f'datasets.{key}', entry)]
-        if isinstance(entry, Mapping) and isinstance(entry.get('dataset'), Mapping):
-            specs.append((f'datasets.{key}.dataset', entry['dataset']))
+        specs = dataset_entry_specs(key, entry)
         outer_gt_size = entry.get('gt_size') if isinstance(entry, Mapping) else None
         for where, spec in specs:
             if not isinstance(spec, Mapping):
@@ -297,14 +298,6 @@ def _check_gt_size(path: str, where: str, spec: Mapping[str, Any], gt_size: Any,
         raise ValueError(f'{path}: {option}: {gt_size} is larger than {name} ({h}x{w}) in {spec["dataroot_gt"]}')
 
 
-def prepare_options(path: str, opt: dict[str, Any]) -> None:
-    """Build the embedded sample data that the options (read from ``path``) name with ``sample_data: DIR``."""
-    if opt.get('sample_data'):
-
-        ensure_sample_data(opt['sample_data'])
-        _check_dataroots(path, opt)
-
-
 def check_hinas_networks(opt: Mapping[str, Any], source: str) -> None:
     """For every ``network_*`` of type HiNASNet, load its genotype and check it against the scales asked for.
 
@@ -330,10 +323,11 @@ def check_hinas_networks(opt: Mapping[str, Any], source: str) -> None:
 
 
 def check_remedy_options(opt: Mapping[str, Any], source: str) -> None:
-    """The search remedies' options (``train.selection``, ``train.flops_*``, ``network_g.search_head``)."""
+    """The search remedies' options (``train.selection_opt``, ``train.flops_opt``, ``network_g.search_head``)."""
 
     try:
-        check_search_remedies(opt.get('train') or {})
+        check_selection_options(opt.get('train') or {})
+        check_flops_options(opt.get('train') or {})
     except ValueError as err:
         raise ValueError(f'{source}: {err}') from None
     head = (opt.get('network_g') or {}).get('search_head', 'reference')
@@ -435,7 +429,6 @@ def _check_networks(path: str, opt: Mapping[str, Any]) -> None:
 def _check_datasets(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
     from basicsr.utils.file_client import FileClient
 
-
     datasets = _get(opt, path, 'datasets')
     if not datasets:
         raise ValueError(f'{path}: datasets: no dataset' + (' to test on' if not is_train else ''))
@@ -448,10 +441,7 @@ def _check_datasets(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
         if not is_train and phase not in ('val', 'test'):
             raise ValueError(f'{path}: datasets.{key}: basicsr test scores every dataset entry, and {key} is of '
                              f'phase {phase} (a random crop for training); name test sets test_1, test_2, ...')
-        specs = [(f'datasets.{key}', entry)]
-        if isinstance(entry, Mapping) and isinstance(entry.get('dataset'), Mapping):
-            specs.append((f'datasets.{key}.dataset', entry['dataset']))
-        for where, spec in specs:
+        for where, spec in dataset_entry_specs(key, entry):
             if not isinstance(spec, Mapping):
                 continue
             kind = spec.get('type')
@@ -489,13 +479,6 @@ def _with_path(path: str, check, *args: Any) -> None:
         raise ValueError(f'{path}: {err}') from None
 
 
-def _optimizer_class(path: str, where: str, type_name: Any) -> type:
-    cls = getattr(torch.optim, type_name, None) if isinstance(type_name, str) else None
-    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
-        raise ValueError(f'{path}: {where}.type: {type_name!r} is not an optimizer in torch.optim')
-    return cls
-
-
 def _check_optimizers(path: str, opt: Mapping[str, Any]) -> None:
     """Each ``train.optim_*``: a torch.optim optimizer taking these options (built on one dummy tensor)."""
     train = opt.get('train') or {}
@@ -504,7 +487,10 @@ def _check_optimizers(path: str, opt: Mapping[str, Any]) -> None:
         if not (key.startswith('optim_') and isinstance(spec, Mapping)):
             continue
         where = f'train.{key}'
-        cls = _optimizer_class(path, where, spec.get('type'))
+        try:
+            cls = optimizer_class(spec.get('type'), where)
+        except ValueError as err:
+            raise ValueError(f'{path}: {err}') from None
         for own in own_keys:
             _check_number(path, f'{where}.{own}', spec.get(own), False, 0, required=False)
         kwargs = {k: v for k, v in spec.items() if k != 'type' and k not in own_keys}
@@ -518,7 +504,6 @@ def _check_optimizers(path: str, opt: Mapping[str, Any]) -> None:
 def _check_losses(path: str, opt: Mapping[str, Any]) -> None:
     """Each ``train.*_opt`` loss takes its options; the plugin's losses are checked as their constructors check."""
     from basicsr.utils.registry import LOSS_REGISTRY
-
 
     def check(where: str, spec: Any) -> None:
         if not isinstance(spec, Mapping) or spec.get('type') not in LOSS_REGISTRY:
@@ -537,7 +522,7 @@ def _check_losses(path: str, opt: Mapping[str, Any]) -> None:
                 raise ValueError(f'{path}: {where}: {err}') from None
 
     for key, spec in (opt.get('train') or {}).items():
-        if key.endswith('_opt'):
+        if key.endswith('_opt') and key not in REMEDY_GROUPS:
             check(f'train.{key}', spec)
 
 
@@ -550,15 +535,9 @@ def _check_models(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
         net_type = (opt.get('network_g') or {}).get('type')
         if net_type != 'HiNASSupernet':
             raise ValueError(f'{path}: network_g.type: HiNASSearchModel searches a HiNASSupernet, got {net_type!r}')
-        train_set = opt['datasets']['train']
-        if train_set.get('type') != 'HiNASSplitDataset' or train_set.get('split') != 'w':
-            raise ValueError(f'{path}: datasets.train: HiNASSearchModel needs type HiNASSplitDataset with split: w, '
-                             f'got type {train_set.get("type")!r} split {train_set.get("split")!r}')
+        _with_path(path, check_train_set, opt['datasets']['train'])
     if model == 'HiNASModel' and is_train:
-        clip = train.get('clip_grad_value')
-        _check_number(path, 'train.clip_grad_value', clip, False, required=False)
-        if clip is not None and clip <= 0:
-            raise ValueError(f'{path}: train.clip_grad_value: expected a positive value, got {clip!r}')
+        _with_path(path, check_clip_grad_value, train)
 
 
 def check_components(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
@@ -607,12 +586,7 @@ def resume_state_path(opt: Mapping[str, Any], auto_resume: bool, debug: bool) ->
     """The training state BasicSR's ``load_resume_state`` will load: with ``--auto_resume`` the latest
     ``experiments/<name>/training_states/<iter>.state``, else ``path.resume_state``."""
     if auto_resume:
-        folder = os.path.join('experiments', _run_name(opt, debug), 'training_states')
-        if not os.path.isdir(folder):
-            return None
-        states = [int(f[:-len('.state')]) for f in os.listdir(folder)
-                  if f.endswith('.state') and f[:-len('.state')].isdigit()]
-        return os.path.join(folder, f'{max(states)}.state') if states else None
+        return latest_state(os.path.join('experiments', _run_name(opt, debug), 'training_states'))
     return (opt.get('path') or {}).get('resume_state') or None
 
 

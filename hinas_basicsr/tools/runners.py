@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 import torch
 
-from hinas_basicsr.compat import resolve_num_gpu
+from hinas_basicsr.utils.devices import resolve_num_gpu
 from hinas_basicsr.utils.options_file import load_yaml
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
