@@ -45,6 +45,7 @@ def _truncated_jpeg(path) -> None:
     path.write_bytes(data[:len(data) // 2])
 
 
+@pytest.mark.slow
 def test_truncated_jpeg_in_bsd500(tmp_path):
     images = tmp_path / 'BSR' / 'BSDS500' / 'data' / 'images'
     for split in ('train', 'val', 'test'):
@@ -57,6 +58,7 @@ def test_truncated_jpeg_in_bsd500(tmp_path):
     assert not (tmp_path / 'out').exists() or not os.listdir(tmp_path / 'out')
 
 
+@pytest.mark.slow
 def test_truncated_jpeg_in_sr_benchmarks(tmp_path):
     os.makedirs(tmp_path / 'src' / 'Set5')
     cv2.imwrite(str(tmp_path / 'src' / 'Set5' / 'baby.png'), smooth_image(60, 60, seed=1))
@@ -195,6 +197,7 @@ def test_lmdb_without_meta_info(tmp_path, monkeypatch, capsys):
 
 
 # ----------------------------------------------------------------------------- 6. data loading, output paths
+@pytest.mark.slow
 @pytest.mark.parametrize('workers', [0, 1])
 def test_corrupt_lmdb_record_names_its_key(tmp_path, workers):
     opt = _lmdb_options(tmp_path)
@@ -263,6 +266,7 @@ def test_export_refuses_a_genotype_of_another_task(tmp_path, monkeypatch, capsys
     assert left_behind(tmp_path) == []
 
 
+@pytest.mark.slow
 @UNWRITABLE
 def test_prep_output_under_an_unwritable_folder(tmp_path):
     images = tmp_path / 'BSR' / 'BSDS500' / 'data' / 'images'
@@ -519,6 +523,7 @@ COMPONENTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('case', COMPONENTS)
 def test_plugin_components_are_checked_before_anything_is_written(tmp_path, monkeypatch, capsys, case):
     refused(COMPONENTS[case], tmp_path, monkeypatch, capsys)
@@ -758,6 +763,7 @@ def test_ctrl_c_in_process_is_one_line_and_exit_130(tmp_path, monkeypatch, capsy
     assert code == 130 and err.strip().splitlines() == ['basicsr: interrupted'], err
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
     """SIGINT to the whole process group (as a terminal's Ctrl-C), DataLoader workers included."""
     import signal
@@ -827,6 +833,7 @@ def test_dataloader_workers_keep_basicsr_seeds_and_print_no_traceback_for_a_cut_
 
 
 # ----------------------------------------------------------------------------- I. file modes
+@pytest.mark.slow
 def test_written_files_get_the_mode_of_the_umask(tmp_path, monkeypatch, capsys):
     import stat
 

@@ -189,6 +189,7 @@ def sample(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('task', ['sr', 'denoise'])
 def test_compare_scores_equal_basicsr_test(tmp_path, monkeypatch, sample, task):
     """On the sample test sets, hinas compare and basicsr test give one network the same PSNR and SSIM."""

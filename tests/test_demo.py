@@ -37,6 +37,7 @@ def tiny_search(source, path, name: str) -> None:
     path.write_text(yaml.safe_dump(opt))
 
 
+@pytest.mark.slow
 def test_demo_writes_the_comparison(tmp_path, monkeypatch, repo, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'options').symlink_to(repo / 'options')
@@ -83,6 +84,7 @@ def test_budget_cosine():
     assert budget_cosine(1e-3, 1.) == budget_cosine(1e-3, 2.) == 0.
 
 
+@pytest.mark.slow
 def test_demo_trains_after_searching_in_the_same_run(tmp_path, monkeypatch, repo, capsys):
     """A 4-iteration search, then the trainings (which must open the LMDBs the search used), then compare."""
     monkeypatch.chdir(tmp_path)

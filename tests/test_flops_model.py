@@ -16,6 +16,7 @@ from hinas_basicsr.space.trellis import PRIMITIVES
 from hinas_basicsr.tools.compare import count_flops
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('task, scale, layers, in_ch', [('sr', 2, 2, 3), ('sr', 4, 3, 3), ('denoise', 1, 3, 1)])
 def test_one_hot_model_matches_the_flop_counter_for_5_random_genotypes(task, scale, layers, in_ch):
     rng = random.Random(7)

@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO / 'benchmarks'))
 import judge_search  # noqa: E402
 
 
+@pytest.mark.slow
 def test_taus_table_and_selected_genotypes(tmp_path, monkeypatch):
     torch.manual_seed(0)
     net = HiNASSupernet(num_nodes=2, num_feat=4)

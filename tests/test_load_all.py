@@ -45,6 +45,7 @@ def _samples(dataset, seed: int = 5) -> list[dict]:
     return [dataset[i] for _ in range(2) for i in range(len(dataset))]  # two passes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('options', [_paired, _noisy])
 def test_same_samples_each_image_decoded_once(sample, options, monkeypatch):
     from basicsr.utils import img_util

@@ -149,6 +149,7 @@ def test_width_selection_picks_the_path_whose_one_hot_beta_validates_best():
     assert scores['1,2'] == max(scores.values()) > scores['0,0']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('bn', ['batch', 'calibrate', 'running'])
 def test_inherited_psnr_restores_the_supernet_and_ranks(bn):
     torch.manual_seed(0)

@@ -26,6 +26,7 @@ REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 
+@pytest.mark.slow
 def test_a_search_with_every_remedy_selects_by_perturbation_at_the_end(tmp_path, monkeypatch, basicsr_log):
     monkeypatch.chdir(tmp_path)
     gt, lq = make_subimage_folders(str(tmp_path / 'data'))
@@ -150,6 +151,7 @@ def test_an_option_file_with_the_flat_keys_is_refused_in_one_line(tmp_path, caps
                         'see docs/remedies.md'), err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(REMEDIES))
 def test_remedy_option_files_are_the_demo_search_with_one_change(name):
     path = os.path.join(REPO, 'options', 'remedies', f'search_sr_x2_{name}.yml')

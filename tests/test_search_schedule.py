@@ -12,6 +12,7 @@ from hinas_basicsr.losses.log_ssim_loss import LogSSIMLoss
 from hinas_basicsr.space.genotype import Genotype
 
 
+@pytest.mark.slow
 def test_best_genotype_never_before_the_configured_fraction(tmp_path):
     gt, lq = make_subimage_folders(str(tmp_path), num_images=5, subs=2, size=16)
     opt = search_options(gt, lq, total_iter=10)

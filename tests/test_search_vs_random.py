@@ -41,6 +41,7 @@ def in_tmp(tmp_path, monkeypatch, repo):
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_search_then_randoms_end_to_end_rerun_skips_and_a_remedy_adds_only_its_search(in_tmp, capsys, repo):
     assert hinas_main(argv('out', '--search-opt', 'options/demo/search_sr_x2.yml')) == 0
     out = in_tmp / 'out'
@@ -117,6 +118,7 @@ def test_search_then_randoms_end_to_end_rerun_skips_and_a_remedy_adds_only_its_s
     assert 'holds a run with other settings (remedies' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_resume_after_an_interrupted_run_trains_only_the_rest(in_tmp, capsys):
     genotype = 'options/demo/genotype_example_sr_x2.json'
     assert hinas_main(argv('out', '--genotype', genotype)) == 0
@@ -133,6 +135,7 @@ def test_resume_after_an_interrupted_run_trains_only_the_rest(in_tmp, capsys):
     assert list(json.loads((out / 'results.json').read_text())['genotypes']) == ['found', 'random_1', 'random_2']
 
 
+@pytest.mark.slow
 def test_extra_genotype_added_to_a_finished_run_trains_only_it_as_the_others(in_tmp, capsys):
     genotype = 'options/demo/genotype_example_sr_x2.json'
     one = ['--genotype', genotype, '--random', '1']
@@ -218,6 +221,7 @@ def test_ranks_and_table_of_hand_made_results():
 FIGURES = ('psnr', 'ssim', 'psnr_half', 'sets', 'params', 'flops', 'genotype', 'train_iterations')
 
 
+@pytest.mark.slow
 def test_jobs_2_gives_the_figures_of_jobs_1(in_tmp):
     genotype = 'options/demo/genotype_example_sr_x2.json'
     extra = ['--genotype', genotype, '--random', '1', '--cells', '1']
@@ -238,6 +242,7 @@ def test_jobs_2_gives_the_figures_of_jobs_1(in_tmp):
     assert runs[1]['baseline'] == runs[2]['baseline']
 
 
+@pytest.mark.slow
 def test_test_dir_adds_a_column_scored_on_matlab_bicubic_lr(in_tmp):
     from basicsr.metrics import calculate_psnr
     from basicsr.utils.matlab_functions import imresize
@@ -359,6 +364,7 @@ def test_search_seeds_run_every_search_again_with_the_next_manual_seed(tmp_path)
                                 extras=(('found_search2', 'options/demo/genotype_example_sr_x2.json'),)))
 
 
+@pytest.mark.slow
 def test_random_seeds_raised_on_a_finished_run_train_only_the_new_seed(in_tmp, capsys):
     first = argv('out', '--genotype', 'options/demo/genotype_example_sr_x2.json', '--random', '1')
     assert hinas_main(first) == 0
@@ -446,6 +452,7 @@ def test_search_modes_beat_chance_only_if_every_search_beats_the_median_and_the_
         round(v, 4) for v in interval]
 
 
+@pytest.mark.slow
 def test_rerun_of_a_finished_run_with_widths_at_jobs_2_trains_nothing(in_tmp, capsys):
     # the searched width path is the found net itself: nothing to train, and nothing left to wait for
     args = argv('out', '--genotype', 'options/demo/genotype_example_sr_x2.json', '--random', '1', '--widths',
