@@ -1,4 +1,5 @@
 """hinas search-vs-random end to end on the sample data: K=2 random, 1 seed, a 2-iteration search, 2 training steps."""
+import argparse
 import json
 import os
 import subprocess
@@ -10,7 +11,8 @@ import torch
 import yaml
 
 from hinas_basicsr.cli import hinas_main
-from hinas_basicsr.research.search_vs_random import markdown_table, rank_among
+from hinas_basicsr.commands import search_vs_random as search_vs_random_command
+from hinas_basicsr.research.search_vs_random import Settings, markdown_table, rank_among
 from hinas_basicsr.space.genotype import Genotype
 from hinas_basicsr.tools.compare import count_flops, count_params, load_network
 
@@ -46,11 +48,15 @@ def test_search_then_randoms_end_to_end_rerun_skips_and_a_remedy_adds_only_its_s
     assert hinas_main(argv('out', '--search-opt', 'options/demo/search_sr_x2.yml')) == 0
     out = in_tmp / 'out'
     results = json.loads((out / 'results.json').read_text())
-    assert results['settings'] == {'task': 'sr', 'scale': 2, 'search_opt': 'options/demo/search_sr_x2.yml',
-                                   'genotype': None, 'random': 2, 'seeds': 1, 'search_iters': 2, 'train_iters': 2,
-                                   'device': 'cpu', 'ablations': False, 'data': 'sample', 'random_seeds': 1,
-                                   'widths': False, 'cells': 0, 'tests': [], 'jobs': 1, 'extras': {},
-                                   'remedies': [], 'search_seeds': 1, 'band_min': 0}
+    # the settings record the command line (every option but --out, as given or by its default): the rule, not a copy
+    parser = argparse.ArgumentParser()
+    search_vs_random_command.add_arguments(parser)
+    args = vars(parser.parse_args(argv('out', '--search-opt', 'options/demo/search_sr_x2.yml')[1:]))
+    assert set(results['settings']) == set(Settings.__dataclass_fields__) - {'out'}
+    flag = {'extras': 'extra', 'remedies': 'remedy', 'tests': 'test'}  # the settings' plural of a repeatable flag
+    assert results['settings'] == {k: dict(args[flag[k]]) if k == 'extras' else args[flag.get(k, k)]
+                                   for k in results['settings']}
+    assert results['settings']['search_iters'] == 2 and results['settings']['band_min'] == 0
     entries = results['genotypes']
     assert list(entries) == ['found', 'random_1', 'random_2']
     found = Genotype.load(str(out / 'genotypes' / 'found.json'))
