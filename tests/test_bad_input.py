@@ -216,6 +216,7 @@ def test_corrupt_lmdb_record_names_its_key(tmp_path, workers):
 UNWRITABLE = pytest.mark.skipif(sys.platform != 'linux', reason='needs /sys, which refuses new folders even to root')
 
 
+@pytest.mark.slow
 @UNWRITABLE
 def test_unwritable_output_folder(tmp_path):
     opt = edsr_options(tmp_path / 'data')
@@ -741,6 +742,7 @@ def test_export_paths_are_checked_before_anything_is_written(tmp_path, monkeypat
     refused(EXPORT_PATHS[case], tmp_path, monkeypatch, capsys)
 
 
+@pytest.mark.slow
 def test_export_replaces_an_existing_file(tmp_path, monkeypatch, capsys):
     opt_path, ckpt = hinas_checkpoint(tmp_path)
     (tmp_path / 'old.pt').write_text('an older export')

@@ -54,6 +54,7 @@ def sr_setup(tmp_path):
     return tmp_path, str(test_opt), str(net_opt), str(ckpt)
 
 
+@pytest.mark.slow
 def test_edsr_params_and_flops_columns_equal_hand_counts(sr_setup):
     tmp_path, test_opt, net_opt, ckpt = sr_setup
     out = tmp_path / 'out'

@@ -36,6 +36,7 @@ def rows_of(path) -> dict[str, dict[str, str]]:
         return {r['model']: r for r in csv.DictReader(f)}
 
 
+@pytest.mark.slow
 def test_bm3d_row_equals_the_package_and_basicsr_psnr(tmp_path, capsys):
     bm3d = pytest.importorskip('bm3d')
     from basicsr.metrics import calculate_psnr, calculate_ssim

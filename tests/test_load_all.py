@@ -66,6 +66,7 @@ def test_same_samples_each_image_decoded_once(sample, options, monkeypatch):
             assert torch.equal(a[key], b[key]), key
 
 
+@pytest.mark.slow
 def test_load_all_is_a_bool(sample):
     opt = _paired(sample, 'yes')
     with pytest.raises(ValueError, match=r"^datasets.train.load_all: expected true or false, got 'yes'"):

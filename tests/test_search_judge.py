@@ -34,6 +34,7 @@ def _chosen(genotype: Genotype) -> set[tuple[str, int, int]]:
     return used
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('search_head', ['reference', 'decoder'])
 @pytest.mark.parametrize('seed, widths', [(0, (0, 0)), (1, (0, 1)), (2, (1, 2)), (3, None)])
 def test_one_hot_inherited_evaluation_uses_only_the_genotypes_operations(seed, widths, search_head):
@@ -61,6 +62,7 @@ def test_one_hot_inherited_evaluation_uses_only_the_genotypes_operations(seed, w
             assert all(p.grad is None or not p.grad.any() for p in cell.parameters()), key
 
 
+@pytest.mark.slow
 def test_inherited_output_ignores_everything_outside_the_genotype():
     torch.manual_seed(0)
     net = HiNASSupernet(**TINY).eval()
@@ -132,6 +134,7 @@ def test_perturbation_selection_picks_the_planted_best_operation():
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())  # the supernet is left as it was
 
 
+@pytest.mark.slow
 def test_width_selection_picks_the_path_whose_one_hot_beta_validates_best():
     torch.manual_seed(0)
     net = HiNASSupernet(**TINY).eval()

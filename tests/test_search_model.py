@@ -231,6 +231,7 @@ def test_search_writes_genotypes(searches):
     assert state['epoch'] == 2  # 6 iterations of 3 per epoch: the search continues in epoch 2 (counted from 0)
 
 
+@pytest.mark.slow
 def test_resumed_search_ends_with_the_same_genotype(searches):
     experiments, first_part = searches
     assert 'iter_6.json' not in first_part and 'iter_3.json' in first_part
