@@ -25,7 +25,10 @@ setup(
     ],
     extras_require={
         'onnx': ['onnx', 'onnxruntime'],
-        'dev': ['pytest', 'ruff', 'import-linter', 'hypothesis', 'onnx', 'onnxruntime'],
+        # BM3D, the classical reference of the denoising comparisons: free for non-commercial use only (Tampere
+        # University's licence, not Apache-2.0); see the README
+        'bm3d': ['bm3d'],
+        'dev': ['pytest', 'ruff', 'import-linter', 'hypothesis', 'onnx', 'onnxruntime', 'bm3d'],
     },
     entry_points={
         'console_scripts': [

@@ -38,9 +38,10 @@ import time
 
 import torch
 import torch.nn.functional as F
+from plain_cell import use_plain_cells
 
 import hinas_basicsr  # noqa: F401  (repairs BasicSR's imports: must come before basicsr)
-from hinas_basicsr.archs.search_cell import Cell, use_plain_cells
+from hinas_basicsr.archs.search_cell import Cell
 from hinas_basicsr.losses.log_ssim_loss import LogSSIMLoss
 from hinas_basicsr.models.hinas_search_model import grads_only_for
 from hinas_basicsr.utils.fileio import write_json

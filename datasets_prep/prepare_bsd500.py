@@ -20,13 +20,16 @@ def main(argv=None) -> int:
     parser.add_argument('--src', required=True, help='the extracted BSR folder')
     parser.add_argument('--dst', required=True, help='output folder, e.g. datasets/BSD500')
     parser.add_argument('--gray', action='store_true', help='store gray images')
+    parser.add_argument('--crop-size', type=int, default=64,
+                        help='least side of a training image: the training crop (default: %(default)s)')
     parser.add_argument('--workers', type=int, default=1, help='worker processes')
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
     args = parser.parse_args(argv)
 
     def run(a: argparse.Namespace) -> int:
         output_dir(a.dst, '--dst')
-        built = prepare_bsd500(a.src, a.dst, gray=a.gray, workers=a.workers, force=a.force)
+        built = prepare_bsd500(a.src, a.dst, gray=a.gray, workers=a.workers, force=a.force,
+                               crop_size=a.crop_size)
         print(f'prepare_bsd500: built {len(built)} output(s) in {a.dst}' + ('' if built else ' (all up to date)'))
         return 0
 

@@ -12,7 +12,9 @@ BasicSR 1.4.2 (the PyPI release) breaks in these places on torch >= 2.6, torchvi
 * distributed validation runs on rank 0 alone through the DDP wrapper, whose forward broadcasts the
   BatchNorm buffers to ranks that are not there: the run hangs or dies with "Connection closed by peer";
 * a record that does not decode (a corrupt LMDB value or file) ends in ``AttributeError: 'NoneType'``,
-  far from the key or file that holds it.
+  far from the key or file that holds it;
+* RIDNet's mean shift is three channels whatever its ``in_channels``, so it cannot denoise gray images (its
+  channels now follow ``rgb_mean``: one value for gray; three, as before, for RGB).
 
 ``install()`` repairs each of them at run time, once, before anything imports ``basicsr``.
 It also makes checkpoint writes atomic (temporary file, then rename), so that a run killed while
@@ -351,6 +353,21 @@ def _quiet_cut_transfers(excepthook: Callable[..., Any]) -> Callable[..., Any]:
     return hook
 
 
+def _mean_shift_init(self: torch.nn.Conv2d, rgb_range: float, rgb_mean: Any, rgb_std: Any, sign: int = -1,
+                     requires_grad: bool = True) -> None:
+    """``basicsr.archs.ridnet_arch.MeanShift.__init__`` with as many channels as ``rgb_mean`` has values (BasicSR
+    builds three whatever the image's channels); the same weights as BasicSR's for three."""
+    channels = len(rgb_mean)
+    if len(rgb_std) != channels:
+        raise ValueError(f'network_g.rgb_std: expected {channels} value(s), one per value of rgb_mean '
+                         f'{list(rgb_mean)}, got {list(rgb_std)}')
+    torch.nn.Conv2d.__init__(self, channels, channels, kernel_size=1)
+    std = torch.tensor(rgb_std, dtype=torch.float32)
+    self.weight.data = torch.eye(channels).view(channels, channels, 1, 1) / std.view(channels, 1, 1, 1)
+    self.bias.data = sign * rgb_range * torch.tensor(rgb_mean, dtype=torch.float32) / std
+    self.requires_grad = requires_grad
+
+
 def _worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int) -> None:
     """BasicSR's ``worker_init_fn`` (the worker's seeds), in a worker that prints no traceback when a Ctrl-C cuts
     the main process's transfer of a batch from it (torch's file-descriptor sharing; seen once in a test run)."""
@@ -389,6 +406,9 @@ def install() -> None:
     SRModel.dist_validation = _dist_validation
     basicsr.data._basicsr_worker_init_fn = basicsr.data.worker_init_fn
     basicsr.data.worker_init_fn = _worker_init_fn  # build_dataloader looks the name up when it builds a loader
+    from basicsr.archs import ridnet_arch
+
+    ridnet_arch.MeanShift.__init__ = _mean_shift_init
     from basicsr.utils import file_client, img_util
 
     file_client.LmdbBackend.get = _sourced(file_client.LmdbBackend.get)

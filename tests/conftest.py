@@ -1,7 +1,8 @@
 """Shared fixtures: small paired SR folders made from skimage photos, and option files pointing at them.
 
 It also imports the plugin before any test module imports BasicSR (the plugin installs BasicSR's
-torchvision compat shim), and puts tests/ on sys.path for the helper modules here.
+torchvision compat shim), and puts tests/ on sys.path for the helper modules here (and benchmarks/ after it, for
+the benchmarks' own modules such as plain_cell).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmarks'))
 
 import cv2
 import numpy as np

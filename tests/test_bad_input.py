@@ -45,6 +45,7 @@ def _truncated_jpeg(path) -> None:
     path.write_bytes(data[:len(data) // 2])
 
 
+@pytest.mark.slow
 def test_truncated_jpeg_in_bsd500(tmp_path):
     images = tmp_path / 'BSR' / 'BSDS500' / 'data' / 'images'
     for split in ('train', 'val', 'test'):
@@ -57,6 +58,7 @@ def test_truncated_jpeg_in_bsd500(tmp_path):
     assert not (tmp_path / 'out').exists() or not os.listdir(tmp_path / 'out')
 
 
+@pytest.mark.slow
 def test_truncated_jpeg_in_sr_benchmarks(tmp_path):
     os.makedirs(tmp_path / 'src' / 'Set5')
     cv2.imwrite(str(tmp_path / 'src' / 'Set5' / 'baby.png'), smooth_image(60, 60, seed=1))
@@ -195,6 +197,7 @@ def test_lmdb_without_meta_info(tmp_path, monkeypatch, capsys):
 
 
 # ----------------------------------------------------------------------------- 6. data loading, output paths
+@pytest.mark.slow
 @pytest.mark.parametrize('workers', [0, 1])
 def test_corrupt_lmdb_record_names_its_key(tmp_path, workers):
     opt = _lmdb_options(tmp_path)
@@ -213,6 +216,7 @@ def test_corrupt_lmdb_record_names_its_key(tmp_path, workers):
 UNWRITABLE = pytest.mark.skipif(sys.platform != 'linux', reason='needs /sys, which refuses new folders even to root')
 
 
+@pytest.mark.slow
 @UNWRITABLE
 def test_unwritable_output_folder(tmp_path):
     opt = edsr_options(tmp_path / 'data')
@@ -263,12 +267,13 @@ def test_export_refuses_a_genotype_of_another_task(tmp_path, monkeypatch, capsys
     assert left_behind(tmp_path) == []
 
 
+@pytest.mark.slow
 @UNWRITABLE
 def test_prep_output_under_an_unwritable_folder(tmp_path):
     images = tmp_path / 'BSR' / 'BSDS500' / 'data' / 'images'
     for split in ('train', 'val', 'test'):
         os.makedirs(images / split)
-        cv2.imwrite(str(images / split / f'{split}1.png'), smooth_image(41, 41, seed=1))
+        cv2.imwrite(str(images / split / f'{split}1.png'), smooth_image(64, 64, seed=1))  # holds the training crop
     out = run_cli([str(REPO / 'datasets_prep' / 'prepare_bsd500.py'), '--src', str(tmp_path / 'BSR'), '--dst',
                    '/sys/hinas_out'], cwd=tmp_path)
     one_line(out.returncode, out.stderr, 'prepare_bsd500: error: ', '/sys/hinas_out')
@@ -519,6 +524,7 @@ COMPONENTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('case', COMPONENTS)
 def test_plugin_components_are_checked_before_anything_is_written(tmp_path, monkeypatch, capsys, case):
     refused(COMPONENTS[case], tmp_path, monkeypatch, capsys)
@@ -744,6 +750,7 @@ def test_export_paths_are_checked_before_anything_is_written(tmp_path, monkeypat
     refused(EXPORT_PATHS[case], tmp_path, monkeypatch, capsys)
 
 
+@pytest.mark.slow
 def test_export_replaces_an_existing_file(tmp_path, monkeypatch, capsys):
     opt_path, ckpt = hinas_checkpoint(tmp_path)
     (tmp_path / 'old.pt').write_text('an older export')
@@ -766,6 +773,7 @@ def test_ctrl_c_in_process_is_one_line_and_exit_130(tmp_path, monkeypatch, capsy
     assert code == 130 and err.strip().splitlines() == ['basicsr: interrupted'], err
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
     """SIGINT to the whole process group (as a terminal's Ctrl-C), DataLoader workers included."""
     import signal
@@ -835,6 +843,7 @@ def test_dataloader_workers_keep_basicsr_seeds_and_print_no_traceback_for_a_cut_
 
 
 # ----------------------------------------------------------------------------- I. file modes
+@pytest.mark.slow
 def test_written_files_get_the_mode_of_the_umask(tmp_path, monkeypatch, capsys):
     import stat
 

@@ -15,6 +15,7 @@ import inference  # noqa: E402
 import search_step  # noqa: E402
 
 
+@pytest.mark.slow
 def test_inference_benchmark(tmp_path):
     out = tmp_path / 'inference.json'
     rows = inference.main(['--size', '16', '--runs', '1', '--models', 'hinas', 'hinas_deploy', 'hinas_deploy_cl',
@@ -29,6 +30,7 @@ def test_inference_benchmark(tmp_path):
                                      dict(impl='default', checkpoint_cells=True, lever=None),
                                      dict(impl='default', checkpoint_cells=False, lever='contiguous'),
                                      dict(impl='plain-channels-last', checkpoint_cells=False, lever=None)])
+@pytest.mark.slow
 def test_search_step_benchmark_measures_one_variant(variant):
     """One variant, measured in this process (the script runs each in a process of its own)."""
     measured = search_step.main(['--task', 'sr', '--batch', '2', '--patch', '8', '--iters', '1', '--warmup', '0',

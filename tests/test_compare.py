@@ -54,6 +54,7 @@ def sr_setup(tmp_path):
     return tmp_path, str(test_opt), str(net_opt), str(ckpt)
 
 
+@pytest.mark.slow
 def test_edsr_params_and_flops_columns_equal_hand_counts(sr_setup):
     tmp_path, test_opt, net_opt, ckpt = sr_setup
     out = tmp_path / 'out'
@@ -189,6 +190,7 @@ def sample(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('task', ['sr', 'denoise'])
 def test_compare_scores_equal_basicsr_test(tmp_path, monkeypatch, sample, task):
     """On the sample test sets, hinas compare and basicsr test give one network the same PSNR and SSIM."""

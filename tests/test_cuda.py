@@ -8,10 +8,10 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from plain_cell import use_plain_cells
 
 import hinas_basicsr  # noqa: F401
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
-from hinas_basicsr.archs.search_cell import use_plain_cells
 from hinas_basicsr.losses.log_ssim_loss import LogSSIMLoss
 from hinas_basicsr.models.hinas_search_model import grads_only_for
 

@@ -4,6 +4,7 @@ import math
 
 import cv2
 import numpy as np
+import pytest
 import torch
 import yaml
 
@@ -11,6 +12,7 @@ from hinas_basicsr.tools.compare import count_flops, count_params
 from hinas_basicsr.tools.demo import (
     GROUND_TRUTH,
     SEARCH_OPT,
+    TASKS,
     PhotoRow,
     RunProgress,
     demo_photos,
@@ -24,6 +26,18 @@ from hinas_basicsr.tools.runners import budget_cosine
 REQUIRED = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s')
 
 
+def tiny_search(source, path, name: str) -> None:
+    """The demo search ``source`` cut to 4 iterations (2 of weights only), written as ``path``."""
+    opt = yaml.safe_load(source.read_text())
+    opt['name'] = name
+    opt['train'].update(total_iter=4, arch_warmup_ratio=0.5)
+    opt['train']['scheduler']['periods'] = [4]
+    opt['val']['val_freq'] = 4
+    opt['logger'].update(use_tb_logger=False, save_checkpoint_freq=4, print_freq=2)
+    path.write_text(yaml.safe_dump(opt))
+
+
+@pytest.mark.slow
 def test_demo_writes_the_comparison(tmp_path, monkeypatch, repo, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'options').symlink_to(repo / 'options')
@@ -70,17 +84,12 @@ def test_budget_cosine():
     assert budget_cosine(1e-3, 1.) == budget_cosine(1e-3, 2.) == 0.
 
 
+@pytest.mark.slow
 def test_demo_trains_after_searching_in_the_same_run(tmp_path, monkeypatch, repo, capsys):
     """A 4-iteration search, then the trainings (which must open the LMDBs the search used), then compare."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'options').symlink_to(repo / 'options')
-    opt = yaml.safe_load((repo / SEARCH_OPT).read_text())
-    opt['name'] = 'tiny_search'
-    opt['train'].update(total_iter=4, arch_warmup_ratio=0.5)
-    opt['train']['scheduler']['periods'] = [4]
-    opt['val']['val_freq'] = 4
-    opt['logger'].update(use_tb_logger=False, save_checkpoint_freq=4, print_freq=2)
-    (tmp_path / 'tiny.yml').write_text(yaml.safe_dump(opt))
+    tiny_search(repo / SEARCH_OPT, tmp_path / 'tiny.yml', 'tiny_search')
     reported = []
     update = RunProgress.update
     monkeypatch.setattr(RunProgress, 'update', lambda self, stage, done: (reported.append((stage, done)),
@@ -119,3 +128,52 @@ def test_run_progress_stages_add_up():
         assert progress.bar.n == 3 and progress.bar.total == 15
         progress.update('b', 99.)  # clipped to the stage's size
         assert progress.bar.n == 15
+
+
+@pytest.mark.slow
+def test_denoise_demo_searches_trains_and_compares(tmp_path, monkeypatch, repo, capsys):
+    """hinas demo --task denoise at a tiny budget: a 4-iteration gray search, 3-second trainings of the found net and
+    DnCNN at sigma 50, the comparison with the noisy input (and BM3D where the package is installed)."""
+    from hinas_basicsr.tools.compare import bm3d_available
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'options').symlink_to(repo / 'options')
+    demo = TASKS['denoise']
+    tiny_search(repo / demo.search_opt, tmp_path / 'tiny.yml', 'tiny_denoise_search')
+    threads = torch.get_num_threads()
+    try:
+        rows = run_demo('out', budget_s=3., search_opt='tiny.yml', latency_runs=1, threads=1, task='denoise')
+    finally:
+        torch.set_num_threads(threads)
+
+    with_bm3d = bm3d_available()
+    assert [r['model'] for r in rows] == ['noisy', *(['bm3d'] if with_bm3d else []), 'hinas', 'dncnn']
+    by = {r['model']: r for r in rows}
+    assert {r['set'] for r in rows} == {'SampleBSD500_test'} and rows[0]['flops_input'] == '1x1x128x128'
+    assert 13.5 < by['noisy']['psnr'] < 16  # 20 log10(255 / 50) = 14.2 dB, a little more where noise is clipped
+    assert by['dncnn']['params'] == 556_096  # DnCNN-S as published
+    root = tmp_path / 'out' / 'train' / 'demo_train_hinas_denoise_sigma50'
+    net = load_network(str(root / 'demo_train_hinas_denoise_sigma50.yml'), str(root / 'models' / 'net_g_latest.pth'),
+                       torch.device('cpu'))
+    probe = torch.rand(1, 1, 128, 128)
+    assert by['hinas']['params'] == count_params(net) and by['hinas']['flops'] == count_flops(net, probe)
+    out = capsys.readouterr().out
+    assert 'experiments/tiny_denoise_search/genotypes/best.json' in out and 'Found net vs noisy: ' in out
+    assert ('vs BM3D: ' in out) == with_bm3d and 'vs DnCNN: ' in out
+    assert ("bm3d: skipped, the bm3d package is not installed" in out) != with_bm3d
+    for f in ('compare.csv', 'compare.md', 'psnr_vs_flops.png', 'side_by_side.png'):
+        assert (tmp_path / 'out' / f).is_file()
+    if with_bm3d:
+        assert by['bm3d']['psnr'] > by['noisy']['psnr'] + 8  # BM3D at sigma 50 on photos: about +11 dB
+
+    trained = {n: (str(tmp_path / 'out' / 'train' / d / f'{d}.yml'),
+                   str(tmp_path / 'out' / 'train' / d / 'models' / 'net_g_latest.pth'))
+               for n, d in (('hinas', 'demo_train_hinas_denoise_sigma50'), ('dncnn', 'demo_train_dncnn_sigma50'))}
+    photos = demo_photos(trained, demo.test_opt, torch.device('cpu'), bm3d=with_bm3d)
+    assert [p.name for p in photos] == ['camera', 'chelsea', 'coffee', 'rocket']
+    assert list(photos[0].images) == ['noisy', *(['BM3D'] if with_bm3d else []), 'HiNAS', 'DnCNN', 'clean']
+    assert photos[0].images['clean'].shape == (256, 256, 1)  # gray: one channel
+    for model, method in (('noisy', 'noisy'), ('hinas', 'HiNAS'), ('dncnn', 'DnCNN')):  # the table's PSNR, averaged
+        assert abs(np.mean([p.psnr[method] for p in photos]) - by[model]['psnr']) < 1e-3
+    picture = cv2.imread(str(tmp_path / 'out' / 'side_by_side.png'))
+    assert picture.shape[0] > 4 * 150 and picture.shape[1] > len(photos[0].images) * 150  # photos x methods

@@ -21,6 +21,7 @@ def restored(monkeypatch):
     torch.set_float32_matmul_precision(flags[4])
 
 
+@pytest.mark.slow
 def test_deterministic_search_sets_the_flags_and_steps(tmp_path, restored):
     import os
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+import pytest
 import torch
 from conftest import REPO, make_paired_folders, torchrun, write_options
 from search_helpers import make_subimage_folders, search_options
@@ -16,6 +17,7 @@ def _checksums(log: str) -> list[tuple[str, int]]:
     return [(checksum, int(it)) for checksum, it in found]
 
 
+@pytest.mark.slow
 def test_two_rank_search_validates_keeps_alpha_beta_identical_and_auto_resumes(tmp_path):
     gt_dir, lq_dir = make_subimage_folders(str(tmp_path / 'data'), num_images=6, subs=2, size=24)
     opt = search_options(gt_dir, lq_dir, name='dist_search', total_iter=6, batch=1, val_freq=2, ckpt_freq=4)
@@ -48,6 +50,7 @@ def test_two_rank_search_validates_keeps_alpha_beta_identical_and_auto_resumes(t
     assert checks[-1][0] == f"{int.from_bytes(digest[:7], 'little'):014x}"
 
 
+@pytest.mark.slow
 def test_two_rank_hinas_net_training_with_validation(tmp_path):
     gt_dir, lq_dir = make_paired_folders(tmp_path / 'data', count=4, size=48)
     opt = {

@@ -34,6 +34,7 @@ def test_fold_batchnorm_removes_every_bn_and_keeps_outputs(net):
     assert sum(p.numel() for p in folded.parameters()) < sum(p.numel() for p in net.parameters())
 
 
+@pytest.mark.slow
 def test_onnx_matches_onnxruntime(net, tmp_path):
     pytest.importorskip('onnxruntime')
     folded = deploy.fold_batchnorm(net)
@@ -47,6 +48,7 @@ def test_onnx_matches_onnxruntime(net, tmp_path):
     assert deploy.max_abs_diff(out, expected) <= 1e-4
 
 
+@pytest.mark.slow
 def test_export_command_writes_checked_files(net, tmp_path, capsys):
     pytest.importorskip('onnxruntime')
     checkpoint = tmp_path / 'net.pth'

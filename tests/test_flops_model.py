@@ -16,6 +16,7 @@ from hinas_basicsr.space.trellis import PRIMITIVES
 from hinas_basicsr.tools.compare import count_flops
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('task, scale, layers, in_ch', [('sr', 2, 2, 3), ('sr', 4, 3, 3), ('denoise', 1, 3, 1)])
 def test_one_hot_model_matches_the_flop_counter_for_5_random_genotypes(task, scale, layers, in_ch):
     rng = random.Random(7)
@@ -42,7 +43,7 @@ def test_path_marginals_at_a_one_hot_path():
 
 def test_expected_flops_are_differentiable_and_the_penalty_pulls_toward_the_target():
     net = HiNASSupernet(num_nodes=2, num_feat=4)
-    train = {'flops_target': 0.05, 'flops_input': [32, 32], 'flops_weight': 1.0}
+    train = {'flops_opt': {'type': 'target', 'gflops': 0.05, 'input': [32, 32], 'weight': 1.0}}
     penalty = FlopsTarget.from_options(train, net)
     loss, expected = penalty(net)
     loss.backward()
@@ -56,11 +57,25 @@ def test_expected_flops_are_differentiable_and_the_penalty_pulls_toward_the_targ
     assert abs(float(after.detach()) - 0.05e9) < abs(float(expected.detach()) - 0.05e9)
 
 
-@pytest.mark.parametrize('train, message', [
-    ({'flops_target': -1}, 'train.flops_target'), ({'flops_target': 1, 'flops_input': [64]}, 'train.flops_input'),
-    ({'flops_weight': 0.1}, 'train.flops_target: missing'), ({'flops_target': 1, 'flops_num_feat': 2.5}, 'num_feat'),
-    ({'flops_target': float('nan')}, r'train.flops_target: expected a number > 0, got nan'),
-    ({'flops_target': 1, 'flops_weight': float('inf')}, 'train.flops_weight')])
-def test_bad_flops_options_are_refused(train, message):
-    with pytest.raises(ValueError, match=message):
-        check_flops_options(train)
+@pytest.mark.parametrize('flops_opt, message', [
+    ({'type': 'target', 'gflops': -1}, 'train.flops_opt.gflops: expected a number > 0, got -1'),
+    ({'type': 'target', 'gflops': float('nan')}, 'train.flops_opt.gflops: expected a number > 0, got nan'),
+    ({'type': 'target', 'gflops': True}, 'train.flops_opt.gflops: expected a number > 0, got True'),
+    ({'type': 'target', 'gflops': 1, 'input': [64]},
+     'train.flops_opt.input: expected [height, width] of the LR input in pixels, got [64]'),
+    ({'type': 'target', 'weight': 0.1}, 'train.flops_opt.gflops: missing (type target needs it)'),
+    ({'type': 'target', 'gflops': 1, 'num_feat': 2.5}, 'train.flops_opt.num_feat: expected an integer > 0, got 2.5'),
+    ({'type': 'target', 'gflops': 1, 'weight': float('inf')}, 'train.flops_opt.weight: expected a number > 0, got inf'),
+    ({'gflops': 1}, 'train.flops_opt.type: missing (target)'),
+    ({'type': 'budget', 'gflops': 1}, "train.flops_opt.type: 'budget' is not one of target"),
+    (8.2, 'train.flops_opt: expected a mapping {type: target, ...}, got 8.2')])
+def test_bad_flops_options_are_refused(flops_opt, message):
+    with pytest.raises(ValueError) as refused:
+        check_flops_options({'flops_opt': flops_opt})
+    assert str(refused.value) == message
+
+
+def test_flops_options_fill_in_the_defaults():
+    assert check_flops_options({}) is None and check_flops_options({'flops_opt': None}) is None
+    assert check_flops_options({'flops_opt': {'type': 'target', 'gflops': 8}}) == {
+        'type': 'target', 'gflops': 8, 'input': (128, 128), 'num_feat': 16, 'weight': 0.1}

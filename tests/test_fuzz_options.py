@@ -355,8 +355,10 @@ def _build_components(opt: dict[str, Any], built: list[Any]) -> None:
         built.append(dataset)
         assert len(dataset) > 0, f'datasets.{key}: empty'
         dataset[0]
+    from hinas_basicsr.tools.options_check import REMEDY_GROUPS
+
     for key, spec in (opt.get('train') or {}).items():
-        if key.endswith('_opt') and spec:
+        if key.endswith('_opt') and key not in REMEDY_GROUPS and spec:
             build_loss(copy.deepcopy(spec))
     image = np.random.default_rng(0).integers(0, 255, (160, 160, 3)).astype(np.float64)
     for spec in ((opt.get('val') or {}).get('metrics') or {}).values():

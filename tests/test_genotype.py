@@ -94,6 +94,24 @@ def test_json_round_trip_and_file(tmp_path):
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left
 
 
+def test_a_genotype_holds_no_selection_scores_and_old_files_with_them_still_load():
+    from pathlib import Path
+
+    rng = random.Random(1)
+    alpha = [[[rng.random() for _ in PRIMITIVES] for _ in range(5)] for _ in range(2)]
+    with pytest.raises(ValueError, match="genotype search: 'path_psnr' is not one of alpha_softmax, transitions"):
+        Genotype.from_search(task='sr', scale=2, num_in_ch=3, num_nodes=2, width_factors=[1, 1.5, 2], ops=PRIMITIVES,
+                             alpha_softmax=alpha, transitions=random_transitions(rng, 2), path_psnr={'0,0': 30.0})
+    # a perturbation genotype of an older search kept the selection's scores in its search field
+    old = Path(__file__).parent.parent / 'docs' / 'genotypes_photos' / 'perturbation.json'
+    data = json.loads(old.read_text())
+    assert 'path_psnr' in data['search'] and 'supernet' in data['search']
+    loaded = Genotype.load(old)
+    assert set(loaded.search) == {'alpha_softmax', 'transitions'}
+    assert loaded.search['alpha_softmax'] == data['search']['alpha_softmax']
+    assert [[list(p) for p in c] for c in loaded.cells] == data['cells'] and list(loaded.widths) == data['widths']
+
+
 @pytest.mark.parametrize('overrides, message', [
     ({'format': 'other'}, 'not a hinas-genotype'),
     ({'cells': [[['conv_9x9', 1], ['conv_3x3', 0], ['conv_3x3', 0], ['conv_3x3', 1]]] * 2}, 'conv_9x9'),

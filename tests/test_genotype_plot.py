@@ -35,6 +35,7 @@ def test_cell_layout_flows_left_to_right():
     assert len({pos[s] for s in pos}) == len(pos)  # no two states drawn on one spot
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('source', ['sr', 'denoise'])
 def test_plot_genotype_writes_a_png(tmp_path, source, capsys):
     path = SR if source == 'sr' else tmp_path / 'g.json'

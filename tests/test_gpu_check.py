@@ -16,6 +16,7 @@ import data_loading  # noqa: E402
 import gpu_check  # noqa: E402
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='refusal only where there is no CUDA')
 def test_gpu_check_refuses_without_cuda_in_one_line(tmp_path):
     out = tmp_path / 'out'

@@ -79,6 +79,7 @@ def test_gradients_are_clipped_by_value(tiny, clip):
         assert step == pytest.approx(0.05 * clip, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_poly_lr_over_the_training(tiny):
     model = HiNASModel(_options(*tiny[:2]))
     model.feed_data(tiny[2])

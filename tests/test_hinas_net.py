@@ -173,6 +173,7 @@ def test_low_level_input_is_the_last_level0_cell_before_the_final_layer(widths, 
         assert seen[0] is outputs[low_level]
 
 
+@pytest.mark.slow
 def test_x4_genotype_built_and_trained_at_x2():
     """One SR search serves every scale: an x4 genotype, upscale 2, trains (loss falls, weights move)."""
     with open(EXAMPLE) as f:

@@ -21,6 +21,7 @@ def _step(net: HiNASSupernet) -> list[str]:
     return mode.found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('checkpoint_cells', [False, True])
 @pytest.mark.parametrize('task', ['sr', 'denoise'])
 def test_supernet_step_moves_nothing_between_host_and_device(checkpoint_cells, task):
@@ -30,6 +31,7 @@ def test_supernet_step_moves_nothing_between_host_and_device(checkpoint_cells, t
     assert _step(net) == []
 
 
+@pytest.mark.slow
 def test_the_check_finds_a_planted_item_and_a_list_index(monkeypatch):
     net = HiNASSupernet(num_layers=2, num_nodes=2, num_feat=4)
     fan_out = search_cell.Cell.state_fan_out

@@ -44,6 +44,7 @@ def _photo(size: tuple[int, int], gray: bool = False) -> np.ndarray:
     return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if gray else img)
 
 
+@pytest.mark.slow
 def test_tiled_equals_whole_image_for_a_trained_shape_hinas_net():
     torch.manual_seed(0)
     net = trained_like(HiNASNet(SR_GENOTYPE, num_feat=8), he_convs=True)
@@ -62,6 +63,7 @@ def test_tiled_equals_whole_image_for_a_trained_shape_hinas_net():
     assert deploy.max_abs_diff(unpadded, whole) > 1e-2  # without context the seams show: the check can fail
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('scale', [2, 3])
 def test_edsr_radius_is_its_conv_count(scale):
     # conv_first, 2 per residual block, conv_after_body, the LR conv of the upsampler, and conv_last
@@ -105,6 +107,7 @@ def test_cli_output_sizes_sr(tmp_path, scale, capsys):
     assert f'x{scale} super-resolution' in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_tiles_match_whole_image_and_denoise_keeps_size(tmp_path, capsys):
     torch.manual_seed(0)
     net = trained_like(HiNASNet(DENOISE_GENOTYPE, num_feat=8), he_convs=True)
@@ -122,6 +125,7 @@ def test_cli_tiles_match_whole_image_and_denoise_keeps_size(tmp_path, capsys):
     assert np.abs(whole.astype(int) - tiled).max() <= 1  # equal before rounding to 1e-4
 
 
+@pytest.mark.slow
 def test_cli_colour_conversions(tmp_path, capsys):
     """A gray photo to a colour net is replicated to 3 channels; a colour photo to a gray net becomes gray."""
     torch.manual_seed(0)

@@ -11,6 +11,7 @@ from conftest import REPO
 
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
 from hinas_basicsr.research.random_genotype import random_genotype
+from hinas_basicsr.research.stats import tau_interval
 from hinas_basicsr.search.judge import SearchJudge, kendall_tau
 from hinas_basicsr.space.genotype import Genotype
 
@@ -19,6 +20,7 @@ sys.path.insert(0, str(REPO / 'benchmarks'))
 import judge_search  # noqa: E402
 
 
+@pytest.mark.slow
 def test_taus_table_and_selected_genotypes(tmp_path, monkeypatch):
     torch.manual_seed(0)
     net = HiNASSupernet(num_nodes=2, num_feat=4)
@@ -46,12 +48,24 @@ def test_taus_table_and_selected_genotypes(tmp_path, monkeypatch):
     assert report['tau_all'] == pytest.approx(kendall_tau([inherited[n] for n in names],
                                                           [standalone[n] for n in names]), abs=1e-4)
     assert report['tau_all'] < 1
+    # the bootstrap intervals: the randoms' ranks agree in every resample; all nets' interval holds the tau
+    assert report['tau_randoms_interval90'] == [1.0, 1.0]
+    listed = [report['nets'][n] for n in names]
+    expected = tau_interval([v['inherited_psnr'] for v in listed], [v['standalone_psnr'] for v in listed])[1]
+    assert report['tau_all_interval90'] == [round(v, 4) for v in expected]
+    low, high = report['tau_all_interval90']
+    assert low <= report['tau_all'] <= high and low < high
+    line = f'all {report["tau_all"]:+.3f} (5 nets, 90% interval [{low:+.3f}, {high:+.3f}])'
+    assert line in judge_search.table(report)
     # the stand-alone PSNR is the mean over the seeds trained
     assert {n: v['standalone_psnr'] for n, v in report['nets'].items()} == pytest.approx(
         {n: standalone[n] / 2 for n in names}, abs=1e-4)
     assert {n: v['inherited_psnr'] for n, v in report['nets'].items()} == pytest.approx(inherited, abs=1e-4)
     picked = Genotype.load(str(tmp_path / 'picked' / 'perturbation.json'))
-    assert picked.search['selection'] == 'perturbation'
+    assert set(picked.search) == {'alpha_softmax', 'transitions'}  # the one-hot weights it decodes from
+    record = json.loads((tmp_path / 'picked' / 'perturbation.search.json').read_text())
+    assert record['selection'] == 'perturbation' and record['val_crop'] is None and len(record['path_psnr']) > 1
+    assert report['selection']['files'][1] == str(tmp_path / 'picked' / 'perturbation.search.json')
     assert list(picked.widths) == report['selection']['perturbation']['widths']
     best = Genotype.load(str(tmp_path / 'picked' / 'best_widths.json'))
     assert best.cells == genotypes['found'].cells

@@ -19,6 +19,7 @@ def _load_params(path):
     return torch.load(path, map_location='cpu')['params']
 
 
+@pytest.mark.slow
 def test_help_of_both_console_scripts(tmp_path):
     out = run_cli(BASICSR + ['--help'], cwd=tmp_path)
     assert out.returncode == 0 and 'train' in out.stdout and 'test' in out.stdout
@@ -26,6 +27,7 @@ def test_help_of_both_console_scripts(tmp_path):
     assert out.returncode == 0 and out.stdout.startswith('usage: hinas')
 
 
+@pytest.mark.slow
 def test_train_kill_and_auto_resume_on_cpu(tmp_path):
     # The first run is far too long to finish before it is killed; the last resume sets the real end.
     opt = edsr_options(tmp_path / 'data', total_iter=100000)
@@ -74,6 +76,7 @@ def test_train_kill_and_auto_resume_on_cpu(tmp_path):
                    if v.dtype.is_floating_point)
 
 
+@pytest.mark.slow
 def test_two_process_gloo_launch(tmp_path):
     opt = edsr_options(tmp_path / 'data', total_iter=6)
     opt['train']['scheduler']['milestones'] = [6]  # within the training
@@ -98,12 +101,14 @@ def _one_line_error(out: subprocess.CompletedProcess, *needles: str) -> None:
     assert all(n in lines[0] for n in needles), lines[0]
 
 
+@pytest.mark.slow
 def test_missing_option_file(tmp_path):
     out = run_cli(BASICSR + ['train', '-opt', 'missing.yml'], cwd=tmp_path)
     _one_line_error(out, 'missing.yml', 'does not exist')
     assert not (tmp_path / 'experiments').exists()
 
 
+@pytest.mark.slow
 def test_unknown_type(tmp_path):
     opt = edsr_options(tmp_path / 'data')
     opt['network_g']['type'] = 'NoSuchNet'
@@ -112,6 +117,7 @@ def test_unknown_type(tmp_path):
     assert not (tmp_path / 'experiments').exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason='needs a machine without CUDA')
 def test_num_gpu_without_cuda(tmp_path):
     opt = edsr_options(tmp_path / 'data')

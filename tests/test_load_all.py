@@ -45,6 +45,7 @@ def _samples(dataset, seed: int = 5) -> list[dict]:
     return [dataset[i] for _ in range(2) for i in range(len(dataset))]  # two passes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('options', [_paired, _noisy])
 def test_same_samples_each_image_decoded_once(sample, options, monkeypatch):
     from basicsr.utils import img_util
@@ -65,6 +66,7 @@ def test_same_samples_each_image_decoded_once(sample, options, monkeypatch):
             assert torch.equal(a[key], b[key]), key
 
 
+@pytest.mark.slow
 def test_load_all_is_a_bool(sample):
     opt = _paired(sample, 'yes')
     with pytest.raises(ValueError, match=r"^datasets.train.load_all: expected true or false, got 'yes'"):

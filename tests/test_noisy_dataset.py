@@ -45,6 +45,7 @@ def test_val_noise_is_fixed_and_has_the_requested_sigma(gt_folders, gray):
         assert abs(empirical / a['sigma'] - 1) < 0.02
 
 
+@pytest.mark.slow
 def test_val_noise_is_fixed_across_processes(gt_folders):
     """The noise comes from the seed and a stable hash of the key, not from Python's salted hash()."""
     import subprocess

@@ -26,6 +26,7 @@ def test_auto_is_one_gpu_without_a_launcher(monkeypatch, count, dist, expected):
     assert resolve_num_gpu(2, False) == (2, None)  # an explicit count is the user's: kept
 
 
+@pytest.mark.slow
 def test_demo_search_on_four_gpus_still_gets_its_iterations(monkeypatch, tmp_path, capsys):
     from basicsr.data import build_dataloader, build_dataset
     from basicsr.data.data_sampler import EnlargedSampler

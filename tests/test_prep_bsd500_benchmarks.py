@@ -38,9 +38,9 @@ def test_bsd500_counts_300_train_val_and_200_test(tmp_path):
         os.makedirs(images / split)
         ids[split] = [str(100000 * (k + 1) + i) for i in range(n)]
         for i, name in enumerate(ids[split]):
-            cv2.imwrite(str(images / split / f'{name}.jpg'), np.full((6, 5, 3), i % 256, np.uint8))
+            cv2.imwrite(str(images / split / f'{name}.jpg'), np.full((11, 12, 3), i % 256, np.uint8))
     dst = str(tmp_path / 'BSD500')
-    prepare_bsd500(str(tmp_path / 'BSR'), dst, gray=True)
+    prepare_bsd500(str(tmp_path / 'BSR'), dst, gray=True, crop_size=11)  # tiny images: SSIM's window is 11
     with open(os.path.join(dst, 'BSD500_train.lmdb', 'meta_info.txt')) as f:
         keys = [line.split('.png')[0] for line in f.read().splitlines()]
     assert len(keys) == 300 and keys == sorted(ids['train'] + ids['val'])

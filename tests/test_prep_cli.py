@@ -51,6 +51,7 @@ def _existing_dst(tmp):
 
 @pytest.mark.parametrize('make_case', [_missing_src, _lr_missing, _lr_wrong_size, _corrupt_image, _existing_dst],
                          ids=['missing-src', 'lr-missing', 'lr-wrong-size', 'corrupt-image', 'existing-dst'])
+@pytest.mark.slow
 def test_prepare_div2k_bad_input(tmp_path, make_case):
     src, culprit = make_case(tmp_path)
     dst = tmp_path / 'out'
@@ -64,6 +65,7 @@ def test_prepare_div2k_bad_input(tmp_path, make_case):
     assert not glob.glob(str(dst / '.partial-*'))
 
 
+@pytest.mark.slow
 def test_force_overwrites_existing_dst(tmp_path):
     src, _ = _existing_dst(tmp_path)
     proc = run_script('prepare_div2k.py', '--src', src, '--dst', str(tmp_path / 'out'), '--scales', '2', '--force')
@@ -72,6 +74,7 @@ def test_force_overwrites_existing_dst(tmp_path):
         assert f.read().split() == ['0001_s001.png', '(480,480,3)', '1']
 
 
+@pytest.mark.slow
 def test_prepare_bsd500_missing_layout(tmp_path):
     os.makedirs(tmp_path / 'BSR')
     proc = run_script('prepare_bsd500.py', '--src', str(tmp_path / 'BSR'), '--dst', str(tmp_path / 'out'))

@@ -1,4 +1,5 @@
 """datasets_prep/prepare_photos.py on a small generated source and manifest (never the real packages)."""
+import gc
 import json
 import os
 
@@ -114,3 +115,45 @@ def test_generated_set_reads_back_through_paired_image_dataset(tmp_path):
     assert whole.shape[:2] == (80, 90)
     np.testing.assert_array_equal(crop, whole[22:58, 27:63])  # the central 36x36
     assert prepare_photos(str(dst), manifest, str(tmp_path), crop_size=CROP, step=STEP, test_crop=36) == []
+
+
+def bt601_gray(bgr: np.ndarray) -> np.ndarray:
+    """Gray by ITU-R BT.601 luma weights, computed here (OpenCV's fixed point may round 1 apart)."""
+    b, g, r = (bgr[..., i].astype(np.float64) for i in range(3))
+    return np.round(0.299 * r + 0.587 * g + 0.114 * b)
+
+
+def test_gray_set_reads_back_through_the_noisy_dataset(tmp_path):
+    from basicsr.data import build_dataset
+
+    manifest = make_source(tmp_path)
+    dst = tmp_path / 'photos_gray'
+    assert run_script('--gray', '--dst', str(dst), '--manifest', manifest, '--root', str(tmp_path)) == 0
+    assert sorted(os.listdir(dst)) == ['.hinas_prep.json', 'Photos_test', 'Photos_test_crop', 'Photos_train.lmdb']
+    assert os.listdir(dst / 'Photos_test') == ['fake_d.png'] == os.listdir(dst / 'Photos_test_crop')
+
+    def read(folder, backend, phase='val', **extra):
+        return build_dataset({'name': 'g', 'type': 'HiNASNoisyImageDataset', 'phase': phase, 'gray': True,
+                              'dataroot_gt': str(dst / folder), 'io_backend': {'type': backend}, 'sigma': [50],
+                              'noise_seed': 0, **extra})
+
+    train = read('Photos_train.lmdb', 'lmdb')
+    assert sorted(train.paths) == ['fake_a', 'fake_b', 'fake_c']  # the same split as the SR set
+    for item in train:
+        name = item['gt_path'][len('fake_'):]
+        source = cv2.imread(str(tmp_path / 'usr' / 'share' / 'fake' / f'{name}.jpg'))
+        expected = bt601_gray(bicubic(source, 2))  # halved as the SR set's HR photo, then gray
+        gt = item['gt'].numpy()
+        assert gt.shape == (1, *expected.shape)
+        assert np.abs(np.round(gt[0] * 255) - expected).max() <= 1
+    test = read('Photos_test', 'disk')
+    again = read('Photos_test', 'disk')
+    assert test[0]['gt'].shape == (1, 80, 90)  # d: 160x180 halved
+    assert np.array_equal(test[0]['lq'].numpy(), again[0]['lq'].numpy())  # fixed noise per sigma and seed
+    assert abs((test[0]['lq'] - test[0]['gt']).std().item() * 255 / 50 - 1) < 0.05
+    del train  # its LMDB environment: one per process
+    gc.collect()
+    crops = read('Photos_train.lmdb', 'lmdb', phase='train', gt_size=64)
+    assert crops[0]['gt'].shape == (1, 64, 64)  # a training crop of the denoising options fits every photo
+    assert run_script('--gray', '--dst', str(dst), '--manifest', manifest, '--root', str(tmp_path)) == 0
+    assert prepare_photos(str(dst), manifest, str(tmp_path), gray=True) == []  # up to date

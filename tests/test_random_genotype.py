@@ -6,11 +6,16 @@ import random
 
 import pytest
 
-from hinas_basicsr.research.random_genotype import num_paths, path_counts, random_genotype, random_widths
+from hinas_basicsr.research.random_genotype import path_counts, random_genotype, random_widths
 from hinas_basicsr.space.trellis import PRIMITIVES, path_error
 
 DRAWS = 10_000
 OPS = PRIMITIVES  # the full space, with none (never drawn)
+
+
+def num_paths(num_layers: int, num_levels: int) -> int:
+    """The number of valid width paths of ``num_layers`` layers (from level 0 in the stem)."""
+    return path_counts(num_layers, num_levels)[0][0]
 
 
 def within_3_se(count: int, p: float, n: int = DRAWS) -> bool:

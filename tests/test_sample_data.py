@@ -16,6 +16,7 @@ def sample(tmp_path_factory):
     return dst
 
 
+@pytest.mark.slow
 def test_layout(sample):
     div2k = os.path.join(sample, 'DIV2K')
     assert len(os.listdir(os.path.join(div2k, 'DIV2K_train_HR'))) == 5
@@ -49,6 +50,7 @@ def test_paired_lmdbs_read_by_basicsr(sample):
     assert item['gt'].shape == (3, 96, 96) and item['lq'].shape == (3, 24, 24)
 
 
+@pytest.mark.slow
 def test_deterministic_and_idempotent(sample, tmp_path):
     mtime = os.path.getmtime(os.path.join(sample, '.sample_complete'))
     ensure_sample_data(sample)  # complete: a no-op

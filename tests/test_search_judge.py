@@ -6,10 +6,11 @@ import random
 
 import pytest
 import torch
+from judge_helpers import inherited, inherited_psnrs
 
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
 from hinas_basicsr.research.random_genotype import random_genotype
-from hinas_basicsr.search.judge import SearchJudge, inherited, kendall_tau, one_hot_weights, valid_paths
+from hinas_basicsr.search.judge import SearchJudge, kendall_tau, one_hot_weights, valid_paths
 from hinas_basicsr.space.genotype import Genotype
 from hinas_basicsr.space.trellis import PRIMITIVES, node_edges, position_key
 
@@ -33,6 +34,7 @@ def _chosen(genotype: Genotype) -> set[tuple[str, int, int]]:
     return used
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('search_head', ['reference', 'decoder'])
 @pytest.mark.parametrize('seed, widths', [(0, (0, 0)), (1, (0, 1)), (2, (1, 2)), (3, None)])
 def test_one_hot_inherited_evaluation_uses_only_the_genotypes_operations(seed, widths, search_head):
@@ -60,6 +62,7 @@ def test_one_hot_inherited_evaluation_uses_only_the_genotypes_operations(seed, w
             assert all(p.grad is None or not p.grad.any() for p in cell.parameters()), key
 
 
+@pytest.mark.slow
 def test_inherited_output_ignores_everything_outside_the_genotype():
     torch.manual_seed(0)
     net = HiNASSupernet(**TINY).eval()
@@ -116,18 +119,22 @@ def test_perturbation_selection_picks_the_planted_best_operation():
         gt = net(lq).clamp(0, 1)
     judge = SearchJudge(net, [{'lq': lq, 'gt': gt}], bn='running')
     state = {k: v.clone() for k, v in net.state_dict().items()}
-    selected = judge.perturbation_genotype(iteration=6)
+    selected, record = judge.perturbation_selection(iteration=6, val_crop=8)
     assert selected.cells == genotype.cells and selected.widths == (0,)
     assert net.genotype().cells != genotype.cells  # the largest alpha picks otherwise
-    costs = selected.search['op_removal_psnr_cost'][0]
+    costs = record['op_removal_psnr_cost'][0]
     for e, k in planted.items():
         assert max(costs[e], key=costs[e].get) == genotype.ops[k] and costs[e][genotype.ops[k]] > 0
-    assert selected.search['edge_removal_psnr_cost'][0][3] == pytest.approx(0, abs=1e-9)
-    assert selected.search['selection'] == 'perturbation' and selected.search['iteration'] == 6
-    assert Genotype.from_json(selected.to_json()) == selected  # its one-hot weights decode to itself
+    assert record['edge_removal_psnr_cost'][0][3] == pytest.approx(0, abs=1e-9)
+    assert record['selection'] == 'perturbation' and record['seed'] == 0 and record['val_crop'] == 8
+    assert record['supernet']['alpha_softmax'] == net.search_state()['alpha_softmax']
+    # the genotype holds its one-hot weights and the iteration, and decodes to itself; the scores are the record's
+    assert set(selected.search) == {'alpha_softmax', 'transitions', 'iteration'} and selected.search['iteration'] == 6
+    assert Genotype.from_json(selected.to_json()) == selected
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())  # the supernet is left as it was
 
 
+@pytest.mark.slow
 def test_width_selection_picks_the_path_whose_one_hot_beta_validates_best():
     torch.manual_seed(0)
     net = HiNASSupernet(**TINY).eval()
@@ -145,6 +152,7 @@ def test_width_selection_picks_the_path_whose_one_hot_beta_validates_best():
     assert scores['1,2'] == max(scores.values()) > scores['0,0']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('bn', ['batch', 'calibrate', 'running'])
 def test_inherited_psnr_restores_the_supernet_and_ranks(bn):
     torch.manual_seed(0)
@@ -154,10 +162,10 @@ def test_inherited_psnr_restores_the_supernet_and_ranks(bn):
     judge = SearchJudge(net, batches, crop_border=2, bn=bn, calibration=batches if bn == 'calibrate' else None)
     state = {k: v.clone() for k, v in net.state_dict().items()}
     genotypes = [_genotype(net, seed) for seed in range(3)]
-    scores = judge.inherited_psnrs(genotypes)
+    scores = inherited_psnrs(judge, genotypes)
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items()) and net.training
     assert len(set(scores)) == 3 and all(0 < s < 60 for s in scores)
-    assert scores == judge.inherited_psnrs(genotypes)  # the same batches every time
+    assert scores == inherited_psnrs(judge, genotypes)  # the same batches every time
     assert kendall_tau(scores, scores) == pytest.approx(1) and kendall_tau(scores, [-s for s in scores]) == -1
     # the statistics each mode normalises with: the val batch's own, the calibration's, the running ones
     lq = batches[0]['lq']

@@ -162,6 +162,7 @@ def test_optimizers_touch_only_their_parameters(tmp_path):
     assert set(model.log_dict) == {'l_arch', 'l_pix', 'l_ssim'}
 
 
+@pytest.mark.slow
 def test_compiled_forward_takes_the_same_steps(tmp_path):
     """``train.compile`` (here with the eager backend: dynamo's graph capture without code generation, which
     takes minutes on this CPU) trains the same supernet as the plain forward: the same parameters after an
@@ -208,6 +209,7 @@ def searches(tmp_path_factory):
     return root / 'experiments', first_part
 
 
+@pytest.mark.slow
 def test_search_writes_genotypes(searches):
     experiments, _ = searches
     out = experiments / 'full' / 'genotypes'
@@ -229,6 +231,7 @@ def test_search_writes_genotypes(searches):
     assert state['epoch'] == 2  # 6 iterations of 3 per epoch: the search continues in epoch 2 (counted from 0)
 
 
+@pytest.mark.slow
 def test_resumed_search_ends_with_the_same_genotype(searches):
     experiments, first_part = searches
     assert 'iter_6.json' not in first_part and 'iter_3.json' in first_part
@@ -260,6 +263,7 @@ def test_each_validation_sends_alpha_and_trellis_images_to_tensorboard(searches)
         assert picture is not None and picture.shape[0] > 100 and picture.std() > 10
 
 
+@pytest.mark.slow
 def test_hinas_report_on_a_search(searches):
     from hinas_basicsr.search.report import course_panels, load_search_course
 

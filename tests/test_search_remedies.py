@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+from judge_helpers import inherited_psnrs
 from search_helpers import make_subimage_folders, search_options, write_search_options
 
 from hinas_basicsr.archs.hinas_net_arch import low_level_cell
@@ -25,25 +26,39 @@ REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 
+@pytest.mark.slow
 def test_a_search_with_every_remedy_selects_by_perturbation_at_the_end(tmp_path, monkeypatch, basicsr_log):
     monkeypatch.chdir(tmp_path)
     gt, lq = make_subimage_folders(str(tmp_path / 'data'))
     opt = search_options(gt, lq, name='remedies')
     opt['network_g']['search_head'] = 'decoder'
-    opt['train'].update(selection='perturbation', selection_bn='calibrate', selection_calib_batches=1,
-                        flops_target=0.2, flops_input=[32, 32],
+    opt['train'].update(selection_opt={'type': 'perturbation', 'bn': 'calibrate', 'calib_batches': 1},
+                        flops_opt={'type': 'target', 'gflops': 0.2, 'input': [32, 32]},
                         optim_arch={'type': 'Adam', 'lr': 3e-3, 'weight_decay': 0})
     path = write_search_options(str(tmp_path / 'remedies.yml'), opt)
     assert basicsr_main(['train', '-opt', path]) == 0
     out = tmp_path / 'experiments' / 'remedies' / 'genotypes'
-    assert sorted(os.listdir(out)) == ['best.json', 'best.png', 'iter_3.json', 'iter_3.png', 'iter_6.json',
-                                       'iter_6.png', 'perturbation.json', 'perturbation.png']
+    assert sorted(os.listdir(out)) == ['best.json', 'best.png', 'best.search.json', 'iter_3.json', 'iter_3.png',
+                                       'iter_6.json', 'iter_6.png', 'perturbation.json', 'perturbation.png',
+                                       'perturbation.search.json']
     best, selected = Genotype.load(out / 'best.json'), Genotype.load(out / 'perturbation.json')
     assert best == selected and best.search == selected.search
-    assert best.search['selection'] == 'perturbation' and best.search['iteration'] == 6
-    assert len(best.search['path_psnr']) == 5 and best.search['path_psnr'][','.join(map(str, best.widths))] == max(
-        best.search['path_psnr'].values())
-    assert Genotype.load(out / 'iter_6.json').search['alpha_softmax'] == best.search['supernet']['alpha_softmax']
+    # the genotype file holds the architecture and the one-hot weights it decodes from, no selection scores
+    for name in ('best', 'perturbation'):
+        assert set(json.loads((out / f'{name}.json').read_text())['search']) == {'alpha_softmax', 'transitions',
+                                                                                 'iteration'}
+    assert best.search['iteration'] == 6
+    # what the selection measured is in the record beside it
+    record = json.loads((out / 'best.search.json').read_text())
+    assert record == json.loads((out / 'perturbation.search.json').read_text())
+    assert record['format'] == 'hinas-search-record' and record['iteration'] == 6
+    assert record['selection_opt'] == {'type': 'perturbation', 'bn': 'calibrate', 'calib_batches': 1,
+                                       'val_batches': None, 'val_crop': None}
+    assert record['flops_opt'] == {'type': 'target', 'gflops': 0.2, 'input': [32, 32], 'num_feat': 16, 'weight': 0.1}
+    assert len(record['path_psnr']) == 5 and record['path_psnr'][','.join(map(str, best.widths))] == max(
+        record['path_psnr'].values())
+    assert Genotype.load(out / 'iter_6.json').search['alpha_softmax'] == record['supernet']['alpha_softmax']
+    assert not (out / 'iter_6.search.json').exists()
     log = basicsr_log.getvalue()
     assert 'l_flops' in log and 'gflops' in log and 'Genotype selected by perturbation at iter 6' in log
     # the benchmark's entry point: the finished search's supernet, val split and A-split calibration
@@ -52,29 +67,91 @@ def test_a_search_with_every_remedy_selects_by_perturbation_at_the_end(tmp_path,
     assert judge_of_search(path).bn == 'batch'
     assert torch.equal(judge.net.alpha, torch.load(tmp_path / 'experiments' / 'remedies' / 'models' /
                                                    'net_g_latest.pth', weights_only=True)['params']['alpha'])
-    scores = judge.inherited_psnrs([best, Genotype.load(out / 'iter_6.json')])
+    scores = inherited_psnrs(judge, [best, Genotype.load(out / 'iter_6.json')])
     assert all(10 < s < 60 for s in scores)
 
 
-@pytest.mark.parametrize('key, value, message', [
-    ('selection', 'largest', 'train.selection'), ('flops_target', 'big', 'train.flops_target'),
-    ('flops_input', [0, 64], 'train.flops_input'), ('search_head', 'deeplab', 'network_g.search_head'),
-    ('selection_val_crop', 0, 'train.selection_val_crop'), ('selection_bn', 'eval', 'train.selection_bn')])
-def test_bad_remedy_options_are_refused_before_anything_is_written(tmp_path, key, value, message):
-    gt, lq = make_subimage_folders(str(tmp_path / 'data'), num_images=5, subs=1, size=16)
-    opt = search_options(gt, lq)
-    (opt['network_g'] if key == 'search_head' else opt['train'])[key] = value
-    path = write_search_options(str(tmp_path / 'bad.yml'), opt)
-    with pytest.raises(ValueError, match=f'bad.yml: {message}'):
-        check_options(path)
+def _refused_before_anything_is_written(tmp_path, capsys, path) -> str:
+    """``basicsr train -opt path``: exit 2, one line on stderr (returned), no experiments/ folder."""
+    capsys.readouterr()
     os.chdir(tmp_path)
     try:
         assert basicsr_main(['train', '-opt', path]) == 2
     finally:
         os.chdir(REPO)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'Traceback' not in err, err
     assert not (tmp_path / 'experiments').exists()
+    return err
 
 
+@pytest.mark.parametrize('key, value, message', [
+    ('selection_opt', 'perturbation', "train.selection_opt: expected a mapping {type: alpha | perturbation, ...}, "
+                                      "got 'perturbation'"),
+    ('selection_opt', {'bn': 'batch'}, 'train.selection_opt.type: missing (alpha | perturbation)'),
+    ('selection_opt', {'type': 'largest'}, "train.selection_opt.type: 'largest' is not one of alpha, perturbation"),
+    ('selection_opt', {'type': 'alpha', 'val_crop': 64},
+     'train.selection_opt.val_crop: not an option of type alpha (it takes none)'),
+    ('selection_opt', {'type': 'perturbation', 'bn': 'eval'},
+     "train.selection_opt.bn: 'eval' is not one of batch, calibrate, running"),
+    ('selection_opt', {'type': 'perturbation', 'val_crop': 0},
+     'train.selection_opt.val_crop: expected an integer >= 1, got 0'),
+    ('selection_opt', {'type': 'perturbation', 'calib_batches': 1.5},
+     'train.selection_opt.calib_batches: expected an integer >= 0, got 1.5'),
+    ('flops_opt', {'type': 'target', 'gflops': 'big'}, "train.flops_opt.gflops: expected a number > 0, got 'big'"),
+    ('flops_opt', {'type': 'target', 'gflops': 8, 'input': [0, 64]},
+     'train.flops_opt.input: expected [height, width] of the LR input in pixels, got [0, 64]'),
+    ('flops_opt', {'type': 'target', 'target': 8},
+     'train.flops_opt.target: not an option of type target (it takes gflops, input, num_feat, weight)'),
+    ('search_head', 'deeplab', "network_g.search_head: 'deeplab' is not one of reference, decoder")])
+def test_bad_remedy_options_are_refused_before_anything_is_written(tmp_path, capsys, key, value, message):
+    gt, lq = make_subimage_folders(str(tmp_path / 'data'), num_images=5, subs=1, size=16)
+    opt = search_options(gt, lq)
+    (opt['network_g'] if key == 'search_head' else opt['train'])[key] = value
+    path = write_search_options(str(tmp_path / 'bad.yml'), opt)
+    with pytest.raises(ValueError) as refused:
+        check_options(path)
+    assert str(refused.value) == f'{path}: {message}'
+    assert _refused_before_anything_is_written(tmp_path, capsys, path).endswith(f'{path}: {message}')
+
+
+OLD_KEYS = [  # the flat train keys before the groups, and the hint each gets
+    ('selection', 'perturbation', 'train.selection_opt: {type: perturbation}'),
+    ('selection_bn', 'calibrate', 'train.selection_opt: {type: perturbation, bn: ...}'),
+    ('selection_calib_batches', 4, 'train.selection_opt: {type: perturbation, calib_batches: ...}'),
+    ('selection_val_batches', 1, 'train.selection_opt: {type: perturbation, val_batches: ...}'),
+    ('selection_val_crop', 64, 'train.selection_opt: {type: perturbation, val_crop: ...}'),
+    ('flops_target', 8.2, 'train.flops_opt: {type: target, gflops: ...}'),
+    ('flops_input', [128, 128], 'train.flops_opt: {type: target, input: ...}'),
+    ('flops_num_feat', 16, 'train.flops_opt: {type: target, num_feat: ...}'),
+    ('flops_weight', 0.1, 'train.flops_opt: {type: target, weight: ...}')]
+
+
+@pytest.mark.parametrize('key, value, hint', OLD_KEYS)
+def test_the_flat_remedy_keys_are_refused_with_the_new_spelling(key, value, hint):
+    from hinas_basicsr.search.flops_model import check_flops_options
+    from hinas_basicsr.search.judge import check_selection_options
+
+    check = check_flops_options if key.startswith('flops') else check_selection_options
+    # beside a valid group of the new spelling too: the old key is not silently ignored
+    group = {'flops_opt': {'type': 'target', 'gflops': 8.2}} if key.startswith('flops') else {
+        'selection_opt': {'type': 'perturbation'}}
+    for train in ({key: value}, {**group, key: value}):
+        with pytest.raises(ValueError) as refused:
+            check(train)
+        assert str(refused.value) == f'train.{key}: replaced by {hint}; see docs/remedies.md'
+
+
+def test_an_option_file_with_the_flat_keys_is_refused_in_one_line(tmp_path, capsys):
+    gt, lq = make_subimage_folders(str(tmp_path / 'data'), num_images=5, subs=1, size=16)
+    opt = search_options(gt, lq)
+    opt['train'].update(flops_target=8.2, flops_weight=0.1)
+    err = _refused_before_anything_is_written(tmp_path, capsys, write_search_options(str(tmp_path / 'bad.yml'), opt))
+    assert err.endswith('bad.yml: train.flops_target: replaced by train.flops_opt: {type: target, gflops: ...}; '
+                        'see docs/remedies.md'), err
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(REMEDIES))
 def test_remedy_option_files_are_the_demo_search_with_one_change(name):
     path = os.path.join(REPO, 'options', 'remedies', f'search_sr_x2_{name}.yml')
@@ -103,10 +180,10 @@ def test_decoder_search_head_shapes_and_its_low_level_input(task, upscale, in_ch
         assert probs.tolist() == [float(d == (0 if cell is None else cell + 1)) for d in range(3)], widths
 
 
-@pytest.mark.parametrize('base, recommended, target, draws', [
-    ('options/search_sr_x4.yml', 'options/search_sr_x4_recommended.yml', 10.1, 100),
-    ('options/demo/search_sr_x2.yml', 'options/demo/search_sr_x2_recommended.yml', 8.2, 8)])
-def test_recommended_searches_are_the_reference_with_the_cost_target(base, recommended, target, draws):
+@pytest.mark.parametrize('base, recommended, draws', [
+    ('options/search_sr_x4.yml', 'options/search_sr_x4_recommended.yml', 100),
+    ('options/demo/search_sr_x2.yml', 'options/demo/search_sr_x2_recommended.yml', 8)])
+def test_recommended_searches_are_the_reference_with_the_cost_target(base, recommended, draws):
     import random
     import statistics
 
@@ -117,6 +194,7 @@ def test_recommended_searches_are_the_reference_with_the_cost_target(base, recom
 
     reference = load_yaml(os.path.join(REPO, base))
     opt = load_yaml(os.path.join(REPO, recommended))
+    target = opt['train']['flops_opt']['gflops']  # the rule below checks where this number comes from
     expected = apply_overrides(reference, flops_target_overrides(target))
     expected['name'] = f'{reference["name"]}_recommended'
     assert json.loads(json.dumps(opt)) == json.loads(json.dumps(expected))

@@ -90,6 +90,7 @@ def test_panels_are_the_files_numbers(tmp_path):
     assert set(panels['losses']) == {'l_pix', 'l_ssim'}
 
 
+@pytest.mark.slow
 def test_report_png_has_every_panel(tmp_path):
     write_search_folder(tmp_path)
     fig = report_figure(load_search_course(str(tmp_path)))

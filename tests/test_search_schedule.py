@@ -12,6 +12,7 @@ from hinas_basicsr.losses.log_ssim_loss import LogSSIMLoss
 from hinas_basicsr.space.genotype import Genotype
 
 
+@pytest.mark.slow
 def test_best_genotype_never_before_the_configured_fraction(tmp_path):
     gt, lq = make_subimage_folders(str(tmp_path), num_images=5, subs=2, size=16)
     opt = search_options(gt, lq, total_iter=10)
@@ -52,7 +53,8 @@ def test_search_lr_follows_the_w_split_epochs(tmp_path):
     assert model.optimizer_arch.param_groups[0]['lr'] == 1e-3  # the arch lr is not scheduled
 
 
-@pytest.mark.parametrize('name', ['search_sr_x2', 'search_sr_x3', 'search_sr_x4', 'search_denoise'])
+@pytest.mark.parametrize('name', ['search_sr_x2', 'search_sr_x3', 'search_sr_x4', 'search_denoise',
+                                  'search_sr_x2_photos_full'])
 def test_reference_search_options_train_the_reference_way(name):
     from hinas_basicsr.losses.sum_loss import SumLoss
     from hinas_basicsr.utils.options_file import load_yaml

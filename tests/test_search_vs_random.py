@@ -1,6 +1,8 @@
 """hinas search-vs-random end to end on the sample data: K=2 random, 1 seed, a 2-iteration search, 2 training steps."""
+import argparse
 import json
 import os
+import subprocess
 
 import cv2
 import numpy as np
@@ -9,17 +11,26 @@ import torch
 import yaml
 
 from hinas_basicsr.cli import hinas_main
-from hinas_basicsr.research.search_vs_random import markdown_table, rank_among
+from hinas_basicsr.commands import search_vs_random as search_vs_random_command
+from hinas_basicsr.research.search_vs_random import Settings, markdown_table, rank_among
 from hinas_basicsr.space.genotype import Genotype
 from hinas_basicsr.tools.compare import count_flops, count_params, load_network
 
 ENTRY_KEYS = {'kind', 'genotype', 'params', 'flops', 'flops_input', 'psnr', 'ssim', 'psnr_half', 'sets',
-              'train_iterations', 'train_seconds', 'wall_seconds'}
+              'train_iterations', 'train_seconds', 'wall_seconds', 'commits', 'search_iterations'}
 
 
 def argv(out, *extra):
+    """The tiny benchmark; no band randoms unless a test asks (``--band-min`` given twice: the last counts)."""
     return ['search-vs-random', '--task', 'sr', '--scale', '2', '--random', '2', '--seeds', '1',
-            '--search-iters', '2', '--train-iters', '2', '--out', out, '--device', 'cpu', *extra]
+            '--search-iters', '2', '--train-iters', '2', '--out', out, '--device', 'cpu', '--band-min', '0', *extra]
+
+
+def git_head(repo):
+    """The checkout's commit and whether its tracked files changed, asked of git here."""
+    def git(*args):
+        return subprocess.run(['git', '-C', str(repo), *args], capture_output=True, text=True, check=True).stdout
+    return {'commit': git('rev-parse', 'HEAD').strip(), 'dirty': git('status', '--porcelain', '-uno') != ''}
 
 
 @pytest.fixture
@@ -32,15 +43,20 @@ def in_tmp(tmp_path, monkeypatch, repo):
     torch.set_num_threads(threads)
 
 
-def test_search_then_randoms_end_to_end_rerun_skips_and_a_remedy_adds_only_its_search(in_tmp, capsys):
+@pytest.mark.slow
+def test_search_then_randoms_end_to_end_rerun_skips_and_a_remedy_adds_only_its_search(in_tmp, capsys, repo):
     assert hinas_main(argv('out', '--search-opt', 'options/demo/search_sr_x2.yml')) == 0
     out = in_tmp / 'out'
     results = json.loads((out / 'results.json').read_text())
-    assert results['settings'] == {'task': 'sr', 'scale': 2, 'search_opt': 'options/demo/search_sr_x2.yml',
-                                   'genotype': None, 'random': 2, 'seeds': 1, 'search_iters': 2, 'train_iters': 2,
-                                   'device': 'cpu', 'ablations': False, 'data': 'sample', 'random_seeds': 1,
-                                   'widths': False, 'cells': 0, 'tests': [], 'jobs': 1, 'extras': {},
-                                   'remedies': [], 'search_seeds': 1}
+    # the settings record the command line (every option but --out, as given or by its default): the rule, not a copy
+    parser = argparse.ArgumentParser()
+    search_vs_random_command.add_arguments(parser)
+    args = vars(parser.parse_args(argv('out', '--search-opt', 'options/demo/search_sr_x2.yml')[1:]))
+    assert set(results['settings']) == set(Settings.__dataclass_fields__) - {'out'}
+    flag = {'extras': 'extra', 'remedies': 'remedy', 'tests': 'test'}  # the settings' plural of a repeatable flag
+    assert results['settings'] == {k: dict(args[flag[k]]) if k == 'extras' else args[flag.get(k, k)]
+                                   for k in results['settings']}
+    assert results['settings']['search_iters'] == 2 and results['settings']['band_min'] == 0
     entries = results['genotypes']
     assert list(entries) == ['found', 'random_1', 'random_2']
     found = Genotype.load(str(out / 'genotypes' / 'found.json'))
@@ -49,9 +65,15 @@ def test_search_then_randoms_end_to_end_rerun_skips_and_a_remedy_adds_only_its_s
     log = ''.join(p.read_text() for p in in_tmp.glob('experiments/search_vs_random_*_found/train_*.log'))
     assert 'Convergence at iter 1: alpha_max_mean' in log and 'Convergence at iter 2: alpha_max_mean' in log
     assert log.count('Search convergence: only 2 validation(s)') == 1
+    # the search's schedule: total_iter = --search-iters, the warm-up round(0.2 x 2) = 0, best.json's iteration
+    assert entries['found']['search_iterations'] == {'total_iter': 2, 'arch_warmup_iter': 0,
+                                                     'selected_at': found.search['iteration']}
+    assert entries['random_1']['search_iterations'] is None and entries['random_2']['search_iterations'] is None
+    head = git_head(repo)
     for name, e in entries.items():
         assert set(e) == ENTRY_KEYS, name
         assert len(e['psnr']) == len(e['ssim']) == 1 and e['train_iterations'] == [2]
+        assert e['commits'] == [head], name  # every seed: the commit of the code that trained it
         assert 20 < e['psnr'][0] < 50 and 0 < e['ssim'][0] <= 1
         genotype = Genotype.from_dict(e['genotype'])
         assert (genotype.num_layers, genotype.num_nodes, genotype.width_factors) == (
@@ -102,6 +124,7 @@ def test_search_then_randoms_end_to_end_rerun_skips_and_a_remedy_adds_only_its_s
     assert 'holds a run with other settings (remedies' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_resume_after_an_interrupted_run_trains_only_the_rest(in_tmp, capsys):
     genotype = 'options/demo/genotype_example_sr_x2.json'
     assert hinas_main(argv('out', '--genotype', genotype)) == 0
@@ -118,6 +141,7 @@ def test_resume_after_an_interrupted_run_trains_only_the_rest(in_tmp, capsys):
     assert list(json.loads((out / 'results.json').read_text())['genotypes']) == ['found', 'random_1', 'random_2']
 
 
+@pytest.mark.slow
 def test_extra_genotype_added_to_a_finished_run_trains_only_it_as_the_others(in_tmp, capsys):
     genotype = 'options/demo/genotype_example_sr_x2.json'
     one = ['--genotype', genotype, '--random', '1']
@@ -203,6 +227,7 @@ def test_ranks_and_table_of_hand_made_results():
 FIGURES = ('psnr', 'ssim', 'psnr_half', 'sets', 'params', 'flops', 'genotype', 'train_iterations')
 
 
+@pytest.mark.slow
 def test_jobs_2_gives_the_figures_of_jobs_1(in_tmp):
     genotype = 'options/demo/genotype_example_sr_x2.json'
     extra = ['--genotype', genotype, '--random', '1', '--cells', '1']
@@ -223,6 +248,7 @@ def test_jobs_2_gives_the_figures_of_jobs_1(in_tmp):
     assert runs[1]['baseline'] == runs[2]['baseline']
 
 
+@pytest.mark.slow
 def test_test_dir_adds_a_column_scored_on_matlab_bicubic_lr(in_tmp):
     from basicsr.metrics import calculate_psnr
     from basicsr.utils.matlab_functions import imresize
@@ -344,6 +370,7 @@ def test_search_seeds_run_every_search_again_with_the_next_manual_seed(tmp_path)
                                 extras=(('found_search2', 'options/demo/genotype_example_sr_x2.json'),)))
 
 
+@pytest.mark.slow
 def test_random_seeds_raised_on_a_finished_run_train_only_the_new_seed(in_tmp, capsys):
     first = argv('out', '--genotype', 'options/demo/genotype_example_sr_x2.json', '--random', '1')
     assert hinas_main(first) == 0
@@ -372,8 +399,10 @@ def test_remedy_specs_and_bad_ones_refused_in_one_line(in_tmp, capsys):
 
     assert remedy_overrides('perturbation+flops_target=8.2') == apply_overrides(REMEDIES['perturbation'],
                                                                                 flops_target_overrides(8.2))
-    assert remedy_overrides('flops_target')['train']['flops_target'] == REMEDIES['flops_target']['train'][
-        'flops_target']
+    assert remedy_overrides('flops_target')['train']['flops_opt'] == REMEDIES['flops_target']['train']['flops_opt']
+    assert remedy_overrides('flops_target=8.2')['train']['flops_opt'] == {'type': 'target', 'gflops': 8.2,
+                                                                          'input': [128, 128], 'num_feat': 16,
+                                                                          'weight': 0.1}
     assert remedy_overrides('decoder_head') == {'network_g': {'search_head': 'decoder'}}
     search = ['--search-opt', 'options/demo/search_sr_x2.yml']
     for spec, message in (('nothing', "--remedy nothing: 'nothing' is not a remedy"),
@@ -393,25 +422,43 @@ def test_remedy_specs_and_bad_ones_refused_in_one_line(in_tmp, capsys):
     assert not (in_tmp / 'out').exists()
 
 
-def test_search_modes_beat_chance_only_if_every_search_beats_the_median_at_equal_flops():
+def test_search_modes_beat_chance_only_if_every_search_beats_the_median_and_the_interval_is_above_0():
     from hinas_basicsr.research.search_vs_random import mode_of, search_modes
+    from hinas_basicsr.research.stats import margin_interval
 
     assert [mode_of(n) for n in ('found', 'found_search2', 'decoder_head_search12', 'a_search2x')] == [
         'found', 'found', 'decoder_head', 'a_search2x']
+    tight = [[30.0, 30.0], [29.98, 30.02], [30.01, 29.99]]  # median of the means 30.0
+    wide = [[29.0, 31.0], [29.5, 30.5], [28.8, 31.2]]  # median 30.0 too, seeds far apart
+    samples = {'found': ([30.1, 30.1], tight), 'found_search2': ([30.2, 30.2], tight),
+               'x': ([30.1, 30.1], tight), 'x_search2': ([29.9, 29.9], tight),
+               'lone': ([31.0, 31.0], tight),
+               'costly': ([31.0, 31.0], tight), 'costly_search2': ([31.0, 31.0], []),
+               'noisy': ([30.1, 30.1], wide), 'noisy_search2': ([30.2, 30.2], wide)}
 
-    def rank(psnr, median):
-        return {'psnr_mean': psnr, 'median_equal_flops_db': median}
+    def rank(name):
+        seeds, band = samples[name]
+        return {'psnr_mean': float(np.mean(seeds)),
+                'median_equal_flops_db': float(np.median([np.mean(r) for r in band])) if band else None}
 
-    modes = search_modes({'found': rank(30.1, 30.0), 'found_search2': rank(30.2, 30.0),
-                          'x': rank(30.1, 30.0), 'x_search2': rank(29.9, 30.0),
-                          'lone': rank(31.0, 30.0),
-                          'costly': rank(31.0, 30.0), 'costly_search2': rank(31.0, None)})
+    modes = search_modes({n: rank(n) for n in samples}, samples)
     assert {m: v['beats_chance'] for m, v in modes.items()} == {'found': True, 'x': False, 'lone': False,
-                                                                 'costly': False}
+                                                                 'costly': False, 'noisy': False}
     assert modes['x']['beats_median_equal_flops'] == [True, False]
     assert modes['costly']['beats_median_equal_flops'] == [True, False]  # no random at its cost: not compared
+    assert modes['costly']['margin_db'] is None and modes['costly']['interval90_db'] is None
+    # found: margins 0.1 and 0.2 over tight randoms, the interval above 0; noisy: both searches beat the median,
+    # but resampling its randoms' seeds moves the median by more than the margin: the interval holds 0
+    assert modes['found']['margin_db'] == pytest.approx(0.15) and modes['found']['interval90_db'][0] > 0
+    assert modes['noisy']['beats_median_equal_flops'] == [True, True]
+    low, high = modes['noisy']['interval90_db']
+    assert low < 0 < high
+    margin, interval = margin_interval([samples['noisy'], samples['noisy_search2']])
+    assert modes['noisy']['margin_db'] == round(margin, 4) and modes['noisy']['interval90_db'] == [
+        round(v, 4) for v in interval]
 
 
+@pytest.mark.slow
 def test_rerun_of_a_finished_run_with_widths_at_jobs_2_trains_nothing(in_tmp, capsys):
     # the searched width path is the found net itself: nothing to train, and nothing left to wait for
     args = argv('out', '--genotype', 'options/demo/genotype_example_sr_x2.json', '--random', '1', '--widths',
@@ -428,3 +475,259 @@ def test_rerun_of_a_finished_run_with_widths_at_jobs_2_trains_nothing(in_tmp, ca
     assert hinas_main(args) == 0
     assert f'Resuming: {len(entries)} of {len(entries)} genotypes already scored' in capsys.readouterr().out
     assert {p: os.stat(p).st_mtime_ns for p in stamps} == stamps
+
+
+def test_full_schedule_photo_search_options_run_the_reference_schedule(tmp_path, repo):
+    """options/search_sr_x2_photos_full.yml: 1,500 iterations, 300 of warm-up, 15 an epoch, kept by --search-iters."""
+    from hinas_basicsr.data.hinas_split_dataset import split_indices
+    from hinas_basicsr.research.search_vs_random import Settings, search_options
+
+    path = repo / 'options' / 'search_sr_x2_photos_full.yml'
+    opt = yaml.safe_load(path.read_text())
+    train, data = opt['train'], opt['datasets']['train']
+    manifest = json.loads((repo / 'datasets_prep' / 'photos_manifest.json').read_text())
+    photos = [p['name'] for p in manifest['photos'] if p['split'] == 'train']
+    assert len(photos) == 17
+    # the W split as HiNASSplitDataset makes it from the whole-image LMDB (one key per photo)
+    w = split_indices(photos, data['val_ratio'], data['split_seed'])['w']
+    assert len(w) == 8
+    per_epoch = len(w) * data['dataset_enlarge_ratio'] // data['batch_size_per_gpu']
+    assert per_epoch == 15  # the reference's epoch (options/search_sr_x4.yml: 15 iterations at batch 24)
+    assert train['total_iter'] == 1500 == train['scheduler']['epochs'] * per_epoch
+    assert round(train['arch_warmup_ratio'] * train['total_iter']) == 300 == 0.2 * train['total_iter']
+    assert train['scheduler']['period'] == 20 and opt['val']['val_freq'] * 3 <= train['total_iter']
+    # only the schedule differs from the 200-iteration photo search
+    short = yaml.safe_load((repo / 'options' / 'search_sr_x2_photos.yml').read_text())
+    assert {k for k in opt if opt[k] != short[k]} == {'name', 'datasets', 'train', 'val', 'logger'}
+    assert {k for k in train if train[k] != short['train'][k]} == {'total_iter'}
+    assert {k for k in data if data[k] != short['datasets']['train'][k]} == {'dataset_enlarge_ratio'}
+    # a benchmark run with --search-iters 1500 executes the file's schedule
+    s = Settings(task='sr', scale=2, search_opt=str(path), genotype=None, random=8, seeds=2, search_iters=1500,
+                 train_iters=300, out=str(tmp_path), device='cpu', ablations=False, data='photos')
+    ran = search_options(s, 'found', {})
+    assert ran['train'] == train and ran['val']['val_freq'] == opt['val']['val_freq']
+    assert ran['datasets']['train']['dataset_enlarge_ratio'] == 15
+    assert ran['datasets']['train']['dataset']['dataroot_gt'] == 'datasets/photos/DIV2K_train_HR.lmdb'
+
+
+def test_summary_and_table_keep_band_randoms_to_equal_flops_and_give_each_mode_its_interval():
+    from hinas_basicsr.research.search_vs_random import summary
+    from hinas_basicsr.research.stats import margin_interval
+
+    entry = {'params': 10, 'flops_input': '1x3x128x128', 'ssim': [0.9, 0.9], 'genotype': {}}
+    results = {'settings': {'task': 'sr', 'scale': 2, 'search_iters': 5, 'train_iters': 5, 'seeds': 2,
+                            'random_seeds': 2, 'search_opt': 'x.yml'}, 'baseline': None, 'genotypes': {
+        'found': {**entry, 'psnr': [30.3, 30.5], 'flops': 100},
+        'found_search2': {**entry, 'psnr': [30.2, 30.4], 'flops': 150},
+        'random_1': {**entry, 'psnr': [30.0, 30.2], 'flops': 105},
+        'random_2': {**entry, 'psnr': [29.0, 29.4], 'flops': 200},
+        'random_3': {**entry, 'psnr': [31.0, 31.2], 'flops': 151},
+        'random_band_found_1': {**entry, 'psnr': [29.9, 30.1], 'flops': 95},
+        'random_band_found_search2_1': {**entry, 'psnr': [29.6, 29.8], 'flops': 140}}}
+    figures = summary(results)
+    # the spread and the overall ranks: the 3 uniform randoms only (means 30.1, 29.2, 31.1)
+    assert figures['random_spread_db'] == pytest.approx(float(np.std([30.1, 29.2, 31.1], ddof=1)), abs=1e-4)
+    nets = figures['searched_vs_randoms']['nets']
+    assert nets['found']['rank'] == [2, 4] and nets['found_search2']['rank'] == [2, 4]
+    # at equal FLOPs (+-10%) the band randoms count: found 100 -> random_1 (105), the band one (95)
+    assert nets['found']['randoms_equal_flops'] == 2 and nets['found']['median_equal_flops_db'] == pytest.approx(30.05)
+    assert nets['found_search2']['randoms_equal_flops'] == 2  # random_3 (151) and its band one (140)
+    mode = figures['modes']['found']
+    margin, interval = margin_interval([([30.3, 30.5], [[30.0, 30.2], [29.9, 30.1]]),
+                                        ([30.2, 30.4], [[31.0, 31.2], [29.6, 29.8]])])
+    assert mode['margin_db'] == round(margin, 4) and mode['interval90_db'] == [round(v, 4) for v in interval]
+    assert mode['margin_db'] == pytest.approx(((30.4 - 30.05) + (30.3 - 30.4)) / 2)
+    assert mode['beats_median_equal_flops'] == [True, False] and not mode['beats_chance']
+    table = markdown_table({**results, 'summary': figures})
+    assert '3 random genotypes (and 2 drawn within +-10% of a searched net\'s FLOPs' in table
+    assert '| random (mean +- std over 3 nets) | 30.133 +- 0.950 |' in table
+    assert '| band random (mean +- std over 2 nets) | 29.850 +- 0.212 |' in table
+    assert '| worst random (random_2) |' in table
+    assert (f'| found | 2 | yes, no | {mode["margin_db"]:+.3f} | [{mode["interval90_db"][0]:+.3f}, '
+            f'{mode["interval90_db"][1]:+.3f}] | no |') in table
+
+
+@pytest.mark.slow
+def test_band_min_draws_randoms_inside_the_band_of_a_net_with_too_few(in_tmp, capsys):
+    from hinas_basicsr.research.search_vs_random import EQUAL_FLOPS
+
+    genotype = 'options/demo/genotype_example_sr_x2.json'
+    assert hinas_main(argv('out', '--genotype', genotype, '--random', '1', '--band-min', '2')) == 0
+    out = in_tmp / 'out'
+    results = json.loads((out / 'results.json').read_text())
+    entries = results['genotypes']
+    found = entries['found']['flops']
+    band = sorted(n for n in entries if n.startswith('random_band_found_'))
+    assert band and band == results['band_randoms']['nets']
+    assert band == [f'random_band_found_{k}' for k in range(1, len(band) + 1)]
+    # the flops compare counted on the trained nets lie in the band; with random_1, 2 randoms are in it (no more drawn
+    # than needed: without the last band random, fewer than 2)
+    for name in band:
+        assert abs(entries[name]['flops'] - found) <= EQUAL_FLOPS * found, name
+        assert entries[name]['kind'] == 'random' and entries[name]['train_iterations'] == [2]
+    inside = [n for n, e in entries.items() if n != 'found' and abs(e['flops'] - found) <= EQUAL_FLOPS * found]
+    assert len(inside) == 2
+    assert results['summary']['searched_vs_randoms']['nets']['found']['randoms_equal_flops'] == 2
+    genotypes = {n: Genotype.load(str(out / 'genotypes' / f'{n}.json')) for n in band}
+    assert len(set(genotypes.values())) == len(band)
+    # a rerun draws the same band randoms and trains nothing
+    capsys.readouterr()
+    assert hinas_main(argv('out', '--genotype', genotype, '--random', '1', '--band-min', '2')) == 0
+    assert 'Resuming: ' in capsys.readouterr().out
+    assert {n: Genotype.load(str(out / 'genotypes' / f'{n}.json')) for n in band} == genotypes
+    assert json.loads((out / 'results.json').read_text())['genotypes'] == entries
+
+
+def test_band_that_cannot_be_filled_is_an_error_naming_it(in_tmp, monkeypatch):
+    from hinas_basicsr.research import search_vs_random as svr
+
+    monkeypatch.setattr(svr, 'BAND_TRIES', 3)
+    s = svr.Settings(task='sr', scale=2, search_opt=None, genotype='options/demo/genotype_example_sr_x2.json',
+                     random=1, seeds=1, search_iters=2, train_iters=2, out=str(in_tmp / 'out'), device='cpu',
+                     ablations=False, band_min=50)
+    bench = svr.Benchmark(s, svr.check_settings(s))
+    with pytest.raises(ValueError, match=r"--band-min 50: \d random\(s\) within \+-10% of found's .* GFLOPs after 3 "
+                                         r'draws from the space; lower --band-min'):
+        bench.jobs()
+
+
+@pytest.mark.slow
+def test_only_retrains_a_net_of_a_finished_run_and_reports_a_changed_seed_or_genotype(in_tmp, capsys, repo):
+    run = in_tmp / 'run'
+    # --jobs 2, as the photo benchmark: the run and the reruns train in processes of their own with one thread
+    assert hinas_main(argv('run', '--genotype', 'options/demo/genotype_example_sr_x2.json', '--random', '1',
+                           '--jobs', '2')) == 0
+    recorded = json.loads((run / 'results.json').read_text())['genotypes']
+    capsys.readouterr()
+    only = ['search-vs-random', '--from', 'run', '--only']
+    assert hinas_main([*only, 'random_1', '--out', 'again']) == 0
+    printed = capsys.readouterr().out
+    head = git_head(repo)['commit'][:10]
+    psnr = recorded['random_1']['psnr'][0]
+    assert (f'random_1 seed 0 on SampleTest: recorded {psnr:.4f} dB, now {psnr:.4f} dB: match; commit recorded {head}'
+            in printed)
+    assert 'All match: 1 of 1 recorded PSNRs within 0.001 dB' in printed
+    again = json.loads((in_tmp / 'again' / 'results.json').read_text())
+    assert again['all_match'] is True and list(again['genotypes']) == ['random_1'] and again['threads'] == 1
+    assert again['genotypes']['random_1']['psnr'] == pytest.approx(recorded['random_1']['psnr'], abs=1e-3)
+    assert not (in_tmp / 'again' / 'train' / 'found_seed0').exists()  # only the net asked for
+    # another seed in the run's option file: a mismatch, exit 1
+    option = run / 'options' / 'random_1_seed0.yml'
+    opt = yaml.safe_load(option.read_text())
+    opt['manual_seed'] = 7
+    option.write_text(yaml.safe_dump(opt))
+    assert hinas_main([*only, 'random_1', '--out', 'seed7']) == 1
+    printed = capsys.readouterr().out
+    assert f'random_1 seed 0 on SampleTest: recorded {psnr:.4f} dB, now ' in printed and 'MISMATCH (' in printed
+    assert json.loads((in_tmp / 'seed7' / 'results.json').read_text())['checks'][0]['match'] is False
+    # another genotype in the run's genotype file: a mismatch
+    (run / 'genotypes' / 'found.json').write_bytes((run / 'genotypes' / 'random_1.json').read_bytes())
+    assert hinas_main([*only, 'found', '--out', 'other']) == 1
+    assert 'found seed 0 on SampleTest: recorded ' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--from', 'run', '--only', 'random_9', '--out', 'new'], "--only: 'random_9' is not a net of run"),
+    (['--from', 'empty', '--only', 'found', '--out', 'new'], '--from: empty/results.json does not exist'),
+    (['--from', 'run', '--only', 'found', '--out', 'run'], '--out: run is the run given to --from'),
+    (['--from', 'run', '--only', 'found', '--out', './run/'], '--out: ./run/ is the run given to --from'),
+    (['--from', 'run', '--only', ',', '--out', 'new'], '--only: expected NAME[,NAME...]'),
+    (['--from', 'run', '--out', 'new'], '--from: needs --only'),
+    (['--only', 'found', '--out', 'new'], '--only: needs --from RUN'),
+    (['--from', 'run', '--only', 'found', '--out', 'new', '--task', 'sr'], '--task: --from takes the settings'),
+    (['--from', 'run', '--only', 'found', '--out', 'new', '--jobs', '2'], '--jobs: --from takes the settings'),
+    (['--out', 'new', '--scale', '2'], '--task: required'),
+])
+def test_bad_only_input_one_line_exit_2_nothing_written(in_tmp, capsys, args, message):
+    from hinas_basicsr.research.search_vs_random import Settings
+
+    (in_tmp / 'empty').mkdir()
+    (in_tmp / 'run' / 'genotypes').mkdir(parents=True)
+    s = Settings(task='sr', scale=2, search_opt=None, genotype='g.json', random=1, seeds=1, search_iters=2,
+                 train_iters=2, out='run', device='cpu', ablations=False)
+    (in_tmp / 'run' / 'results.json').write_text(json.dumps({'settings': s.as_dict(), 'genotypes': {'found': {}}}))
+    (in_tmp / 'run' / 'genotypes' / 'found.json').write_text('{}')
+    before = sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*'))
+    assert hinas_main(['search-vs-random', *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*')) == before
+
+
+def test_code_commit_is_the_checkouts_head_and_none_without_git(repo, monkeypatch):
+    from hinas_basicsr.research.search_vs_random import code_commit
+
+    assert code_commit() == git_head(repo)
+    monkeypatch.setenv('PATH', '')  # no git to ask: not known
+    assert code_commit() is None
+
+
+def test_band_randoms_are_scheduled_once_the_last_search_is_done(in_tmp, monkeypatch):
+    """The scheduling alone (--jobs 1): searches and trainings stand-ins, the band draws real."""
+    from hinas_basicsr.research import search_vs_random as svr
+
+    example = 'options/demo/genotype_example_sr_x2.json'
+    order = []
+
+    def search(option, threads=None, log=None):
+        order.append(('search', os.path.basename(option)))
+        return example
+
+    def train(s, name, genotype_file, test_opt, seeds, previous=None, options=None):
+        order.append(('train', name))
+        flops = svr.genotype_flops(s, Genotype.load(genotype_file))
+        return {'kind': svr.kind_of(name), 'psnr': [30.0] * seeds, 'flops': flops, 'wall_seconds': 0.0,
+                'baseline': {'name': 'bicubic', 'psnr': {'SampleTest': 29.0}, 'ssim': {'SampleTest': 0.9}}}
+
+    monkeypatch.setattr(svr, 'search_genotype', search)
+    monkeypatch.setattr(svr, 'train_and_score', train)
+    s = svr.Settings(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None, random=1,
+                     seeds=1, search_iters=2, train_iters=2, out=str(in_tmp / 'out'), device='cpu', ablations=False,
+                     search_seeds=2, band_min=2)
+    bench = svr.Benchmark(s, svr.check_settings(s))
+    jobs = bench.jobs()
+    assert not any(svr.is_band(j.name) for j in jobs)  # no searched genotype yet: nothing to draw for
+    bench.schedule(jobs, 'test.yml')
+    searched = [n for kind, n in order if kind == 'search']
+    assert searched == ['search_found.yml', 'search_found_search2.yml']
+    band = [n for kind, n in order if kind == 'train' and svr.is_band(n)]
+    # both searches found the example: the band randoms drawn for found fill found_search2's band too
+    assert band and all(n.startswith('random_band_found_') for n in band)
+    assert order.index(('train', band[0])) > order.index(('search', 'search_found_search2.yml'))
+    entries = bench.results['genotypes']
+    target = entries['found']['flops']
+    assert sum(abs(e['flops'] - target) <= 0.1 * target for n, e in entries.items() if n.startswith('random')) == 2
+    assert bench.results['band_randoms']['nets'] == band
+    # a second schedule of the same run: the band randoms are among the first jobs, and already done
+    assert [j.name for j in bench.jobs() if j.kind == 'train'] == []
+
+
+def test_a_remedy_search_keeps_its_search_record_beside_the_genotype(in_tmp, monkeypatch):
+    import random
+
+    from hinas_basicsr.research import search_vs_random
+    from hinas_basicsr.research.random_genotype import random_genotype
+    from hinas_basicsr.search.record import save_record
+    from hinas_basicsr.utils.options_file import load_yaml
+
+    settings = search_vs_random.Settings(task='sr', scale=2, search_opt='options/demo/search_sr_x2.yml', genotype=None,
+                                         random=1, seeds=1, search_iters=2, train_iters=2, out='out', device='cpu',
+                                         ablations=False, remedies=('perturbation',))
+    bench = search_vs_random.Benchmark(settings, None)
+    genotype = random_genotype(random.Random(0), **bench.space)
+    searched = []
+
+    def search(option, threads=None, log=None):  # what a perturbation search leaves: best.json and its record
+        opt = load_yaml(option)
+        searched.append(opt['train']['selection_opt'])
+        best = os.path.join('experiments', opt['name'], 'genotypes', 'best.json')
+        genotype.save(best)
+        save_record(best, {'path_psnr': {'0,0': 30.5}})
+        return best
+
+    monkeypatch.setattr(search_vs_random, 'search_genotype', search)
+    target = bench.search('perturbation', search_vs_random.remedy_overrides('perturbation'))
+    assert searched == [{'type': 'perturbation', 'val_crop': 64}]
+    assert Genotype.load(target) == genotype
+    record = json.loads((in_tmp / 'out' / 'genotypes' / 'perturbation.search.json').read_text())
+    assert record['format'] == 'hinas-search-record' and record['path_psnr'] == {'0,0': 30.5}

@@ -18,6 +18,7 @@ def test_sr_output_shape(upscale):
     assert out.shape == (2, 3, 6 * upscale, 5 * upscale)
 
 
+@pytest.mark.slow
 def test_denoise_gray_output_shape():
     net = HiNASSupernet(task='denoise', upscale=1, num_in_ch=1, num_out_ch=1, num_layers=3, **TINY)
     assert net(torch.rand(2, 1, 7, 9)).shape == (2, 1, 7, 9)
@@ -93,6 +94,7 @@ def count_cell_evaluations(net: HiNASSupernet, x: torch.Tensor) -> int:
     return len(calls)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('num_layers', [1, 2, 3])
 def test_cell_evaluations(num_layers):
     positions, paths = incoming_paths(num_layers, 3)

@@ -13,9 +13,10 @@ import pytest
 import torch
 import yaml
 from conftest import REPO
+from plain_cell import PlainCell, use_plain_cells
 
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
-from hinas_basicsr.archs.search_cell import Cell, PlainCell, use_plain_cells
+from hinas_basicsr.archs.search_cell import Cell
 from hinas_basicsr.cli import basicsr_main
 from hinas_basicsr.models.hinas_search_model import grads_only_for
 from hinas_basicsr.space.trellis import PRIMITIVES, num_edges
@@ -64,6 +65,7 @@ def assert_same(out, grads, buffers, ref_out, ref_grads, ref_buffers) -> None:
 @pytest.mark.parametrize('checkpoint_states', [False, True])
 @pytest.mark.parametrize('num_nodes, ops', [(3, PRIMITIVES), (2, ('sep_conv_3x3', 'skip_connect')),
                                             (4, ('none', 'dil_conv_5x5', 'sep_conv_5x5')), (1, ('conv_3x3',))])
+@pytest.mark.slow
 def test_cell_matches_the_plain_cell(device, checkpoint_states, num_nodes, ops):
     torch.manual_seed(0)
     channels = 3
@@ -106,6 +108,7 @@ def test_use_plain_cells_swaps_every_cell_and_keeps_the_state_dict():
     assert net.state_dict().keys() == plain.state_dict().keys()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('task', ['sr', 'denoise'])
 @pytest.mark.parametrize('cell_sharing', [True, False])
@@ -128,6 +131,7 @@ def test_supernet_matches_the_supernet_with_plain_cells(device, task, cell_shari
     assert_same(out, grads, running_stats(net), ref_out, ref_grads, running_stats(plain))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('task', ['sr', 'denoise'])
 @pytest.mark.parametrize('cell_sharing', [True, False])
 def test_checkpoint_cells_gives_identical_results(task, cell_sharing):
@@ -146,6 +150,7 @@ def test_checkpoint_cells_gives_identical_results(task, cell_sharing):
         assert torch.equal(net.eval()(x), saver.eval()(x))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('checkpoint_cells', [False, True])
 def test_each_step_computes_only_its_own_gradients(checkpoint_cells):
     """The search model's arch step computes alpha/beta gradients only, its weight step weight gradients only:
@@ -181,6 +186,7 @@ def saved_bytes(net: torch.nn.Module, x: torch.Tensor) -> int:
     return sum(storages.values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('task', ['sr', 'denoise'])
 def test_default_and_checkpoint_cells_keep_less_than_the_plain_cells(task):
     x = torch.rand(2, CONFIGS[task].get('num_in_ch', 3), 16, 16)

@@ -1,9 +1,9 @@
 """The supernet's searchable cell: the DARTS weighted sum, computed with the edges leaving one state fused.
 
-``PlainCell`` computes a cell the straightforward DARTS way (every edge applies each operation to its input
-and sums ``w_k * op_k(x)``); ``Cell`` computes the same sum faster and with less memory. Both hold the same
-modules (``edges[e].ops[k]``), so their state dicts are the same and :func:`use_plain_cells` can swap one for
-the other inside a supernet (the benchmark's stand-in for the reference, and the tests' oracle).
+``Cell`` computes the sum that the straightforward DARTS way computes (every edge applies each operation to its
+input and sums ``w_k * op_k(x)``) faster and with less memory. That straightforward cell, ``PlainCell``, lives
+beside the benchmarks (``benchmarks/plain_cell.py``): it holds the same modules (``edges[e].ops[k]``), so the
+benchmark swaps it in as the reference's stand-in and the tests use it as the oracle.
 """
 from __future__ import annotations
 
@@ -277,31 +277,3 @@ class Cell(nn.Module):
         return tuple(s * x if p is None else p + s * x for p, s in zip(parts, skip))
 
 
-class PlainCell(nn.Module):
-    """The cell computed the straightforward DARTS way: ``sum_k w_k * op_k(x)`` on every edge, nothing fused.
-
-    It holds a :class:`Cell`'s edges (the same parameters and BN buffers) and computes what that cell
-    computes; it is the stand-in for the reference implementation in benchmarks and the oracle in tests.
-
-    Args:
-        cell (Cell): The cell whose edges it computes.
-    """
-
-    def __init__(self, cell: Cell) -> None:
-        super().__init__()
-        self.num_nodes, self.edges = cell.num_nodes, cell.edges
-
-    def forward(self, s_prev_prev: torch.Tensor, s_prev: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        states = [s_prev_prev, s_prev]
-        for edges in node_edges(self.num_nodes):
-            states.append(sum(self.edges[e](s, weights[e]) for e, s in zip(edges, states)))
-        return torch.cat(states[2:], dim=1)
-
-
-def use_plain_cells(net: nn.Module) -> nn.Module:
-    """Replace every :class:`Cell` inside ``net`` by a :class:`PlainCell` on the same edges; return ``net``."""
-    for module in list(net.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, Cell):
-                setattr(module, name, PlainCell(child))
-    return net

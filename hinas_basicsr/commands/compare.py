@@ -1,4 +1,4 @@
-"""Compare trained networks (and bicubic or the noisy input) on the same test sets: PSNR/SSIM, params, FLOPs, latency.
+"""Compare trained nets (and bicubic, or the noisy input and BM3D) on the same test sets: PSNR/SSIM, params, FLOPs.
 
 Each --model is NAME=YML[:WEIGHTS]: the network is BasicSR's build_network(network_g) of
 that option file, with the weights of WEIGHTS (a BasicSR .pth: the entry path.param_key_g names,
@@ -9,7 +9,8 @@ The test sets are the datasets: section of --test-opt, each built with BasicSR's
 basicsr test builds it (e.g. PairedImageDataset for SR, HiNASNoisyImageDataset with its gray, sigma
 and noise_seed for denoising), and scored with BasicSR's tensor2img and metrics, so the numbers are
 basicsr test's. SR is scored on the Y channel with scale pixels cropped, against MATLAB-bicubic;
-denoising on the dataset's channels with no crop, against the noisy input.
+denoising on the dataset's channels with no crop, against the noisy input and BM3D (told each image's
+sigma; with the optional extra bm3d, pip install -e '.[bm3d]'; without it one line says it is skipped).
 FLOPs are FlopCounterMode's count (2 per multiply-add of convs and matmuls) for one input of
 --flops-size; latency is the median of --latency-runs forward passes on the current device.
 Writes OUT/compare.csv (model,set,psnr,ssim,params,flops,latency_s,flops_input,device),

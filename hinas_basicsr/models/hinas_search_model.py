@@ -27,8 +27,9 @@ from hinas_basicsr.models.lr_scheduler import setup_schedulers
 from hinas_basicsr.models.numerics import setup_numerics
 from hinas_basicsr.models.search_options import check_search_options
 from hinas_basicsr.search.convergence import alpha_max_mean, genotype_changes, stability_line
-from hinas_basicsr.search.flops_model import FlopsTarget
-from hinas_basicsr.search.judge import DEFAULT_CALIB_BATCHES, SearchJudge, check_search_remedies
+from hinas_basicsr.search.flops_model import FlopsTarget, check_flops_options
+from hinas_basicsr.search.judge import SearchJudge, check_selection_options
+from hinas_basicsr.search.record import remove_record, save_record
 from hinas_basicsr.search.report import alpha_figure, trellis_figure
 from hinas_basicsr.space.genotype import Genotype
 from hinas_basicsr.space.genotype_plot import save_genotype_png
@@ -140,31 +141,32 @@ class HiNASSearchModel(SRModel):
             supernet; a mapping is passed to ``torch.compile`` as keyword arguments (``mode``, ``backend``...).
             Validation and export use the supernet itself. On this project's 2-core CPU compiling took 6.5
             minutes for a step 3% to 9% faster (the README's search-step table). Default: false.
-        selection (str): How the final genotype is chosen. ``alpha``: the largest alpha and the Viterbi path
-            (the reference). ``perturbation``: at the last validation, by the supernet's validation PSNR
-            (``search_judge``: DARTS-PT's perturbation for the cells, the best one-hot beta for the widths),
-            written to ``genotypes/perturbation.json`` + ``.png`` and as ``best.json`` + ``.png``. Default: alpha.
-        selection_bn (str): BatchNorm statistics while the selection scores: ``batch`` (each val image's own),
-            ``calibrate`` (recomputed on A-split batches) or ``running`` (the supernet's). Default: batch.
-        selection_calib_batches (int): A-split batches for ``selection_bn: calibrate``. Default: 8.
-        selection_val_batches (int): The selection scores on the first this many val images. Default: None (all).
-        selection_val_crop (int): The selection scores on the central this many LR pixels (square) of each val
-            image: it evaluates the supernet about 155 times (docs/remedies.md). Default: None (whole images).
-        flops_target (float): GFLOPs of the derived net asked for (one LR input of ``flops_input``); adds
-            ``flops_weight * |E[FLOPs] / flops_target - 1|`` (TF-NAS) to each architecture step's loss,
-            E[FLOPs] under softmax(alpha) and softmax(beta) (``flops_model``). Default: None (no cost term).
-        flops_input (list[int]): LR [height, width] the FLOPs are counted for. Default: [128, 128].
-        flops_num_feat (int): Base width F of the derived net the FLOPs are those of. Default: 16.
-        flops_weight (float): Weight of the cost term. Default: 0.1.
+        selection_opt (dict): How the final genotype is chosen, ``{type: alpha | perturbation, ...}``.
+            ``alpha`` (the reference, and the default when the group is absent): the largest alpha and the Viterbi
+            path. ``perturbation``: at the last validation, by the supernet's validation PSNR (``search.judge``:
+            DARTS-PT's perturbation for the cells, the best one-hot beta for the widths), written to
+            ``genotypes/perturbation.json`` + ``.png`` and as ``best.json`` + ``.png``, what it measured to
+            ``perturbation.search.json`` and ``best.search.json`` beside them (``search.record``). Its keys:
+            ``bn``, BatchNorm statistics while it scores: ``batch`` (each val image's own), ``calibrate``
+            (recomputed on A-split batches) or ``running`` (the supernet's), default batch; ``calib_batches``,
+            A-split batches for ``bn: calibrate``, default 8; ``val_batches``, the first this many val images,
+            default all; ``val_crop``, the central this many LR pixels (square) of each val image, default the
+            whole image (the selection evaluates the supernet about 155 times: docs/remedies.md).
+        flops_opt (dict): A cost target, ``{type: target, gflops, input, num_feat, weight}``: ``gflops`` of the
+            derived net asked for (one LR input of ``input``, default [128, 128], at base width ``num_feat``,
+            default 16) adds ``weight * |E[FLOPs] / gflops - 1|`` (TF-NAS; ``weight`` default 0.1) to each
+            architecture step's loss, E[FLOPs] under softmax(alpha) and softmax(beta) (``search.flops_model``).
+            Default: None (no cost term).
     """
 
     def init_training_settings(self) -> None:
         train_opt = self.opt['train']
         check_search_options(train_opt)
-        check_search_remedies(train_opt)
-        self.selection, self.selected_at = train_opt.get('selection', 'alpha'), None
+        self.selection_opt, self.selected_at = check_selection_options(train_opt), None
+        self.selection = self.selection_opt['type']
         if self.selection != 'alpha' and self.opt.get('dist'):
-            raise ValueError(f'train.selection: {self.selection} runs in a non-distributed search only (use alpha)')
+            raise ValueError(f'train.selection_opt.type: {self.selection} runs in a non-distributed search only '
+                             '(use alpha)')
         self.flops_target = FlopsTarget.from_options(train_opt, self.get_bare_model(self.net_g))
         self.best_after_ratio = float(train_opt.get('best_after_ratio', 0.6))
         self._build_arch_set()  # before the schedulers: it counts the iterations per epoch
@@ -353,6 +355,7 @@ class HiNASSearchModel(SRModel):
             names.append('best')
         for name in names:
             genotype.save(os.path.join(out_dir, f'{name}.json'))
+            remove_record(os.path.join(out_dir, f'{name}.json'))  # a selection's record of another genotype
             save_genotype_png(genotype, os.path.join(out_dir, f'{name}.png'))
         get_root_logger().info(f'Genotype at iter {current_iter}: widths {list(genotype.widths)}, cells '
                                f'{[list(c) for c in genotype.cells]}' + (' (best)' if 'best' in names else ''))
@@ -365,25 +368,28 @@ class HiNASSearchModel(SRModel):
             tb_logger.add_figure('arch/trellis_beta', trellis_figure(genotype), current_iter)
 
     def select_by_validation(self, dataloader, current_iter: int) -> Genotype | None:
-        """At the search's last validation, the genotype that ``train.selection`` picks by the supernet's
+        """At the search's last validation, the genotype that ``train.selection_opt`` picks by the supernet's
         validation PSNR on ``dataloader``; written to ``genotypes/<selection>.json/.png`` and ``best.json/.png``
         (replacing the largest-alpha ``best`` of :meth:`export_genotypes`). Returns it (None before the end)."""
         total_iter = int(self.opt['train']['total_iter'])
         current_iter = min(int(current_iter), total_iter)
         if current_iter < total_iter or self.selected_at == current_iter:
             return None
-        train_opt, start = self.opt['train'], time.perf_counter()
-        judge = SearchJudge.from_model(self, dataloader, train_opt.get('selection_bn', 'batch'),
-                                       int(train_opt.get('selection_calib_batches', DEFAULT_CALIB_BATCHES)),
-                                       train_opt.get('selection_val_batches'), train_opt.get('selection_val_crop'))
+        selection_opt, start = self.selection_opt, time.perf_counter()
+        judge = SearchJudge.from_model(self, dataloader, selection_opt['bn'], selection_opt['calib_batches'],
+                                       selection_opt['val_batches'], selection_opt['val_crop'])
         metrics = getattr(self, 'metric_results', {})
-        genotype = judge.perturbation_genotype(seed=int(self.opt.get('manual_seed') or 0), iteration=current_iter,
-                                               val_psnr_supernet=float(metrics.get('psnr') or 0))
+        genotype, record = judge.perturbation_selection(seed=int(self.opt.get('manual_seed') or 0),
+                                                        iteration=current_iter,
+                                                        val_psnr_supernet=float(metrics.get('psnr') or 0))
         seconds = time.perf_counter() - start
+        record = {'iteration': current_iter, 'seconds': round(seconds, 1), 'selection_opt': selection_opt,
+                  'flops_opt': check_flops_options(self.opt['train']), **record}
         self.selected_at, self.selected = current_iter, genotype
         out_dir = os.path.join(self.opt['path']['experiments_root'], 'genotypes')
         for name in (self.selection, 'best'):
             genotype.save(os.path.join(out_dir, f'{name}.json'))
+            save_record(os.path.join(out_dir, f'{name}.json'), record)
             save_genotype_png(genotype, os.path.join(out_dir, f'{name}.png'))
         get_root_logger().info(f'Genotype selected by {self.selection} at iter {current_iter} in {seconds:.0f} s: '
                                f'widths {list(genotype.widths)}, cells {[list(c) for c in genotype.cells]} (best)')

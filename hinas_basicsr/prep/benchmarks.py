@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from hinas_basicsr.prep.common import (
     SCALES,
     Outputs,
+    check_image,
     check_scales,
-    image_size,
     list_images,
     parallel_map,
     save_bicubic_lr,
+    scoring_size,
 )
 
 BENCHMARK_SETS = ('Set5', 'Set14', 'BSD100', 'Urban100', 'Manga109')
@@ -81,9 +82,12 @@ def prepare_sr_benchmarks(src: str, dst: str, scales: Sequence[int] = SCALES, wo
     found = {name: paths for name, paths in found.items() if paths is not None}
     if not found:
         raise FileNotFoundError(f'{src}: none of {", ".join(sets)} found')
+    least = scoring_size(max(scales))  # every image decodes, is colour and can be scored at every scale
     for paths in found.values():
         for p in paths:
-            image_size(p)
+            check_image(p, color=True, min_height=least,
+                        why=f'PSNR/SSIM at x{max(scales)}: {max(scales)} pixels cropped from each border, then '
+                            'an 11x11 SSIM window')
     out = Outputs(dst, src, force)
     out.check(f'{name}/{kind}{s}' for name in found for s in scales for kind in ('GTmod', 'LRbicx'))
     out.clean_stale()

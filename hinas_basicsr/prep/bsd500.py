@@ -12,7 +12,18 @@ from __future__ import annotations
 import functools
 import os
 
-from hinas_basicsr.prep.common import Outputs, image_size, list_images, pack_lmdb, parallel_map, read_image, write_png
+from hinas_basicsr.prep.common import (
+    Outputs,
+    check_image,
+    list_images,
+    pack_lmdb,
+    parallel_map,
+    read_image,
+    scoring_size,
+    write_png,
+)
+
+TRAIN_CROP = 64  # the denoising search's and training's crop (options/search_denoise.yml, train_*_denoise_*.yml)
 
 _IMAGE_ROOTS = ('BSDS500/data/images', 'data/images', 'images', '.')
 
@@ -30,7 +41,8 @@ def save_png_copy(path: str, out_dir: str, gray: bool = False) -> None:
     write_png(os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + '.png'), read_image(path, gray))
 
 
-def prepare_bsd500(src: str, dst: str, gray: bool = False, workers: int = 1, force: bool = False) -> list[str]:
+def prepare_bsd500(src: str, dst: str, gray: bool = False, workers: int = 1, force: bool = False,
+                   crop_size: int = TRAIN_CROP) -> list[str]:
     """Pack BSD500's train+val images into ``dst/BSD500_train.lmdb`` and copy its test images to ``dst/BSD500_test``.
 
     Args:
@@ -39,20 +51,26 @@ def prepare_bsd500(src: str, dst: str, gray: bool = False, workers: int = 1, for
         gray (bool): Store gray images (for gray denoising). Default: False.
         workers (int): Worker processes. Default: 1.
         force (bool): Overwrite existing outputs. Default: False.
+        crop_size (int): Least side of a training image: the training crop. Default: 64.
 
     Returns:
         list[str]: The outputs built by this call.
     """
     if workers < 1:
         raise ValueError(f'--workers: expected a count >= 1, got {workers}')
+    if crop_size < 1:
+        raise ValueError(f'--crop-size: expected a size >= 1, got {crop_size}')
     if not os.path.isdir(src):
         raise FileNotFoundError(f'{src}: source folder does not exist')
     root = _find_image_root(src)
     train = list_images(os.path.join(root, 'train')) + list_images(os.path.join(root, 'val'))
     test = list_images(os.path.join(root, 'test'))
+    for p in train:  # each decodes, has channels the set can use, and holds a training crop or a score
+        check_image(p, color=not gray, min_height=crop_size, why=f'the {crop_size}x{crop_size} training crop')
+    for p in test:
+        check_image(p, color=not gray, min_height=scoring_size(), why="SSIM's 11x11 window")
     seen: dict[str, str] = {}
     for p in train + test:
-        image_size(p)
         stem = os.path.splitext(os.path.basename(p))[0]
         if '.' in stem or stem in seen:
             raise ValueError(f'{p}: image id {stem!r} is {"repeated" if stem in seen else "not a valid LMDB key"}')

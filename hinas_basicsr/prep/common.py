@@ -42,21 +42,19 @@ def list_images(folder: str) -> list[str]:
     return [os.path.join(folder, n) for n in names]
 
 
-def image_size(path: str) -> tuple[int, int]:
-    """``(height, width)`` of an image that decodes completely; a corrupt or truncated file is refused.
+GRAY_MODES = ('1', 'L', 'LA', 'La', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F')  # PIL modes of one-channel images
+SSIM_WINDOW = 11  # BasicSR's calculate_ssim: an 11x11 window, valid part only
 
-    A PNG's chunks are checked against their CRCs (``verify()``, fast); any other format is decoded
-    whole, as ``verify()`` does not read JPEG data and OpenCV fills a truncated JPEG with gray
-    without an error. An image of more than ``MAX_PIXELS`` pixels is refused before it is decoded.
+
+def image_info(path: str, unknown_ok: bool = False) -> tuple[int, int, bool] | None:
+    """``(height, width, gray)`` of an image that decodes completely; a corrupt or truncated file is refused.
+
+    ``gray`` is whether the file holds one channel (PIL modes ``L``, ``I;16``, ...; with or without alpha). A
+    PNG's chunks are checked against their CRCs (``verify()``, fast); any other format is decoded whole, as
+    ``verify()`` does not read JPEG data and OpenCV fills a truncated JPEG with gray without an error. An image of
+    more than ``MAX_PIXELS`` pixels is refused from its header, before it is decoded. With ``unknown_ok``, None for
+    a format Pillow does not know (OpenCV then decides).
     """
-    size = check_decodes(path)
-    assert size is not None  # an unknown format is refused without unknown_ok
-    return size
-
-
-def check_decodes(path: str, unknown_ok: bool = False) -> tuple[int, int] | None:
-    """``(height, width)`` of an image that Pillow decodes whole (see :func:`image_size`), at most ``MAX_PIXELS``
-    pixels; with ``unknown_ok``, None for a format Pillow does not know (OpenCV then decides)."""
     import warnings
 
     from PIL import Image, UnidentifiedImageError
@@ -69,6 +67,7 @@ def check_decodes(path: str, unknown_ok: bool = False) -> tuple[int, int] | None
                 if w * h > MAX_PIXELS:
                     raise ValueError(f'{path}: {w}x{h} pixels, more than the {MAX_PIXELS:,} ({MAX_SIDE}x{MAX_SIDE}) '
                                      'an image may have here')
+                gray = img.mode in GRAY_MODES
                 if img.format == 'PNG':
                     img.verify()
                 else:
@@ -80,13 +79,63 @@ def check_decodes(path: str, unknown_ok: bool = False) -> tuple[int, int] | None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValueError(f'{path}: more than the {MAX_PIXELS:,} pixels ({MAX_SIDE}x{MAX_SIDE}) an image may have '
                          'here (its header says so)') from None
-    except (OSError, SyntaxError) as err:
-        raise ValueError(f'{path}: not a readable image ({err.__class__.__name__}: {err})') from None
     except ValueError as err:
         if str(err).startswith(f'{path}: '):
             raise
         raise ValueError(f'{path}: not a readable image ({err.__class__.__name__}: {err})') from None
+    except (OSError, SyntaxError) as err:
+        raise ValueError(f'{path}: not a readable image ({err.__class__.__name__}: {err})') from None
+    return h, w, gray
+
+
+def check_decodes(path: str, unknown_ok: bool = False) -> tuple[int, int] | None:
+    """``(height, width)`` of an image that decodes whole (see :func:`image_info`); with ``unknown_ok``, None for
+    a format Pillow does not know."""
+    info = image_info(path, unknown_ok)
+    return None if info is None else info[:2]
+
+
+def image_size(path: str) -> tuple[int, int]:
+    """``(height, width)`` of an image that decodes completely (see :func:`image_info`)."""
+    info = image_info(path)
+    assert info is not None  # an unknown format is refused without unknown_ok
+    return info[:2]
+
+
+def check_image(path: str, color: bool, min_height: int = 1, min_width: int | None = None,
+                why: str = '') -> tuple[int, int]:
+    """Refuse, in one line naming ``path``, an image the preparation cannot use; return its ``(height, width)``.
+
+    It must decode completely, hold colour where ``color`` (a gray image is refused: its three channels would be
+    copies; colour converts to gray, so either serves a gray set), and be at least ``min_height x min_width``
+    (``why`` says what needs that size).
+
+    Args:
+        path (str): The image file.
+        color (bool): Whether the set is of colour images.
+        min_height (int): Least height. Default: 1.
+        min_width (int | None): Least width. Default: ``min_height``.
+        why (str): What needs the size, for the message. Default: ''.
+    """
+    info = image_info(path)
+    assert info is not None  # an unknown format is refused without unknown_ok
+    h, w, gray = info
+    if color and gray:
+        raise ValueError(f'{path}: a gray image, but this set is of colour (RGB) images; convert it to RGB or '
+                         'remove it')
+    min_width = min_height if min_width is None else min_width
+    if h < min_height or w < min_width:
+        raise ValueError(f'{path}: {h}x{w} is too small: at least {min_height}x{min_width} needed'
+                         + (f' ({why})' if why else ''))
     return h, w
+
+
+def scoring_size(scale: int = 1) -> int:
+    """The least side of a test image that BasicSR's PSNR/SSIM can score at ``scale``: after its mod-crop to
+    ``scale``, ``scale`` pixels are cropped from each border (SR) and SSIM's 11x11 window must fit. A multiple of
+    ``scale``, so that any side at least as long keeps that much after the mod-crop."""
+    least = SSIM_WINDOW + (2 * scale if scale > 1 else 0)
+    return -(-least // scale) * scale
 
 
 def read_image(path: str, gray: bool = False) -> np.ndarray:

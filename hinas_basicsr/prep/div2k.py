@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from hinas_basicsr.prep.common import (
     SCALES,
     Outputs,
+    check_image,
     check_scales,
-    image_size,
     lcm,
     list_images,
     pack_lmdb,
@@ -38,6 +38,7 @@ from hinas_basicsr.prep.common import (
     save_bicubic_lr,
     save_subimages,
     save_whole_image,
+    scoring_size,
 )
 
 CROP_SIZE = 480
@@ -53,7 +54,7 @@ def _lr_partners(hr_paths: list[str], sizes: dict[str, tuple[int, int]], folder:
         if not os.path.isfile(lr):
             raise FileNotFoundError(f'{lr}: LR partner of {hr} is missing')
         h, w = sizes[hr]
-        lh, lw = image_size(lr)
+        lh, lw = check_image(lr, color=True)
         if (lh, lw) != (h // scale, w // scale):
             raise ValueError(f'{lr}: size {lh}x{lw}, expected {h // scale}x{w // scale} (HR {h}x{w} / {scale})')
         partners.append(lr)
@@ -92,11 +93,16 @@ def prepare_div2k(src: str, dst: str, scales: Sequence[int] = SCALES, workers: i
     splits = {'train': list_images(os.path.join(src, 'DIV2K_train_HR'))}
     if os.path.isdir(os.path.join(src, 'DIV2K_valid_HR')):
         splits['valid'] = list_images(os.path.join(src, 'DIV2K_valid_HR'))
-    sizes = {p: image_size(p) for paths in splits.values() for p in paths}
+    # every image decodes, is colour and holds what is cut from it: a sub-image (train), its LR at every scale and
+    # a PSNR/SSIM score (valid); all before anything is written
+    least = max(hr_mod, scoring_size(max(scales)))
+    sizes = {p: check_image(p, color=True, min_height=least, why=f'its LR at x{max(scales)} to be scored')
+             for paths in splits.values() for p in paths}
     for p in splits['train']:
         h, w = sizes[p]
         if min(h - h % hr_mod, w - w % hr_mod) < crop_size:
-            raise ValueError(f'{p}: {h}x{w} is smaller than the {crop_size}x{crop_size} sub-image')
+            raise ValueError(f'{p}: {h}x{w} is too small: at least {crop_size}x{crop_size} after its crop to a '
+                             f'multiple of {hr_mod} needed (the {crop_size}x{crop_size} sub-image)')
 
     # hr_mod is recorded: outputs cut for other scales (e.g. mod 12 for x2-x4) do not line up with x8 ones.
     # 12, the only modulus before x8 existed, stays implicit so that outputs of earlier versions stay valid.

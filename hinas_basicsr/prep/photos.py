@@ -17,6 +17,16 @@ prepared by the same code as DIV2K and the SR benchmarks. Layout under ``dst``::
 
 The crops are what ``hinas search-vs-random --data photos`` scores on: a whole 1280x800 photo costs an
 F = 16 net about 14 s on one thread of a busy 2-core CPU, its crop a fifth of that.
+
+With ``gray``, the same photos and split, halved alike and converted to gray (BT.601, as OpenCV reads an image
+gray), in the layout ``HiNASNoisyImageDataset`` reads (its fixed noise per sigma makes the noisy test images)::
+
+    Photos_train.lmdb            the gray training photos, whole (keys = names)
+    Photos_test/<name>.png       the gray held-out photos
+    Photos_test_crop/<name>.png  their central 480x480 crops
+
+Every source is checked before anything is written: its sha256, that it decodes, that it is colour (for the SR
+set), and that its HR image holds what is cut from it.
 """
 from __future__ import annotations
 
@@ -26,10 +36,21 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 
 from hinas_basicsr.prep.benchmarks import prepare_sr_benchmarks
-from hinas_basicsr.prep.common import Outputs, bicubic_downscale, read_image, write_png
+from hinas_basicsr.prep.bsd500 import TRAIN_CROP
+from hinas_basicsr.prep.common import (
+    Outputs,
+    bicubic_downscale,
+    check_image,
+    lcm,
+    pack_lmdb,
+    read_image,
+    scoring_size,
+    write_png,
+)
 from hinas_basicsr.prep.div2k import CROP_SIZE, STEP, prepare_div2k
 
 MANIFEST_FORMAT = 'hinas-photos'
@@ -41,6 +62,7 @@ SPLITS = ('train', 'test')
 HR_TRAIN = 'DIV2K_train_HR'
 HR_TEST = f'benchmark/{TEST_SET}/HR'
 HR_CROP = f'benchmark/{CROP_SET}/HR'
+GRAY_TRAIN, GRAY_TEST, GRAY_CROP = 'Photos_train.lmdb', 'Photos_test', 'Photos_test_crop'
 _DEFAULT_MANIFEST = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                  'datasets_prep', 'photos_manifest.json')
 
@@ -141,20 +163,46 @@ def central_crop(img: np.ndarray, size: int) -> np.ndarray:
     return img[top:top + h, left:left + w]
 
 
+def check_photo_sizes(photos: Sequence[dict[str, Any]], sources: Sequence[str], gray: bool, crop_size: int,
+                      test_crop: int) -> None:
+    """Refuse, in one line naming it, a source that does not decode, is gray where the SR set needs colour, or whose
+    HR image (the source halved) cannot give what is cut from it: a ``crop_size`` sub-image once cut to a multiple
+    of the SR scales (for the gray set, a ``TRAIN_CROP`` training crop) for training, a PSNR/SSIM score at every
+    scale for testing."""
+    mod = 1 if gray else lcm(PHOTO_SCALES)
+    train_least = TRAIN_CROP if gray else crop_size
+    test_least = scoring_size() if gray else max(scoring_size(s) for s in PHOTO_SCALES)
+    if test_crop < test_least:
+        raise ValueError(f'test_crop: {test_crop} is smaller than {test_least}, the least side that can be scored')
+    dims = [check_image(source, color=not gray) for source in sources]  # all decode and fit the mode; then sizes
+    for photo, source, (h, w) in zip(photos, sources, dims):
+        hr_h, hr_w = h // 2, w // 2
+        if photo['split'] == 'train':
+            least, why = train_least, f'a {train_least}x{train_least} ' + ('training crop' if gray else 'sub-image')
+            usable = min(hr_h - hr_h % mod, hr_w - hr_w % mod)
+        else:
+            least, why, usable = test_least, 'a PSNR/SSIM score at every scale', min(hr_h, hr_w)
+        if usable < least:
+            cut = f', cut to a multiple of {mod},' if mod > 1 and photo['split'] == 'train' else ''
+            raise ValueError(f'{source}: {h}x{w} is too small: halved{cut} it must hold {why} (a side of at least '
+                             f'{least}), and keeps {usable}')
+
+
 def prepare_photos(dst: str, manifest: str | None = None, root: str = '/', workers: int = 1,
                    force: bool = False, crop_size: int = CROP_SIZE, step: int = STEP,
-                   test_crop: int = TEST_CROP) -> list[str]:
+                   test_crop: int = TEST_CROP, gray: bool = False) -> list[str]:
     """Check the photos against the manifest, then write the benchmark set under ``dst`` (module docstring).
 
     Args:
-        dst (str): Destination folder, e.g. ``datasets/photos``.
+        dst (str): Destination folder, e.g. ``datasets/photos`` (``datasets/photos_gray`` with ``gray``).
         manifest (str | None): The manifest. Default: the repository's ``datasets_prep/photos_manifest.json``.
         root (str): Folder the manifest's paths are under. Default: ``/`` (the installed packages).
         workers (int): Worker processes. Default: 1.
         force (bool): Rebuild existing outputs. Default: False.
-        crop_size (int): HR sub-image size. Default: 480 (DIV2K's).
-        step (int): HR step between sub-images. Default: 240.
-        test_crop (int): Size of the central crops of the held-out HR photos (``PhotosTestCrop``). Default: 480.
+        crop_size (int): HR sub-image size (SR set). Default: 480 (DIV2K's).
+        step (int): HR step between sub-images (SR set). Default: 240.
+        test_crop (int): Size of the central crops of the held-out HR photos. Default: 480.
+        gray (bool): Write the gray denoising set instead of the SR set. Default: False.
 
     Returns:
         list[str]: The outputs built by this call (empty when everything was up to date).
@@ -162,8 +210,11 @@ def prepare_photos(dst: str, manifest: str | None = None, root: str = '/', worke
     manifest = manifest or default_manifest()
     photos = load_manifest(manifest)
     sources = check_sources(photos, root)
-    out = Outputs(dst, manifest, force, params={'photos': sorted(p['sha256'] for p in photos)})
-    hr_names = {'train': HR_TRAIN, 'test': HR_TEST, 'crop': HR_CROP}
+    check_photo_sizes(photos, sources, gray, crop_size, test_crop)
+    params = {'photos': sorted(p['sha256'] for p in photos), **({'gray': True} if gray else {})}
+    out = Outputs(dst, manifest, force, params=params)
+    hr_names = {'train': GRAY_TRAIN, 'test': GRAY_TEST, 'crop': GRAY_CROP} if gray else \
+        {'train': HR_TRAIN, 'test': HR_TEST, 'crop': HR_CROP}
     out.check(hr_names.values())
     out.clean_stale()
     built = []
@@ -171,13 +222,20 @@ def prepare_photos(dst: str, manifest: str | None = None, root: str = '/', worke
         if out.is_done(name):
             continue
         with out.build(name) as tmp:
-            os.makedirs(tmp)
+            folder = os.path.join(os.path.dirname(tmp), 'png') if name.endswith('.lmdb') else tmp
+            os.makedirs(folder)
             for photo, source in zip(photos, sources):
                 if photo['split'] == split or (split == 'crop' and photo['split'] == 'test'):
                     hr = bicubic_downscale(read_image(source), 2)
-                    write_png(os.path.join(tmp, f'{photo["name"]}.png'),
+                    if gray:
+                        hr = cv2.cvtColor(hr, cv2.COLOR_BGR2GRAY)
+                    write_png(os.path.join(folder, f'{photo["name"]}.png'),
                               central_crop(hr, test_crop) if split == 'crop' else hr)
+            if folder != tmp:
+                pack_lmdb(folder, tmp, workers)
         built.append(name)
+    if gray:
+        return built
     built += prepare_div2k(dst, dst, scales=PHOTO_SCALES, workers=workers, force=force, crop_size=crop_size,
                            step=step)
     bench = os.path.join(dst, 'benchmark')
@@ -186,5 +244,6 @@ def prepare_photos(dst: str, manifest: str | None = None, root: str = '/', worke
     return built
 
 
-__all__ = ['CROP_SET', 'PHOTO_SCALES', 'TEST_SET', 'central_crop', 'check_sources', 'default_manifest',
-           'install_command', 'load_manifest', 'prepare_photos', 'sha256_of']
+__all__ = ['CROP_SET', 'GRAY_CROP', 'GRAY_TEST', 'GRAY_TRAIN', 'PHOTO_SCALES', 'TEST_SET', 'central_crop',
+           'check_photo_sizes', 'check_sources', 'default_manifest', 'install_command', 'load_manifest',
+           'prepare_photos', 'sha256_of']

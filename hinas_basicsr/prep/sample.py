@@ -22,8 +22,8 @@ import numpy as np
 
 from hinas_basicsr.prep.benchmarks import prepare_sr_benchmarks
 from hinas_basicsr.prep.bsd500 import prepare_bsd500
-from hinas_basicsr.prep.common import bicubic_downscale, files_under, not_written, write_png
-from hinas_basicsr.prep.div2k import prepare_div2k
+from hinas_basicsr.prep.common import bicubic_downscale, files_under, lcm, not_written, scoring_size, write_png
+from hinas_basicsr.prep.div2k import CROP_SIZE, prepare_div2k
 
 SAMPLE_VERSION = '1'
 COMPLETE_MARKER = '.sample_complete'
@@ -62,31 +62,64 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def _write_sources(root: str) -> None:
-    """Write the photos in the source layouts of DIV2K, the SR benchmarks and BSR (under ``root``)."""
+SAMPLE_SCALES = (2, 3, 4)
+BSD_PATCH = (96, 180)  # least and largest side of the gray BSD-like patches
+
+
+def _checked(name: str, load: Callable[[], np.ndarray], least: int, why: str, mod: int = 1,
+             color: bool = True) -> np.ndarray:
+    """Photo ``name`` of ``skimage.data`` (8 bits, RGB where ``color``, else gray); one that does not load, has other
+    channels, or keeps less than ``least`` on a side once cut to a multiple of ``mod`` (``why`` says what needs it)
+    is refused in one line naming it."""
+    try:
+        img = np.asarray(load())
+    except Exception as err:  # noqa: BLE001  (skimage's readers and its data fetcher raise many kinds)
+        raise ValueError(f'skimage.data {name}: not a readable image ({type(err).__name__}: {err})') from None
+    if img.dtype != np.uint8 or (img.ndim, img.shape[-1] if color else 0) != ((3, 3) if color else (2, 0)):
+        raise ValueError(f'skimage.data {name}: {img.dtype} {"x".join(map(str, img.shape))} is not an 8-bit '
+                         f'{"RGB" if color else "gray"} image, as the sample data needs')
+    usable = min(side - side % mod for side in img.shape[:2])
+    if usable < least:
+        cut = f', cut to a multiple of {mod},' if mod > 1 else ''
+        raise ValueError(f'skimage.data {name}: {img.shape[0]}x{img.shape[1]} is too small:{cut} it must keep a '
+                         f'side of at least {least} ({why})')
+    return img
+
+
+def _load_photos() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """The training and held-out photos, and the gray camera photo, each checked before anything is written."""
+    from skimage import data
+
     train, test = _photos()
+    mod = lcm(SAMPLE_SCALES)
+    test_least = max(scoring_size(s) for s in SAMPLE_SCALES)
+    return ({name: _checked(name, load, max(CROP_SIZE, BSD_PATCH[1]), f'a {CROP_SIZE}x{CROP_SIZE} sub-image and '
+                                                                      f'gray patches of up to {BSD_PATCH[1]}', mod)
+             for name, load in train.items()},
+            {name: _checked(name, load, test_least, 'a PSNR/SSIM score at every scale') for name, load in test.items()},
+            _checked('camera', data.camera, 2 * scoring_size(), 'a PSNR/SSIM score once halved', color=False))
+
+
+def _write_sources(root: str, train: dict[str, np.ndarray], test: dict[str, np.ndarray], camera: np.ndarray) -> None:
+    """Write the photos in the source layouts of DIV2K, the SR benchmarks and BSR (under ``root``)."""
     rng = np.random.default_rng(0)
     div2k_hr = os.path.join(root, 'DIV2K', 'DIV2K_train_HR')
     bench_hr = os.path.join(root, 'benchmark', 'SampleTest', 'HR')
     bsr = os.path.join(root, 'BSR', 'BSDS500', 'data', 'images')
     for folder in (div2k_hr, bench_hr, *(os.path.join(bsr, s) for s in ('train', 'val', 'test'))):
         os.makedirs(folder)
-    for index, (name, load) in enumerate(train.items(), 1):
-        rgb = load()
+    for index, (name, rgb) in enumerate(train.items(), 1):
         write_png(os.path.join(div2k_hr, f'{index:04d}.png'), rgb[..., ::-1])
         gray = _gray(rgb)
         for j in range(8):  # BSD-like gray patches of 96..180 px, half "train", half "val"
-            h, w = rng.integers(96, 181, size=2)
+            h, w = rng.integers(BSD_PATCH[0], BSD_PATCH[1] + 1, size=2)
             top, left = rng.integers(0, gray.shape[0] - h + 1), rng.integers(0, gray.shape[1] - w + 1)
             split = 'train' if j < 4 else 'val'
             write_png(os.path.join(bsr, split, f'{name}_{j}.png'), gray[top:top + h, left:left + w])
-    for name, load in test.items():
-        rgb = load()
+    for name, rgb in test.items():
         write_png(os.path.join(bench_hr, f'{name}.png'), rgb[..., ::-1])
         write_png(os.path.join(bsr, 'test', f'{name}.png'), _gray(rgb))
-    from skimage import data
-
-    write_png(os.path.join(bsr, 'test', 'camera.png'), bicubic_downscale(data.camera(), 2))
+    write_png(os.path.join(bsr, 'test', 'camera.png'), bicubic_downscale(camera, 2))
 
 
 def make_sample_data(dst: str, force: bool = False) -> bool:
@@ -107,11 +140,12 @@ def make_sample_data(dst: str, force: bool = False) -> bool:
         raise FileExistsError(f'{dst}: exists but is not complete sample data; use --force to rebuild')
     if os.path.lexists(dst):
         check_only_sample_data(dst)
+    photos = _load_photos()
     parent = os.path.dirname(os.path.abspath(dst))
     os.makedirs(parent, exist_ok=True)
     stage = tempfile.mkdtemp(prefix=f'.{os.path.basename(dst)}.partial-', dir=parent)
     try:
-        _write_sources(stage)
+        _write_sources(stage, *photos)
         prepare_div2k(os.path.join(stage, 'DIV2K'), os.path.join(stage, 'DIV2K'), scales=(2, 3, 4))
         bench = os.path.join(stage, 'benchmark')
         prepare_sr_benchmarks(bench, bench, scales=(2, 3, 4), sets=('SampleTest',))

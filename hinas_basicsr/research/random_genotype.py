@@ -34,11 +34,6 @@ def path_counts(num_layers: int, num_levels: int) -> list[list[int]]:
     return counts
 
 
-def num_paths(num_layers: int, num_levels: int) -> int:
-    """The number of valid width paths of ``num_layers`` layers (from level 0 in the stem)."""
-    return path_counts(num_layers, num_levels)[0][0]
-
-
 def random_widths(rng: random.Random, num_layers: int, num_levels: int) -> tuple[int, ...]:
     """A width path drawn uniformly among all valid paths (one level per layer)."""
     counts = path_counts(num_layers, num_levels)
@@ -70,8 +65,3 @@ def random_genotype(rng: random.Random, *, task: str, scale: int, num_in_ch: int
                     widths=random_widths(rng, num_layers, len(width_factors)))
 
 
-def random_like(genotype: Genotype, rng: random.Random) -> Genotype:
-    """A random genotype from the same space as ``genotype`` (task, scale, channels, layers, nodes, widths, ops)."""
-    return random_genotype(rng, task=genotype.task, scale=genotype.scale, num_in_ch=genotype.num_in_ch,
-                           num_nodes=genotype.num_nodes, num_layers=genotype.num_layers,
-                           width_factors=genotype.width_factors, ops=genotype.ops)

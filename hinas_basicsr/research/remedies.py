@@ -17,7 +17,7 @@ DEMO_FLOPS_TARGET = 8.0  # GFLOPs at 128x128: the lower quartile of uniform rand
 REMEDIES: dict[str, dict[str, Any]] = {
     # cells by DARTS-PT's perturbation, widths by the best one-hot beta, both on the supernet's validation
     # (the central 64 x 64 LR pixels of each val image: the selection evaluates the supernet about 155 times)
-    'perturbation': {'train': {'selection': 'perturbation', 'selection_val_crop': 64}},
+    'perturbation': {'train': {'selection_opt': {'type': 'perturbation', 'val_crop': 64}}},
     # a search head shaped like the derived decoder (it sees the low-level input that decoder will see)
     'decoder_head': {'network_g': {'search_head': 'decoder'}},
     # the architecture optimizer without weight decay (the reference: Adam lr 1e-3, weight decay 1e-3)
@@ -29,10 +29,10 @@ REMEDIES: dict[str, dict[str, Any]] = {
 
 def flops_target_overrides(gflops: float, input_size: Sequence[int] = DEFAULT_INPUT,
                            num_feat: int = DEFAULT_NUM_FEAT, weight: float = DEFAULT_WEIGHT) -> dict[str, Any]:
-    """The cost-target remedy: ``train.flops_target`` GFLOPs of the derived net (F = ``num_feat``) on one LR
-    input of ``input_size``, with the TF-NAS penalty's ``weight``."""
-    return {'train': {'flops_target': float(gflops), 'flops_input': [int(v) for v in input_size],
-                      'flops_num_feat': int(num_feat), 'flops_weight': float(weight)}}
+    """The cost-target remedy: ``train.flops_opt`` asking for ``gflops`` GFLOPs of the derived net (F =
+    ``num_feat``) on one LR input of ``input_size``, with the TF-NAS penalty's ``weight``."""
+    return {'train': {'flops_opt': {'type': 'target', 'gflops': float(gflops), 'input': [int(v) for v in input_size],
+                                    'num_feat': int(num_feat), 'weight': float(weight)}}}
 
 
 # a cost target for the demo's space (x2, L = 2, B = 3, the derived net at F = 16): ask for a cheaper net than most

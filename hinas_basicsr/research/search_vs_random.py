@@ -25,6 +25,14 @@ held-out photos with ``hinas compare``'s conventions and its params/FLOPs count.
   ``--test DIR`` (repeatable) also scores on a folder of HR images, with LR made by MATLAB bicubic.
 * ``--jobs J`` trains J genotypes at once, each in a process of its own with one thread (the search
   counts as one of the J while it runs); the figures are those of ``--jobs 1``.
+* Equal cost: ``--band-min M`` draws randoms inside +-10% of a searched net's FLOPs where fewer than M
+  lie there (:meth:`Benchmark.band_jobs`); they count at equal FLOPs only.
+* The verdict per search mode (:func:`search_modes`): every search beats the median of the randoms at
+  equal FLOPs, and the 90% bootstrap interval of the mean margin (:mod:`hinas_basicsr.research.stats`)
+  lies above 0.
+* Provenance: per seed the commit the net was trained at (:func:`code_commit`), per searched net its
+  search's iterations; :func:`rerun_nets` (``--from RUN --only NAME --out NEW``) trains nets of a
+  finished run again and checks their PSNRs against the recorded ones.
 
 The training recipe is the demo's (``options/demo/train_hinas_sr_x2.yml``: HiNASNet F = 16, Adam 1e-3,
 L1 + 0.6 logSSIM) with the learning rate decayed by a cosine to 0 over the iteration budget: batch 4 on
@@ -47,6 +55,7 @@ import random
 import re
 import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, field, replace
@@ -61,10 +70,12 @@ from hinas_basicsr.prep.benchmarks import build_benchmark_set
 from hinas_basicsr.prep.common import Outputs, image_size, list_images
 from hinas_basicsr.research.random_genotype import random_cell, random_genotype
 from hinas_basicsr.research.remedies import REMEDIES, apply_overrides, flops_target_overrides
+from hinas_basicsr.research.stats import BOOTSTRAP_SEED, LEVEL, REPLICATES, margin_interval, tau_interval
 from hinas_basicsr.search.judge import kendall_tau
+from hinas_basicsr.search.record import record_path
 from hinas_basicsr.space.genotype import Genotype
 from hinas_basicsr.space.trellis import valid_paths
-from hinas_basicsr.tools.compare import BICUBIC, NOISY, ModelSpec, compare
+from hinas_basicsr.tools.compare import BICUBIC, NOISY, ModelSpec, compare, count_flops
 from hinas_basicsr.tools.demo import HINAS_OPT, SAMPLE_ROOT
 from hinas_basicsr.tools.runners import TrainResult, plain_options, search_genotype, train_for_budget
 from hinas_basicsr.tools.sample_data import ensure_sample_data
@@ -75,8 +86,11 @@ from hinas_basicsr.utils.options_file import load_yaml
 RESULTS, TABLE, PLOT = 'results.json', 'table.md', 'psnr_vs_flops.png'
 RANDOM_DRAW_SEED = 0  # the random genotypes are the same in every run and rerun
 CELLS_DRAW_SEED = 1  # the random cells of --cells, drawn apart from the random genotypes
+BAND_DRAW_SEED = 2  # the band randoms of --band-min: random.Random(f'{BAND_DRAW_SEED}:{searched net}')
+BAND_TRIES = 1000  # draws per searched net before --band-min gives up on its band
+BAND_PREFIX = 'random_band_'  # random_band_<searched net>_<k>: the k-th random drawn inside its FLOPs band
 FLOPS_MATCH = 0.25  # "FLOPs-matched" randoms: within +-25% of the searched net's FLOPs
-EQUAL_FLOPS = 0.10  # issue 20's "equal FLOPs": randoms within +-10% of a searched net's FLOPs (summary)
+EQUAL_FLOPS = 0.10  # the benchmark's "equal FLOPs": randoms within +-10% of a searched net's FLOPs (summary)
 EXTRA_NAME = re.compile(r'[A-Za-z][A-Za-z0-9-]*(_[A-Za-z0-9-]+)*$')
 SR_SCALES = (2, 3, 4)  # the scales the sample data and the photo set have LR images for
 DATA = ('sample', 'photos')
@@ -119,9 +133,11 @@ class Settings:
     extras: tuple[tuple[str, str], ...] = field(default=())  # --extra NAME=JSON: (name, genotype file)
     remedies: tuple[str, ...] = field(default=())  # --remedy SPEC: one more search each (remedy_overrides)
     search_seeds: int = 1
+    band_min: int = 4  # randoms within +-10% of each searched net's FLOPs; drawn inside the band where fewer
 
-    # settings that do not change a figure: a rerun may change them
-    FREE = ('device', 'jobs')
+    # settings that do not change a figure: a rerun may change them; and --band-min, which only adds band randoms
+    # where it is raised (lowered, the band randoms drawn stay)
+    FREE = ('device', 'jobs', 'band_min')
     # settings that only add genotypes to a finished run: a rerun may turn them on
     ADDING = ('ablations', 'widths')
     # counts that only add genotypes or seeds to a finished run: a rerun may raise them
@@ -150,7 +166,7 @@ class Settings:
 
 # a setting an earlier run's results.json lacks had this value then (as its JSON writes it)
 _SETTING_DEFAULTS = {**{k: f.default for k, f in Settings.__dataclass_fields__.items() if f.default is not MISSING},
-                     'tests': [], 'extras': {}, 'remedies': []}
+                     'tests': [], 'extras': {}, 'remedies': [], 'band_min': 0}  # earlier runs drew no band randoms
 
 
 def remedy_overrides(spec: str) -> dict[str, Any]:
@@ -182,29 +198,20 @@ def mode_of(name: str) -> str:
 
 
 def kind_of(name: str) -> str:
-    """``random_3`` -> random, ``widths_0-1`` -> widths, ``cells_2`` -> cells; the rest are searches."""
+    """``random_3`` -> random, ``widths_0-1`` -> widths, ``cells_2`` -> cells; the rest are searches.
+
+    The band randoms (``random_band_found_1``) are randoms too."""
     prefix = name.split('_', 1)[0]
     return prefix if prefix in ('random', 'widths', 'cells') else 'search'
 
 
-def check_settings(s: Settings) -> Genotype | None:
-    """Refuse impossible arguments (ValueError/FileNotFoundError naming the option) before anything is written.
+def is_band(name: str) -> bool:
+    """A random drawn inside a searched net's FLOPs band (``--band-min``), not uniformly from the space."""
+    return name.startswith(BAND_PREFIX)
 
-    Returns the given genotype (``--genotype``), else None.
-    """
-    if s.task == 'sr' and s.scale not in SR_SCALES:
-        raise ValueError(f'--scale: {s.scale} has no sample data for sr (use one of {SR_SCALES})')
-    if s.task == 'denoise' and s.scale != 1:
-        raise ValueError(f'--scale: denoising is scale 1, got {s.scale}')
-    if (s.search_opt is None) == (s.genotype is None):
-        raise ValueError('--search-opt/--genotype: give exactly one')
-    for name, value, low in (('--random', s.random, 1), ('--seeds', s.seeds, 1), ('--search-iters', s.search_iters, 1),
-                             ('--train-iters', s.train_iters, 1), ('--random-seeds', s.random_seeds, 1),
-                             ('--cells', s.cells, 0), ('--jobs', s.jobs, 1), ('--search-seeds', s.search_seeds, 1)):
-        if value < low:
-            raise ValueError(f'{name}: expected an integer >= {low}, got {value}')
-    if s.data not in DATA:
-        raise ValueError(f'--data: expected one of {DATA}, got {s.data!r}')
+
+def check_data(s: Settings) -> None:
+    """Refuse a missing photo set (``--data photos``) and a ``--test`` folder that is not one of readable images."""
     if s.data == 'photos':
         if s.task != 'sr':
             raise ValueError('--data: photos is an SR set (use --task sr)')
@@ -221,6 +228,28 @@ def check_settings(s: Settings) -> Genotype | None:
 
         for path in list_images(folder):
             image_size(path)
+
+
+def check_settings(s: Settings) -> Genotype | None:
+    """Refuse impossible arguments (ValueError/FileNotFoundError naming the option) before anything is written.
+
+    Returns the given genotype (``--genotype``), else None.
+    """
+    if s.task == 'sr' and s.scale not in SR_SCALES:
+        raise ValueError(f'--scale: {s.scale} has no sample data for sr (use one of {SR_SCALES})')
+    if s.task == 'denoise' and s.scale != 1:
+        raise ValueError(f'--scale: denoising is scale 1, got {s.scale}')
+    if (s.search_opt is None) == (s.genotype is None):
+        raise ValueError('--search-opt/--genotype: give exactly one')
+    for name, value, low in (('--random', s.random, 1), ('--seeds', s.seeds, 1), ('--search-iters', s.search_iters, 1),
+                             ('--train-iters', s.train_iters, 1), ('--random-seeds', s.random_seeds, 1),
+                             ('--cells', s.cells, 0), ('--jobs', s.jobs, 1), ('--search-seeds', s.search_seeds, 1),
+                             ('--band-min', s.band_min, 0)):
+        if value < low:
+            raise ValueError(f'{name}: expected an integer >= {low}, got {value}')
+    if s.data not in DATA:
+        raise ValueError(f'--data: expected one of {DATA}, got {s.data!r}')
+    check_data(s)
     if s.device == 'cuda' and not torch.cuda.is_available():
         raise ValueError('--device: cuda was asked for but no CUDA device is available')
     if s.ablations and s.search_opt is None:
@@ -430,6 +459,19 @@ def space_of(s: Settings, given: Genotype | None) -> dict[str, Any]:
                 width_factors=tuple(float(f) for f in net['width_factors']), ops=tuple(net['ops']))
 
 
+def genotype_flops(s: Settings, genotype: Genotype) -> int:
+    """FLOPs of the net that ``genotype`` trains into (the benchmark's HiNASNet recipe) for one LR input of
+    1 x C x 128 x 128, as ``hinas compare`` (and so the table) counts them; on the meta device, so nothing is
+    computed or allocated."""
+    from basicsr.archs import build_network
+
+    net_opt = training_options(s, 'flops', 'genotype.json', 0)['network_g']
+    net_opt['genotype'] = genotype.to_dict()
+    with torch.device('meta'):
+        net = build_network(net_opt).eval()
+        return count_flops(net, torch.empty(1, genotype.num_in_ch, 128, 128))
+
+
 def path_label(widths: Sequence[int]) -> str:
     return '-'.join(str(w) for w in widths)
 
@@ -446,30 +488,71 @@ def _earlier_training(s: Settings, run: str, previous: dict[str, Any], seed: int
                        snapshot if os.path.isfile(snapshot) else None)
 
 
+def code_commit() -> dict[str, Any] | None:
+    """The commit of the code that runs (``git rev-parse HEAD`` of the checkout holding this package) and whether its
+    tracked files differ from it (``dirty``); None where the package is not in a git checkout."""
+    root = os.path.abspath(__file__)
+    for _ in range(__name__.count('.') + 1):  # hinas_basicsr/research/search_vs_random.py -> the checkout
+        root = os.path.dirname(root)
+    try:
+        def git(*args: str) -> str:
+            return subprocess.run(['git', '-C', root, *args], capture_output=True, text=True, check=True,
+                                  timeout=60).stdout.strip()
+
+        if os.path.abspath(git('rev-parse', '--show-toplevel')) != root:
+            return None  # an installed copy inside some other repository
+        commit = git('rev-parse', 'HEAD')
+        dirty = bool(git('status', '--porcelain', '--untracked-files=no'))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {'commit': commit, 'dirty': dirty}
+
+
+def search_iterations(s: Settings, name: str, genotype_file: str) -> dict[str, Any] | None:
+    """A searched net's search schedule, read from the search's option file under OUT/options: ``total_iter``, the
+    architecture warm-up in iterations (as HiNASSearchModel computes it) and the iteration its genotype was selected
+    at; None for a net no search of this run found (a given genotype, an --extra, the randoms)."""
+    option = os.path.join(s.out, 'options', f'search_{name}.yml')
+    if kind_of(name) != 'search' or not os.path.isfile(option):
+        return None
+    train = load_yaml(option)['train']
+    total = int(train['total_iter'])
+    warmup = (int(train['arch_warmup_iter']) if train.get('arch_warmup_iter') is not None
+              else round(float(train.get('arch_warmup_ratio', 0.2)) * total))
+    with open(genotype_file, encoding='utf-8') as f:
+        selected = (json.load(f).get('search') or {}).get('iteration')
+    return {'total_iter': total, 'arch_warmup_iter': warmup, 'selected_at': selected}
+
+
 def train_and_score(s: Settings, name: str, genotype_file: str, test_opt: str, seeds: int,
-                    previous: dict[str, Any] | None = None) -> dict[str, Any]:
+                    previous: dict[str, Any] | None = None, options: Sequence[str] | None = None) -> dict[str, Any]:
     """Train ``name`` once per seed, score every checkpoint (and the half-way snapshot); its results.json entry.
 
     With ``previous`` (the entry of an earlier run, with fewer seeds), the seeds it trained are not trained
-    again: their checkpoints are scored again with the new ones.
+    again: their checkpoints are scored again with the new ones. ``options`` (one option file per seed) replaces
+    the recipe's options (``--only``: the option files a finished run recorded).
     The entry holds the baseline of the test sets under ``baseline`` (the caller moves it out).
     """
     started = time.perf_counter()
-    specs, runs = [], []
+    specs, runs, commits = [], [], []
     half = max(1, s.train_iters // 2)
     for seed in range(seeds):
         run = f'{name}_seed{seed}'
         trained = _earlier_training(s, run, previous, seed) if previous else None
         if trained is None:
-            option = _write_yaml(os.path.join(s.out, 'options', f'{run}.yml'),
-                                 training_options(s, run, genotype_file, seed))
+            option = options[seed] if options else _write_yaml(os.path.join(s.out, 'options', f'{run}.yml'),
+                                                               training_options(s, run, genotype_file, seed))
+            commits.append(code_commit())
             trained = train_for_budget(option, float('inf'), s.out, max_iters=s.train_iters, snapshot_at=half)
+        else:
+            earlier = previous.get('commits') or []
+            commits.append(earlier[seed] if seed < len(earlier) else None)  # trained before commits were recorded
         specs.append(ModelSpec(f'seed{seed}', trained.option, trained.checkpoint))
         if trained.snapshot:
             specs.append(ModelSpec(f'seed{seed}_half', trained.option, trained.snapshot))
         runs.append(trained)
     rows = compare(specs, test_opt, os.path.join(s.out, 'scores', name), task=s.task, scale=s.scale,
-                   latency_runs=1, device=torch.device(s.device))
+                   latency_runs=1, device=torch.device(s.device), bm3d=False)  # its reference: bicubic or noisy
     set_names = list(dict.fromkeys(r['set'] for r in rows))
     baseline = {'name': rows[0]['model'], 'psnr': {}, 'ssim': {}}
     for r in rows:
@@ -490,6 +573,7 @@ def train_and_score(s: Settings, name: str, genotype_file: str, test_opt: str, s
              'sets': {n: {'psnr': [float(by[(m, n)]['psnr']) for m in seeds_done],
                           'ssim': [float(by[(m, n)]['ssim']) for m in seeds_done]} for n in set_names},
              'train_iterations': [r.iterations for r in runs], 'train_seconds': [round(r.seconds, 2) for r in runs],
+             'commits': commits, 'search_iterations': search_iterations(s, name, genotype_file),
              'wall_seconds': round(time.perf_counter() - started + (previous or {}).get('wall_seconds', 0), 1)}
     entry['baseline'] = baseline
     return entry
@@ -500,9 +584,9 @@ def _one_thread() -> None:
 
 
 def _train_job(s: Settings, name: str, genotype_file: str, test_opt: str, seeds: int,
-               previous: dict[str, Any] | None) -> dict[str, Any]:
+               previous: dict[str, Any] | None, options: Sequence[str] | None = None) -> dict[str, Any]:
     """:func:`train_and_score` in a worker process (one thread, as set by the pool's initializer)."""
-    return train_and_score(s, name, genotype_file, test_opt, seeds, previous)
+    return train_and_score(s, name, genotype_file, test_opt, seeds, previous, options)
 
 
 @dataclass
@@ -551,6 +635,8 @@ class Benchmark:
             found.check_compatible(task=self.s.task, scale=self.s.scale, source=best)
             if space_of(self.s, found) != self.space:
                 raise ValueError(f'{best}: the search found a genotype outside the space of {self.s.search_opt}')
+            if os.path.isfile(record_path(best)):  # what a selection measured (search/record.py), beside the genotype
+                atomic_write(record_path(target), lambda tmp: shutil.copyfile(record_path(best), tmp))
             atomic_write(target, lambda tmp: shutil.copyfile(best, tmp))
             self.results['wall_seconds'][f'search_{variant}'] = round(time.perf_counter() - started, 1)
             print(f'Search {variant} done in {self.results["wall_seconds"][f"search_{variant}"]:.0f} s', flush=True)
@@ -591,9 +677,63 @@ class Benchmark:
                                 make=lambda w=widths: self.variant(f'widths_{path_label(w)}', widths=w)))
         for k in range(1, self.s.cells + 1):
             jobs.append(Job(f'cells_{k}', 'train', after=after, make=lambda k=k: self.variant(f'cells_{k}', cells=k)))
+        if self.searched_known():
+            jobs += self.band_jobs()
+        return self.to_do(jobs)
+
+    def to_do(self, jobs: list[Job]) -> list[Job]:
+        """The searches, and the trainings of nets not scored yet or scored with fewer seeds than asked for now."""
         done = self.results['genotypes']
         return [j for j in jobs if j.kind == 'search' or j.name not in done
                 or len(done[j.name]['psnr']) < self.seeds_of(j.name)]
+
+    def searched(self) -> list[str]:
+        """The searched nets of the run, in its order: the searches (or the given genotype), then the extras."""
+        return [*(self.s.searches() if self.given is None else ['found']), *(name for name, _ in self.s.extras)]
+
+    def searched_known(self) -> bool:
+        """Whether every searched net's genotype file is under OUT/genotypes (every search done)."""
+        return all(os.path.isfile(self.path('genotypes', f'{n}.json')) for n in self.searched())
+
+    def band_jobs(self) -> list[Job]:
+        """The band randoms of ``--band-min`` (once every searched genotype is known), a training each.
+
+        For each searched net in the run's order: while fewer than ``band_min`` randoms (the uniform ones, and the
+        band randoms of any net) lie within +-10% of its FLOPs, its own generator
+        (``random.Random(f'{BAND_DRAW_SEED}:{name}')``) draws from the space, and the k-th draw inside its band is
+        ``random_band_{name}_{k}`` (rejection sampling: the band's randoms are uniform within the band). A rerun
+        draws the same. More than ``BAND_TRIES`` draws for one net is an error naming its band.
+        """
+        if not self.s.band_min:
+            return []
+        folder = self.path('genotypes')
+        names = [f'random_{k}' for k in range(1, self.s.random + 1)]
+        names += sorted(f[:-5] for f in os.listdir(folder) if is_band(f) and f.endswith('.json'))
+        flops = {n: genotype_flops(self.s, Genotype.load(os.path.join(folder, f'{n}.json'))) for n in names}
+        for name in self.searched():
+            target = genotype_flops(self.s, Genotype.load(os.path.join(folder, f'{name}.json')))
+            inside = sum(abs(f - target) <= EQUAL_FLOPS * target for f in flops.values())
+            rng, k, tries = random.Random(f'{BAND_DRAW_SEED}:{name}'), 0, 0
+            while inside < self.s.band_min:
+                if tries == BAND_TRIES:
+                    raise ValueError(f'--band-min {self.s.band_min}: {inside} random(s) within +-{EQUAL_FLOPS:.0%} of '
+                                     f'{name}\'s {target / 1e9:.3f} GFLOPs after {BAND_TRIES} draws from the space; '
+                                     f'lower --band-min (0: no band randoms)')
+                tries += 1
+                drawn = random_genotype(rng, **self.space)
+                cost = genotype_flops(self.s, drawn)
+                if abs(cost - target) > EQUAL_FLOPS * target:
+                    continue
+                k += 1
+                band = f'{BAND_PREFIX}{name}_{k}'
+                if band not in flops:  # drawn in an earlier run: counted already
+                    drawn.save(os.path.join(folder, f'{band}.json'))
+                    flops[band] = cost
+                    inside += 1
+        self.results['band_randoms'] = {'band': EQUAL_FLOPS, 'min': self.s.band_min,
+                                        'nets': sorted(n for n in flops if is_band(n))}
+        files = {n: os.path.join(folder, f'{n}.json') for n in flops if is_band(n)}
+        return [Job(n, 'train', make=lambda f=file: f) for n, file in files.items()]
 
     def seeds_of(self, name: str) -> int:
         """Training seeds of a net: ``--seeds`` for the searched nets, ``--random-seeds`` for the others."""
@@ -669,10 +809,21 @@ class Benchmark:
                 return None  # the searched path: its net is the found one (seed 0 of it is used)
             return genotype_file, self.seeds_of(job.name)
 
+        banded = self.searched_known()  # the band randoms are among the jobs already
+
+        def band_jobs() -> list[Job]:
+            """The band randoms' trainings, once the last search is done."""
+            nonlocal banded
+            if banded or not self.searched_known():
+                return []
+            banded = True
+            return self.to_do(self.band_jobs())
+
         if self.s.jobs <= 1:
-            for job in pending:
+            for job in pending:  # the band randoms are appended to the list while it is walked
                 if job.kind == 'search':
                     job.run()
+                    pending += band_jobs()
                     continue
                 made = prepare(job)
                 self.record(job.name, None if made is None else train_and_score(
@@ -710,6 +861,7 @@ class Benchmark:
                     if job.kind == 'search':
                         searching -= 1
                         searches_done.add(job.name)
+                        pending += band_jobs()
                         write_json(self.path(RESULTS), self.results)
                     else:
                         self.record(job.name, result)
@@ -731,7 +883,19 @@ def rank_among(value: float, others: Sequence[float]) -> tuple[int, int]:
 
 def randoms_near(entry: dict[str, Any], randoms: dict[str, dict[str, Any]], band: float) -> list[float]:
     """The mean PSNRs of the randoms whose FLOPs lie within +-``band`` of ``entry``'s."""
-    return [_mean(r['psnr']) for r in randoms.values() if abs(r['flops'] - entry['flops']) <= band * entry['flops']]
+    return [_mean(r['psnr']) for r in band_of(entry, randoms, band)]
+
+
+def band_of(entry: dict[str, Any], randoms: dict[str, dict[str, Any]], band: float) -> list[dict[str, Any]]:
+    """The entries of the randoms whose FLOPs lie within +-``band`` of ``entry``'s."""
+    return [r for r in randoms.values() if abs(r['flops'] - entry['flops']) <= band * entry['flops']]
+
+
+def split_randoms(entries: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(every random, the uniform ones): the band randoms of ``--band-min`` count at equal FLOPs only, not in the
+    randoms' spread, mean, median and overall ranks (they were drawn for a cost, not uniformly)."""
+    randoms = {n: e for n, e in entries.items() if kind_of(n) == 'random'}
+    return randoms, {n: e for n, e in randoms.items() if not is_band(n)}
 
 
 def _tau_or_none(a: Sequence[float], b: Sequence[float]) -> float | None:
@@ -744,9 +908,9 @@ def _tau_or_none(a: Sequence[float], b: Sequence[float]) -> float | None:
 def summary(results: dict[str, Any]) -> dict[str, Any]:
     """The run's figures beyond the table: spreads, the half/full tau, the decomposition's ranks."""
     entries = results['genotypes']
-    randoms = {n: e for n, e in entries.items() if kind_of(n) == 'random'}
+    randoms, uniform = split_randoms(entries)
     out: dict[str, Any] = {}
-    means = [_mean(e['psnr']) for e in randoms.values()]
+    means = [_mean(e['psnr']) for e in uniform.values()]
     out['random_spread_db'] = round(statistics.stdev(means), 4) if len(means) > 1 else None
     seed_stds = {n: statistics.stdev(e['psnr']) for n, e in entries.items() if len(e['psnr']) > 1}
     out['seed_spread_db'] = round(_mean(list(seed_stds.values())), 4) if seed_stds else None
@@ -756,17 +920,22 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     paired = [(e['psnr_half'][0], e['psnr'][0]) for e in entries.values() if e.get('psnr_half')]
     out['tau_half_vs_full'] = _tau_or_none([p[0] for p in paired], [p[1] for p in paired])
     out['tau_nets'] = len(paired)
+    if out['tau_half_vs_full'] is not None:
+        out['tau_half_vs_full_interval90'] = _rounded(tau_interval([p[0] for p in paired], [p[1] for p in paired])[1])
     if randoms:
-        ranks = {}
+        ranks, samples = {}, {}
         for name, e in entries.items():
             if kind_of(name) != 'search':
                 continue
-            near = randoms_near(e, randoms, EQUAL_FLOPS)
+            near = band_of(e, randoms, EQUAL_FLOPS)
+            near_means = [_mean(r['psnr']) for r in near]
             ranks[name] = {'psnr_mean': round(_mean(e['psnr']), 4), 'rank': list(rank_among(_mean(e['psnr']), means)),
-                           'rank_equal_flops': list(rank_among(_mean(e['psnr']), near)),
-                           'median_equal_flops_db': round(float(np.median(near)), 4) if near else None}
+                           'rank_equal_flops': list(rank_among(_mean(e['psnr']), near_means)),
+                           'median_equal_flops_db': round(float(np.median(near_means)), 4) if near else None,
+                           'randoms_equal_flops': len(near)}
+            samples[name] = (e['psnr'], [r['psnr'] for r in near])
         out['searched_vs_randoms'] = {'equal_flops': EQUAL_FLOPS, 'nets': ranks}
-        out['modes'] = search_modes(ranks)
+        out['modes'] = search_modes(ranks, samples)
     if 'found' in entries:
         found = entries['found']
         if randoms:
@@ -796,11 +965,15 @@ def decomposition_seeds(entries: dict[str, Any]) -> int:
     return min((len(e['psnr']) for e in group), default=1)
 
 
-def search_modes(ranks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Issue 20's rule, per search mode (the searched nets grouped by :func:`mode_of`): a mode beats chance only if
-    two or more searches (different seeds) all beat the median of the randoms within +-10% of their FLOPs.
+def search_modes(ranks: dict[str, dict[str, Any]],
+                 samples: dict[str, tuple[Sequence[float], Sequence[Sequence[float]]]]) -> dict[str, dict[str, Any]]:
+    """The verdict per search mode (the searched nets grouped by :func:`mode_of`): a mode beats chance only if two or
+    more searches (different seeds) all beat the median of the randoms within +-10% of their FLOPs, and the 90%
+    bootstrap interval of its mean margin over that median lies above 0.
 
-    A search with no random within the band beats nothing: it is compared at no equal cost."""
+    ``samples``: per searched net, its seed PSNRs and those of each random within its band
+    (:func:`hinas_basicsr.research.stats.margin_interval`: the randoms and the seeds resampled). A search with no
+    random within the band beats nothing: it is compared at no equal cost, and its mode has no margin."""
     modes: dict[str, dict[str, Any]] = {}
     for name, r in ranks.items():
         m = modes.setdefault(mode_of(name), {'searches': [], 'beats_median_equal_flops': []})
@@ -808,8 +981,20 @@ def search_modes(ranks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         median = r['median_equal_flops_db']
         m['beats_median_equal_flops'].append(median is not None and r['psnr_mean'] > median)
     for m in modes.values():
-        m['beats_chance'] = len(m['searches']) >= 2 and all(m['beats_median_equal_flops'])
+        margin, interval = None, None
+        if all(samples[n][1] for n in m['searches']):
+            margin, interval = margin_interval([samples[n] for n in m['searches']])
+        m['margin_db'], m['interval90_db'] = _rounded(margin), _rounded(interval)
+        m['bootstrap'] = {'level': LEVEL, 'replicates': REPLICATES, 'seed': BOOTSTRAP_SEED}
+        m['beats_chance'] = (len(m['searches']) >= 2 and all(m['beats_median_equal_flops'])
+                             and interval is not None and interval[0] > 0)
     return modes
+
+
+def _rounded(value: float | Sequence[float] | None) -> float | list[float] | None:
+    if value is None:
+        return None
+    return round(float(value), 4) if np.ndim(value) == 0 else [round(float(v), 4) for v in value]
 
 
 def _set_columns(entries: dict[str, Any]) -> list[str]:
@@ -821,7 +1006,7 @@ def markdown_table(results: dict[str, Any]) -> str:
     """Searched nets, the randoms' mean +- std, best and worst (one PSNR/SSIM pair per test set); the
     searched nets' ranks among the randoms; the decomposition, the spreads and the tau where measured."""
     s, entries = results['settings'], results['genotypes']
-    randoms = {n: e for n, e in entries.items() if kind_of(n) == 'random'}
+    randoms, uniform = split_randoms(entries)
     searched = {n: e for n, e in entries.items() if kind_of(n) == 'search'}
     metric = f'Y channel, crop {s["scale"]}' if s['task'] == 'sr' else f'gray, sigma {DENOISE_TEST_SIGMA}'
     some = next(iter(entries.values()))
@@ -829,8 +1014,10 @@ def markdown_table(results: dict[str, Any]) -> str:
     source = (f'the search ({s["search_iters"]} iterations)' if s.get('search_opt')
               else f'the given genotype {s.get("genotype")}')
     random_seeds = s.get('random_seeds', s['seeds'])
-    lines = [f'{s["task"]} x{s["scale"]} on the {s.get("data", "sample")} data: {len(randoms)} random genotypes vs '
-             f'{source}; every net trained {s["train_iters"]} iterations, the searched nets with seeds '
+    band = (f' (and {len(randoms) - len(uniform)} drawn within +-{EQUAL_FLOPS:.0%} of a searched net\'s FLOPs, '
+            f'counted at equal FLOPs only)') if len(randoms) > len(uniform) else ''
+    lines = [f'{s["task"]} x{s["scale"]} on the {s.get("data", "sample")} data: {len(uniform)} random genotypes{band} '
+             f'vs {source}; every net trained {s["train_iters"]} iterations, the searched nets with seeds '
              f'0..{s["seeds"] - 1}, the others with seeds 0..{random_seeds - 1}. PSNR (dB) / SSIM on held-out '
              f'photos ({metric}), mean +- std over seeds; FLOPs for one {some["flops_input"]} input.', '']
     header = ' | '.join(f'PSNR {n} | SSIM {n}' if n else 'PSNR | SSIM' for n in sets)
@@ -851,17 +1038,20 @@ def markdown_table(results: dict[str, Any]) -> str:
 
     for name, e in searched.items():
         lines.append(row(name, e))
-    if randoms:
+    for label, group in (('random', uniform), ('band random', {n: e for n, e in randoms.items() if is_band(n)})):
+        if not group:
+            continue
         body = []
         for n in sets:
-            body.append(cells([_mean(per_set(e, n)[0]) for e in randoms.values()],
-                              [_mean(per_set(e, n)[1]) for e in randoms.values()]))
-        lines.append(f'| random (mean +- std over {len(randoms)} nets) | {" | ".join(body)} | '
-                     f'{_mean([e["params"] for e in randoms.values()]):,.0f} | '
-                     f'{_mean([e["flops"] for e in randoms.values()]) / 1e9:.3f} |')
-        means = {n: _mean(e['psnr']) for n, e in randoms.items()}
+            body.append(cells([_mean(per_set(e, n)[0]) for e in group.values()],
+                              [_mean(per_set(e, n)[1]) for e in group.values()]))
+        lines.append(f'| {label} (mean +- std over {len(group)} nets) | {" | ".join(body)} | '
+                     f'{_mean([e["params"] for e in group.values()]):,.0f} | '
+                     f'{_mean([e["flops"] for e in group.values()]) / 1e9:.3f} |')
+    if uniform:
+        means = {n: _mean(e['psnr']) for n, e in uniform.items()}
         for label, name in (('best random', max(means, key=means.get)), ('worst random', min(means, key=means.get))):
-            lines.append(row(f'{label} ({name})', randoms[name]))
+            lines.append(row(f'{label} ({name})', uniform[name]))
     if results.get('baseline'):
         b = results['baseline']
         body = ' | '.join(f'{b["sets"]["psnr"][n]:.3f} | {b["sets"]["ssim"][n]:.4f}' if n and 'sets' in b
@@ -871,20 +1061,25 @@ def markdown_table(results: dict[str, Any]) -> str:
         lines += ['', '| searched net | rank among randoms (1 = best) | rank among randoms within +-25% of its FLOPs '
                   '| rank among randoms within +-10% of its FLOPs |', '| --- | --- | --- | --- |']
         for name, e in searched.items():
-            overall = rank_among(_mean(e['psnr']), [_mean(r['psnr']) for r in randoms.values()])
+            overall = rank_among(_mean(e['psnr']), [_mean(r['psnr']) for r in uniform.values()])
             matched = [rank_among(_mean(e['psnr']), randoms_near(e, randoms, band))
                        for band in (FLOPS_MATCH, EQUAL_FLOPS)]
             lines.append(f'| {name} | {overall[0]} of {overall[1]} | '
                          + ' | '.join(f'{m[0]} of {m[1]}' for m in matched) + ' |')
     figures = results.get('summary') or summary(results)
     modes = (figures.get('modes') or {}) if randoms else {}
-    if any(len(m['searches']) > 1 for m in modes.values()):
-        lines += ['', f'Search modes (issue 20\'s rule: every search of a mode, with different seeds, beats the median '
-                  f'of the randoms within +-{EQUAL_FLOPS:.0%} of its FLOPs):', '',
-                  '| mode | searches | beat the median at equal FLOPs | beats chance |', '| --- | --- | --- | --- |']
+    if modes:
+        lines += ['', 'Search modes (a mode beats chance when two or more searches, with different seeds, each beat '
+                  f'the median of the randoms within +-{EQUAL_FLOPS:.0%} of its FLOPs, and the {LEVEL:.0%} bootstrap '
+                  f'interval of the mean margin over that median, resampling the randoms and the seeds, lies above 0):',
+                  '', f'| mode | searches | beat the median at equal FLOPs | mean margin (dB) | {LEVEL:.0%} interval '
+                  '(dB) | beats chance |', '| --- | --- | --- | --- | --- | --- |']
         for mode, m in modes.items():
             beats = ', '.join('yes' if b else 'no' for b in m['beats_median_equal_flops'])
-            lines.append(f'| {mode} | {len(m["searches"])} | {beats} | {"yes" if m["beats_chance"] else "no"} |')
+            margin, interval = m.get('margin_db'), m.get('interval90_db')
+            lines.append(f'| {mode} | {len(m["searches"])} | {beats} | '
+                         + (f'{margin:+.3f} | [{interval[0]:+.3f}, {interval[1]:+.3f}]' if interval else '- | -')
+                         + f' | {"yes" if m["beats_chance"] else "no"} |')
     decomposition = [(n, e) for n, e in entries.items() if kind_of(n) in ('widths', 'cells')]
     if decomposition:
         seeds = decomposition_seeds(entries)
@@ -911,8 +1106,10 @@ def markdown_table(results: dict[str, Any]) -> str:
     if figures.get('random_spread_db') is not None:
         notes.append(f'spread among randoms (std) {figures["random_spread_db"]:.3f} dB')
     if figures.get('tau_half_vs_full') is not None:
+        interval = figures.get('tau_half_vs_full_interval90')
         notes.append(f'Kendall tau of the ranks at half and full training {figures["tau_half_vs_full"]:.3f} '
-                     f'({figures["tau_nets"]} nets)')
+                     f'({figures["tau_nets"]} nets' + (f'; {LEVEL:.0%} bootstrap interval [{interval[0]:.3f}, '
+                                                      f'{interval[1]:.3f}]' if interval else '') + ')')
     if notes:
         lines += [''] + [f'- {n}' for n in notes]
     return '\n'.join(lines) + '\n'
@@ -942,7 +1139,12 @@ def plot_psnr_vs_flops(results: dict[str, Any], path: str) -> None:
         return ([e['flops'] / 1e9 for e in group], [_mean(e['psnr']) for e in group],
                 [float(np.std(e['psnr'])) for e in group])
 
-    randoms = [e for n, e in entries.items() if kind_of(n) == 'random']
+    randoms = [e for n, e in entries.items() if kind_of(n) == 'random' and not is_band(n)]
+    band = [e for n, e in entries.items() if is_band(n)]
+    if band:
+        x, y, err = points(band)
+        ax.errorbar(x, y, yerr=err, fmt='o', mfc='none', color='0.55', alpha=0.8, capsize=2,
+                    label=f'random within +-{EQUAL_FLOPS:.0%} of a searched net\'s FLOPs ({len(band)})')
     if randoms:
         x, y, err = points(randoms)
         ax.errorbar(x, y, yerr=err, fmt='o', color='0.55', alpha=0.8, capsize=2, label=f'random ({len(randoms)})')
@@ -987,12 +1189,138 @@ def plot_psnr_vs_flops(results: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
+PSNR_MATCH = 1e-3  # dB: --only's rerun matches a recorded PSNR when within this
+
+
+def settings_of_run(results: dict[str, Any], out: str) -> Settings:
+    """The settings a finished run recorded (its defaults for the settings it predates), with ``out``."""
+    recorded = {**_SETTING_DEFAULTS, **results.get('settings', {})}
+    fields = {k: recorded[k] for k in Settings.__dataclass_fields__ if k != 'out'}
+    fields.update(tests=tuple(fields['tests']), extras=tuple(fields['extras'].items()),
+                  remedies=tuple(fields['remedies']))
+    return Settings(**fields, out=out)
+
+
+def check_rerun(run: str, names: Sequence[str], out: str, tests: Sequence[str] = ()) -> tuple[dict[str, Any], Settings]:
+    """Refuse a bad ``--from RUN --only NAME[,NAME...] --out NEW`` before anything is written: RUN without
+    results.json, a NAME that is not one of its nets (or whose genotype file is gone), NEW the same folder as RUN
+    or holding a results.json, a ``--test`` folder that is not one. Returns the run's results and the settings of
+    the rerun (the run's, into NEW, with the new ``--test`` folders after the run's)."""
+    recorded = os.path.join(run, RESULTS)
+    if not os.path.isfile(recorded):
+        raise FileNotFoundError(f'--from: {recorded} does not exist (not a finished search-vs-random run)')
+    if os.path.abspath(out) == os.path.abspath(run) or (os.path.exists(out) and os.path.samefile(out, run)):
+        raise ValueError(f'--out: {out} is the run given to --from; the rerun goes into a new folder')
+    if os.path.exists(os.path.join(out, RESULTS)):
+        raise ValueError(f'--out: {out} holds a results.json already; give a new folder')
+    with open(recorded, encoding='utf-8') as f:
+        results = json.load(f)
+    if not names:
+        raise ValueError('--only: expected NAME[,NAME...], the nets of the run to train again')
+    for name in names:
+        if name not in results.get('genotypes', {}):
+            raise ValueError(f'--only: {name!r} is not a net of {run} (its nets: {", ".join(results["genotypes"])})')
+        if not os.path.isfile(os.path.join(run, 'genotypes', f'{name}.json')):
+            raise FileNotFoundError(f'--only {name}: {os.path.join(run, "genotypes", name + ".json")} does not exist')
+    s = settings_of_run(results, out)
+    s = replace(s, tests=(*s.tests, *(t for t in tests if t not in s.tests)))
+    check_data(s)
+    return results, s
+
+
+def rerun_options(run: str, s: Settings, name: str, seed: int, genotype_file: str) -> tuple[str, bool]:
+    """The option file of seed ``seed`` of ``name`` for the rerun, under NEW/options: the one the run recorded
+    (``RUN/options/{name}_seed{seed}.yml``) with its genotype read from ``genotype_file``; where the run recorded
+    none, today's recipe (:func:`training_options`). Returns the file and whether it was the run's."""
+    run_name = f'{name}_seed{seed}'
+    source = os.path.join(run, 'options', f'{run_name}.yml')
+    if os.path.isfile(source):
+        opt = load_yaml(source)
+        opt['network_g']['genotype'] = os.path.abspath(genotype_file)
+    else:
+        opt = training_options(s, run_name, genotype_file, seed)
+    return _write_yaml(os.path.join(s.out, 'options', f'{run_name}.yml'), opt), os.path.isfile(source)
+
+
+def _short(commit: dict[str, Any] | None) -> str:
+    if not commit:
+        return 'unknown'
+    return commit['commit'][:10] + (' (with uncommitted changes)' if commit.get('dirty') else '')
+
+
+def rerun_nets(run: str, names: Sequence[str], out: str, tests: Sequence[str] = ()) -> dict[str, Any]:
+    """``hinas search-vs-random --from RUN --only NAME[,NAME...] --out NEW``: train those nets of a finished run
+    again (its genotype files, seeds and recorded option files; one thread per training where the run trained
+    with ``--jobs`` > 1, as it did), score them on the run's test sets and the new ``--test`` ones, and check
+    every seed's PSNR against the recorded one (a match: within ``PSNR_MATCH`` dB on every recorded set).
+
+    Writes NEW/results.json (the new entries, the checks, ``all_match``) and prints a line per net, seed and set.
+    """
+    results, s = check_rerun(run, names, out, tests)
+    names = list(dict.fromkeys(names))
+    os.makedirs(out, exist_ok=True)
+    test_opt = _write_yaml(os.path.join(out, 'options', 'test.yml'), test_options(s, prepare_test_sets(s)))
+    now = code_commit()
+    work = {}
+    for name in names:
+        genotype_file = os.path.join(out, 'genotypes', f'{name}.json')
+        os.makedirs(os.path.dirname(genotype_file), exist_ok=True)
+        shutil.copyfile(os.path.join(run, 'genotypes', f'{name}.json'), genotype_file)
+        made = [rerun_options(run, s, name, seed, genotype_file)
+                for seed in range(len(results['genotypes'][name]['psnr']))]
+        work[name] = (genotype_file, [m[0] for m in made], all(m[1] for m in made))
+    entries: dict[str, Any] = {}
+    if s.jobs > 1:  # the run trained each net in a process of its own with one thread
+        with futures.ProcessPoolExecutor(max_workers=min(s.jobs, len(names)),
+                                         mp_context=multiprocessing.get_context('spawn'),
+                                         initializer=_one_thread) as pool:
+            running = {name: pool.submit(_train_job, s, name, g, test_opt, len(o), None, o)
+                       for name, (g, o, _) in work.items()}
+            entries = {name: future.result() for name, future in running.items()}
+    else:
+        entries = {name: train_and_score(s, name, g, test_opt, len(o), options=o) for name, (g, o, _) in work.items()}
+    checks, baseline = [], None
+    for name, entry in entries.items():
+        baseline = entry.pop('baseline')
+        recorded = results['genotypes'][name]
+        entry['search_iterations'] = recorded.get('search_iterations')  # the run's search, not run again
+        old_sets = recorded.get('sets') or {next(iter(entry['sets'])): {'psnr': recorded['psnr']}}
+        old_commits = recorded.get('commits') or []
+        for seed in range(len(entry['psnr'])):
+            for set_name, scores in entry['sets'].items():
+                was = old_sets[set_name]['psnr'][seed] if set_name in old_sets else None
+                psnr = scores['psnr'][seed]
+                checks.append({'net': name, 'seed': seed, 'set': set_name, 'recorded_psnr': was, 'psnr': psnr,
+                               'match': None if was is None else bool(abs(psnr - was) <= PSNR_MATCH + 1e-9),
+                               'recorded_options': work[name][2],
+                               'recorded_commit': old_commits[seed] if seed < len(old_commits) else None,
+                               'commit': entry['commits'][seed]})
+    all_match = all(c['match'] is not False for c in checks)
+    report = {'rerun_of': run, 'only': names, 'settings': s.as_dict(), 'commit': now,
+              'threads': 1 if s.jobs > 1 else torch.get_num_threads(), 'psnr_match_db': PSNR_MATCH,
+              'checks': checks, 'all_match': all_match, 'baseline': baseline, 'genotypes': entries}
+    write_json(os.path.join(out, RESULTS), report)
+    for c in checks:
+        if c['match'] is None:
+            verdict = f'now {c["psnr"]:.4f} dB (a set the run did not score)'
+        else:
+            verdict = (f'recorded {c["recorded_psnr"]:.4f} dB, now {c["psnr"]:.4f} dB: '
+                       + ('match' if c['match'] else f'MISMATCH ({c["psnr"] - c["recorded_psnr"]:+.4f} dB)'))
+        print(f'{c["net"]} seed {c["seed"]} on {c["set"]}: {verdict}; commit recorded {_short(c["recorded_commit"])}, '
+              f'now {_short(c["commit"])}' + ('' if c['recorded_options'] else
+                                               "; the run recorded no option file: today's recipe"), flush=True)
+    print(f'{"All match" if all_match else "MISMATCH"}: {sum(c["match"] is True for c in checks)} of '
+          f'{sum(c["match"] is not None for c in checks)} recorded PSNRs within {PSNR_MATCH} dB '
+          f'({out}/{RESULTS})', flush=True)
+    return report
+
+
 def run_benchmark(settings: Settings) -> dict[str, Any]:
     """Check the arguments (nothing written if they are wrong), then run or resume the benchmark."""
     given = check_settings(settings)
     return Benchmark(settings, given).run()
 
 
-__all__ = ['Settings', 'check_settings', 'markdown_table', 'mode_of', 'pareto_front',
-           'plot_psnr_vs_flops', 'rank_among', 'remedy_overrides', 'run_benchmark', 'search_modes', 'search_options',
-           'summary', 'training_options', 'test_options']
+__all__ = ['Settings', 'check_rerun', 'check_settings', 'code_commit', 'genotype_flops', 'markdown_table', 'mode_of',
+           'pareto_front', 'plot_psnr_vs_flops', 'rank_among', 'remedy_overrides', 'rerun_nets', 'run_benchmark',
+           'search_modes', 'search_options', 'summary', 'training_options', 'test_options']

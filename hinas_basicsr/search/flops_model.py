@@ -36,10 +36,16 @@ from hinas_basicsr.archs.hinas_ops import make_op
 from hinas_basicsr.space.path_probs import level_marginals, low_level_probs, pair_marginals
 from hinas_basicsr.space.trellis import level_channels, node_edges
 from hinas_basicsr.utils.arg_checks import is_integer, is_number
+from hinas_basicsr.utils.options_file import REQUIRED, component_options, refuse_replaced_keys
 
 DEFAULT_INPUT = (128, 128)  # LR (height, width): hinas compare's default FLOPs input
 DEFAULT_NUM_FEAT = 16  # the derived SR net's reference F
 DEFAULT_WEIGHT = 0.1  # TF-NAS's weight of |E[cost] / target - 1|
+FLOPS_GROUP = 'flops_opt'  # train.flops_opt: the cost target's options (check_flops_options)
+FLOPS_TYPES = {'target': {'gflops': REQUIRED, 'input': DEFAULT_INPUT, 'num_feat': DEFAULT_NUM_FEAT,
+                          'weight': DEFAULT_WEIGHT}}
+FLOPS_REPLACED = {'flops_target': 'gflops', 'flops_input': 'input', 'flops_num_feat': 'num_feat',
+                  'flops_weight': 'weight'}  # the flat train keys before train.flops_opt
 
 
 def conv_macs(module: nn.Module) -> int:
@@ -134,26 +140,30 @@ def flops_penalty(expected: torch.Tensor, target: float) -> torch.Tensor:
     return (expected / target - 1).abs()
 
 
-def check_flops_options(train_opt: Mapping[str, Any]) -> None:
-    """Refuse bad ``train.flops_*`` options (ValueError naming the option)."""
-    target = train_opt.get('flops_target')
-    for key, value, integer in (('flops_target', target, False), ('flops_weight', train_opt.get('flops_weight'), False),
-                                ('flops_num_feat', train_opt.get('flops_num_feat'), True)):
-        if value is None:
-            continue
+def check_flops_options(train_opt: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The search's cost target, ``train.flops_opt: {type: target, gflops, input, num_feat, weight}``, with its
+    defaults filled in; None when the group is absent (no cost term). Refuses bad values, and the flat keys it
+    replaced (``train.flops_target``, ``flops_input``, ``flops_num_feat``, ``flops_weight``), in one line
+    (ValueError naming the option)."""
+    refuse_replaced_keys(train_opt, 'train', 'flops_', FLOPS_GROUP, 'target', FLOPS_REPLACED, 'docs/remedies.md')
+    spec = train_opt.get(FLOPS_GROUP)
+    if spec is None:
+        return None
+    opt = component_options(f'train.{FLOPS_GROUP}', spec, FLOPS_TYPES)
+    for key, integer in (('gflops', False), ('weight', False), ('num_feat', True)):
+        value = opt[key]
         if not is_number(value) or value <= 0 or (integer and not is_integer(value)):
             kind = 'an integer' if integer else 'a number'
-            raise ValueError(f'train.{key}: expected {kind} > 0, got {value!r}')
-    size = train_opt.get('flops_input')
-    if size is not None and (not isinstance(size, (list, tuple)) or len(size) != 2
-                             or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
-        raise ValueError(f'train.flops_input: expected [height, width] of the LR input in pixels, got {size!r}')
-    if target is None and any(k in train_opt for k in ('flops_weight', 'flops_num_feat', 'flops_input')):
-        raise ValueError('train.flops_target: missing (flops_weight, flops_num_feat and flops_input need a target)')
+            raise ValueError(f'train.{FLOPS_GROUP}.{key}: expected {kind} > 0, got {value!r}')
+    size = opt['input']
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
+        raise ValueError(f'train.{FLOPS_GROUP}.input: expected [height, width] of the LR input in pixels, got {size!r}')
+    return opt
 
 
 class FlopsTarget:
-    """The search's ``train.flops_target`` penalty: ``weight * |E[FLOPs] / target - 1|`` (TF-NAS), in GFLOPs.
+    """The search's ``train.flops_opt`` penalty: ``weight * |E[FLOPs] / target - 1|`` (TF-NAS), in GFLOPs.
 
     Args:
         model (FlopsModel): The FLOPs model of the supernet's derived nets.
@@ -166,13 +176,12 @@ class FlopsTarget:
 
     @classmethod
     def from_options(cls, train_opt: Mapping[str, Any], net: nn.Module) -> FlopsTarget | None:
-        """The penalty of a search's ``train:`` options, or None without ``flops_target``."""
-        check_flops_options(train_opt)
-        if train_opt.get('flops_target') is None:
+        """The penalty of a search's ``train:`` options, or None without ``flops_opt``."""
+        opt = check_flops_options(train_opt)
+        if opt is None:
             return None
-        model = FlopsModel.for_supernet(net, int(train_opt.get('flops_num_feat', DEFAULT_NUM_FEAT)),
-                                        tuple(train_opt.get('flops_input', DEFAULT_INPUT)))
-        return cls(model, train_opt['flops_target'], train_opt.get('flops_weight', DEFAULT_WEIGHT))
+        model = FlopsModel.for_supernet(net, int(opt['num_feat']), tuple(opt['input']))
+        return cls(model, opt['gflops'], opt['weight'])
 
     def __call__(self, net: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
         """(the weighted penalty, the expected FLOPs) under the supernet's softmax(alpha) and softmax(beta)."""

@@ -11,14 +11,14 @@
   training batches instead, ``bn='running'`` keeps the supernet's. :func:`kendall_tau` compares the ranking
   with stand-alone PSNRs.
 * **Selection by perturbation** (DARTS-PT: Wang et al., "Rethinking architecture selection in differentiable
-  NAS", ICLR 2021), :meth:`SearchJudge.perturbation_genotype`: edge by edge in a random order, the operation
+  NAS", ICLR 2021), :meth:`SearchJudge.perturbation_selection`: edge by edge in a random order, the operation
   whose removal from the mixture (its weight set to 0) lowers the supernet's validation PSNR most is kept and
   the edge is made one-hot on it; then node by node, the two incoming edges whose removal lowers it most are
   kept. The width path is then the one whose one-hot beta (with those cells) gives the best validation PSNR
   (:meth:`SearchJudge.best_widths`, every valid path tried). DARTS-PT fine-tunes the supernet between
   decisions; a ``between`` callback may do so here (the search model passes none).
 
-``train.selection: perturbation`` makes the search model use it at the end of the search (docs/remedies.md);
+``train.selection_opt: {type: perturbation}`` makes the search model use it at the end of the search (docs/remedies.md);
 :func:`hinas_basicsr.research.judge.judge_of_search` loads a finished search for the benchmark.
 """
 from __future__ import annotations
@@ -26,37 +26,54 @@ from __future__ import annotations
 import contextlib
 import itertools
 import random
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from hinas_basicsr.archs.search_cell import buffers_restored
-from hinas_basicsr.search.flops_model import check_flops_options
 from hinas_basicsr.space.genotype import Cell, Genotype, decode_cell
 from hinas_basicsr.space.trellis import MOVES, levels_at, node_edges, num_edges, valid_paths
+from hinas_basicsr.utils.options_file import component_options, refuse_replaced_keys
 
-SELECTIONS = ('alpha', 'perturbation')
 BN_MODES = ('batch', 'calibrate', 'running')
 DEFAULT_CALIB_BATCHES = 8
+SELECTION_GROUP = 'selection_opt'  # train.selection_opt: how the search picks its final genotype
+SELECTION_TYPES = {'alpha': {},  # the reference: the largest alpha and the Viterbi path (the default)
+                   'perturbation': {'bn': 'batch', 'calib_batches': DEFAULT_CALIB_BATCHES, 'val_batches': None,
+                                    'val_crop': None}}
+SELECTIONS = tuple(SELECTION_TYPES)
+SELECTION_REPLACED = {'selection': 'type', 'selection_bn': 'bn', 'selection_calib_batches': 'calib_batches',
+                      'selection_val_batches': 'val_batches',
+                      'selection_val_crop': 'val_crop'}  # the flat train keys before train.selection_opt
 
 
-def check_search_remedies(train_opt: Mapping[str, Any]) -> None:
-    """Refuse bad remedy options of a search's ``train:`` (ValueError naming the option)."""
-    selection = train_opt.get('selection', 'alpha')
-    if selection not in SELECTIONS:
-        raise ValueError(f'train.selection: {selection!r} is not one of {", ".join(SELECTIONS)}')
-    bn = train_opt.get('selection_bn', 'batch')
-    if bn not in BN_MODES:
-        raise ValueError(f'train.selection_bn: {bn!r} is not one of {", ".join(BN_MODES)}')
-    for key, low, default in (('selection_calib_batches', 0, DEFAULT_CALIB_BATCHES), ('selection_val_batches', 1, None),
-                              ('selection_val_crop', 1, None)):
-        value = train_opt.get(key, default)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
-            raise ValueError(f'train.{key}: expected an integer >= {low}, got {value!r}')
+def check_selection_options(train_opt: Mapping[str, Any]) -> dict[str, Any]:
+    """How the search picks its final genotype, ``train.selection_opt: {type: alpha | perturbation, bn,
+    calib_batches, val_batches, val_crop}``, with its defaults filled in (``{'type': 'alpha'}`` when the group is
+    absent). Refuses bad values, and the flat keys it replaced (``train.selection``, ``train.selection_*``), in
+    one line (ValueError naming the option)."""
+    refuse_replaced_keys(train_opt, 'train', 'selection', SELECTION_GROUP, 'perturbation', SELECTION_REPLACED,
+                         'docs/remedies.md')
+    spec = train_opt.get(SELECTION_GROUP)
+    opt = component_options(f'train.{SELECTION_GROUP}', {'type': 'alpha'} if spec is None else spec,
+                            SELECTION_TYPES)
+    if opt['type'] == 'perturbation':
+        if opt['bn'] not in BN_MODES:
+            raise ValueError(f'train.{SELECTION_GROUP}.bn: {opt["bn"]!r} is not one of {", ".join(BN_MODES)}')
+        for key, low in (('calib_batches', 0), ('val_batches', 1), ('val_crop', 1)):
+            value = opt[key]
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+                raise ValueError(f'train.{SELECTION_GROUP}.{key}: expected an integer >= {low}, got {value!r}')
+    return opt
 
-    check_flops_options(train_opt)
+
+class Selection(NamedTuple):
+    """A genotype chosen by the supernet's validation, and what the choice measured (its search record)."""
+
+    genotype: Genotype
+    record: dict[str, Any]
 
 
 def one_hot_weights(genotype: Genotype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,10 +235,6 @@ class SearchJudge:
             self.recalibrate(cells, transitions)
             return self.psnr(cells, transitions)
 
-    def inherited_psnrs(self, genotypes: Iterable[Genotype]) -> list[float]:
-        """:meth:`inherited_psnr` of each genotype."""
-        return [self.inherited_psnr(g) for g in genotypes]
-
     def check_space(self, genotype: Genotype) -> None:
         """Refuse a genotype from another search space than the supernet's."""
         net = self.net
@@ -246,14 +259,15 @@ class SearchJudge:
                 best = (score, path)
         return best[1], scores
 
-    def perturbation_genotype(self, seed: int = 0, between: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
-                              **search_info: Any) -> Genotype:
+    def perturbation_selection(self, seed: int = 0, between: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+                               iteration: int | None = None, **record_info: Any) -> Selection:
         """The genotype DARTS-PT's perturbation selects (module docstring), with the widths of
         :meth:`best_widths`. ``between(cell_weights, transitions)`` runs after each decision (e.g. a short
         fine-tuning of the supernet's weights; BN statistics are recomputed after it). The supernet's BN
         statistics are restored at the end. The genotype's ``search`` holds its one-hot weights (so it decodes to
-        itself), the supernet's own ``alpha_softmax``/``transitions`` under ``supernet``, the PSNR costs of every
-        removal and the PSNR of every path, and ``search_info``."""
+        itself) and the search's ``iteration``; the record, what the selection measured: the supernet's own
+        ``alpha_softmax``/``transitions`` under ``supernet``, the PSNR costs of every removal, the PSNR of every
+        path, the ``seed`` and ``record_info``."""
         net = self.net
         with torch.no_grad():
             rows = torch.softmax(net.alpha.detach().float(), dim=-1).cpu()  # (L or 1, E, n): the decisions' rows
@@ -306,10 +320,11 @@ class SearchJudge:
             widths, path_psnr = self.best_widths(cells)
         genotype = self._genotype(cells, widths)
         one_hot_cells, one_hot_trans = one_hot_weights(genotype)
-        info = {'selection': 'perturbation', 'supernet': net.search_state(), 'op_removal_psnr_cost': op_costs,
-                'edge_removal_psnr_cost': edge_costs, 'path_psnr': path_psnr, 'seed': seed, **search_info}
-        return self._genotype(cells, widths, alpha_softmax=one_hot_cells.tolist(),
-                              transitions=self._transitions_json(one_hot_trans), **info)
+        record = {'selection': 'perturbation', 'seed': seed, **record_info, 'supernet': net.search_state(),
+                  'op_removal_psnr_cost': op_costs, 'edge_removal_psnr_cost': edge_costs, 'path_psnr': path_psnr}
+        at = {} if iteration is None else {'iteration': int(iteration)}
+        return Selection(self._genotype(cells, widths, alpha_softmax=one_hot_cells.tolist(),
+                                        transitions=self._transitions_json(one_hot_trans), **at), record)
 
     # --- helpers ------------------------------------------------------------------------------------------------
     def _psnr_rows(self, rows: torch.Tensor, transitions: torch.Tensor) -> float:
@@ -344,10 +359,3 @@ def psnr_options(opt: Mapping[str, Any]) -> tuple[int, bool]:
     return int(psnr.get('crop_border', opt.get('scale') or 0)), bool(psnr.get('test_y_channel', True))
 
 
-@contextlib.contextmanager
-def inherited(net: nn.Module, genotype: Genotype) -> Iterator[None]:
-    """Within: ``net`` (a HiNASSupernet) computes the genotype's one-hot net (:func:`one_hot_weights`)."""
-    cells, transitions = one_hot_weights(genotype)
-    device = next(net.parameters()).device
-    with net.fixed_architecture(cells.to(device), transitions.to(device)):
-        yield

@@ -9,6 +9,11 @@ The JSON file is the interface between search and training::
      "search": {"alpha_softmax": [layer][edge][op], "transitions": [l][level] = [p_down, p_same, p_up] | null,
                 "iteration": 1000, "val_psnr": 30.1, "val_ssim": 0.9}}
 
+``search`` holds the probabilities the architecture was decoded from and the validation that wrote it (the keys
+of ``SEARCH_KEYS``), nothing else: what a selection measured to choose it goes into a search record beside the
+file (``best.search.json``, :mod:`hinas_basicsr.search.record`). Older files that carry such payloads in
+``search`` still load; the payloads are dropped.
+
 Input index 0 is the input from two layers back, 1 the previous layer's, 2 + j node j.
 ``widths[l]`` is the level of layer l + 1's cell; the path starts at level 0 in the stem.
 """
@@ -35,6 +40,7 @@ MAX_FILE_BYTES = 64 << 20
 MAX_DEPTH = 8
 MAX_WIDTH_FACTOR = 64
 MAX_CHANNELS = 64
+SEARCH_KEYS = ('alpha_softmax', 'transitions', 'iteration', 'val_psnr', 'val_ssim')  # a genotype's ``search``
 
 Cell = tuple[tuple[str, int], ...]
 
@@ -139,6 +145,11 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def _search_field(search: Any) -> Any:
+    """A file's ``search`` without the payloads older searches kept there (selection scores: now a search record)."""
+    return {k: v for k, v in search.items() if k in SEARCH_KEYS} if isinstance(search, Mapping) else search
+
+
 @dataclass(frozen=True)
 class Genotype:
     """A searched HiNAS architecture: one cell per layer and one width level per layer.
@@ -152,8 +163,9 @@ class Genotype:
         ops (tuple[str]): The candidate operations the search used, in alpha's order.
         cells (tuple[Cell]): Per layer, 2 * num_nodes (op, input index) pairs.
         widths (tuple[int]): Per layer, the width level of its cell.
-        search (dict | None): What the search saw (alpha_softmax, transitions, iteration, val_psnr,
-            val_ssim); absent in a hand-written genotype.
+        search (dict | None): The probabilities it was decoded from and the validation that wrote it
+            (``SEARCH_KEYS``: alpha_softmax, transitions, iteration, val_psnr, val_ssim); absent in a
+            hand-written genotype.
     """
 
     task: str
@@ -212,6 +224,10 @@ class Genotype:
     def _check_search(self) -> None:
         if not isinstance(self.search, Mapping):
             raise ValueError(f'genotype search: expected an object, got {_shown(self.search)}')
+        unknown = [k for k in self.search if k not in SEARCH_KEYS]
+        if unknown:
+            raise ValueError(f'genotype search: {unknown[0]!r} is not one of {", ".join(SEARCH_KEYS)} (what a '
+                             'selection measured goes into the search record beside the genotype file)')
         alpha, transitions = self.search.get('alpha_softmax'), self.search.get('transitions')
         if alpha is None or transitions is None:
             raise ValueError('genotype search: needs alpha_softmax and transitions')
@@ -305,7 +321,7 @@ class Genotype:
                        ops=tuple(_name(op, f'ops[{i}]') for i, op in enumerate(_list(data['ops'], 'ops'))),
                        cells=cells,
                        widths=tuple(_integer(w, f'widths[{i}]') for i, w in enumerate(_list(data['widths'], 'widths'))),
-                       search=data.get('search'))
+                       search=_search_field(data.get('search')))
         except ValueError as err:
             raise ValueError(f'{source}: {err}') from None
 

@@ -10,17 +10,21 @@ Conventions (they are printed with the table):
 * SR: PSNR/SSIM on the Y channel with ``scale`` pixels cropped from the border; the bicubic row
   upsamples the LR with BasicSR's MATLAB-compatible ``imresize`` (the kernel that made the LR).
   An LR image whose size times ``scale`` is not its GT's size is refused.
-* Denoising: all channels of the dataset's images, no crop; the ``noisy`` row is the noisy input itself.
+* Denoising: all channels of the dataset's images, no crop; the ``noisy`` row is the noisy input itself, and the
+  ``bm3d`` row BM3D (the ``bm3d`` package, the optional extra ``bm3d``: ``bm3d.bm3d`` for gray images,
+  ``bm3d.bm3d_rgb`` for colour) told each image's noise level; without the package it is skipped, in one line.
 * params: the number of elements of the network's parameters (buffers excluded).
 * FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` on one input of the stated size; it counts
   2 FLOPs per multiply-accumulate of convolutions and matrix products, nothing else (no bias,
-  activation, PixelShuffle, interpolation or additions). Bicubic and noisy count 0.
+  activation, PixelShuffle, interpolation or additions). Bicubic and noisy count 0, and so does BM3D (not
+  counted: it is no torch network; the plot draws it as a line).
 * latency_s: the median wall time of one forward pass on that input, on the current device.
 """
 from __future__ import annotations
 
 import copy
 import csv
+import importlib.util
 import io
 import os
 import statistics
@@ -42,7 +46,10 @@ from hinas_basicsr.utils.options_file import load_yaml
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 CSV_COLUMNS = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s', 'flops_input', 'device')
-BICUBIC, NOISY = 'bicubic', 'noisy'
+BICUBIC, NOISY, BM3D = 'bicubic', 'noisy', 'bm3d'
+REFERENCES = (BICUBIC, NOISY, BM3D)  # rows compare adds; no model may take their names
+BM3D_EXTRA = "pip install -e '.[bm3d]'"
+BM3D_LEAST = 16  # the bm3d package's binary crashes (segmentation fault) on some smaller images, e.g. 8x8
 
 
 @dataclass(frozen=True)
@@ -201,6 +208,27 @@ def bicubic_tensor(lq: torch.Tensor, scale: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(upsampled.transpose(2, 0, 1)))[None]
 
 
+def bm3d_available() -> bool:
+    """Whether the ``bm3d`` package (the optional extra ``bm3d``) is installed."""
+    return importlib.util.find_spec('bm3d') is not None
+
+
+def bm3d_denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
+    """BM3D of an HWC float image (0-1 scale, RGB or one gray channel) with white noise of ``sigma`` (0-255 scale):
+    ``bm3d.bm3d`` for gray, ``bm3d.bm3d_rgb`` (its colour variant, CBM3D) for RGB. Returns HWC float32."""
+    import bm3d
+
+    if noisy.shape[2] == 1:
+        return np.asarray(bm3d.bm3d(noisy[..., 0], sigma / 255.), dtype=np.float32)[..., None]
+    return np.asarray(bm3d.bm3d_rgb(noisy, sigma / 255.), dtype=np.float32)
+
+
+def bm3d_tensor(lq: torch.Tensor, sigma: float) -> torch.Tensor:
+    """:func:`bm3d_denoise` of a 1CHW tensor (on the CPU)."""
+    out = bm3d_denoise(lq[0].cpu().numpy().transpose(1, 2, 0), sigma)
+    return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))[None]
+
+
 def score(output: torch.Tensor, gt: torch.Tensor, task: str, scale: int) -> tuple[float, float]:
     """PSNR and SSIM as SRModel's validation computes them (SR: Y channel, crop = scale; denoise: no crop).
 
@@ -246,14 +274,14 @@ def median_latency(func: Callable[[], Any], runs: int, device: torch.device) -> 
     return statistics.median(times)
 
 
-def _evaluate(name: str, predict: Callable[[torch.Tensor], torch.Tensor], test_sets: Sequence[TestSet],
+def _evaluate(name: str, predict: Callable[[torch.Tensor, dict[str, Any]], torch.Tensor], test_sets: Sequence[TestSet],
               task: str, scale: int, device: torch.device) -> dict[str, tuple[float, float]]:
-    """Mean PSNR and SSIM of ``predict(lq)`` per test set, as SRModel's validation averages them."""
+    """Mean PSNR and SSIM of ``predict(lq, item)`` per test set, as SRModel's validation averages them."""
     from hinas_basicsr.utils.checkpoints import check_finite_output
 
     results = {}
     for test_set in test_sets:
-        scores = [score(check_finite_output(predict(item['lq'][None].to(device)),
+        scores = [score(check_finite_output(predict(item['lq'][None].to(device), item),
                                             f'--model {name}: {item.get("lq_path", test_set.name)}'),
                         item['gt'][None], task, scale)
                   for item in tqdm(test_set.items, desc=f'{name} on {test_set.name}', unit='img', leave=False,
@@ -264,17 +292,19 @@ def _evaluate(name: str, predict: Callable[[torch.Tensor], torch.Tensor], test_s
 
 def compare(models: Sequence[ModelSpec], test_option: str, out_dir: str, task: str | None = None,
             scale: int | None = None, flops_size: tuple[int, int] = (128, 128), latency_runs: int = 5,
-            device: torch.device | None = None) -> list[dict[str, Any]]:
-    """Evaluate ``models`` (plus bicubic for SR, the noisy input for denoising) on the test sets.
+            device: torch.device | None = None, say: Callable[[str], None] = print,
+            bm3d: bool = True) -> list[dict[str, Any]]:
+    """Evaluate ``models`` (plus bicubic for SR; the noisy input and BM3D for denoising) on the test sets.
 
     Writes ``compare.csv``, ``compare.md`` and ``psnr_vs_flops.png`` under ``out_dir`` and returns
     the CSV rows. Every input is checked (options, checkpoints, genotypes, test sets) before
-    the first evaluation.
+    the first evaluation. ``say`` prints the line that says BM3D is skipped, where it is; ``bm3d=False`` leaves
+    BM3D out (a harness that scores many nets on one test set).
     """
     device = device or default_device()
     names = [m.name for m in models]
-    if len(set(names)) != len(names) or {BICUBIC, NOISY} & set(names):
-        raise ValueError(f'--model: names must be unique and not {BICUBIC}/{NOISY}, got {names}')
+    if len(set(names)) != len(names) or set(REFERENCES) & set(names):
+        raise ValueError(f'--model: names must be unique and not {"/".join(REFERENCES)}, got {names}')
     task, scale, test_sets = load_test_sets(test_option, task, scale)
     nets = {m.name: load_network(m.option, m.checkpoint, device, task, scale, option_name=f'--model {m.name}',
                                  checkpoint_name=f'--model {m.name}') for m in models}
@@ -293,17 +323,46 @@ def compare(models: Sequence[ModelSpec], test_option: str, out_dir: str, task: s
     cpu = torch.device('cpu')
     if task == 'sr':
         latency = median_latency(lambda: bicubic_tensor(probe.cpu(), scale), latency_runs, cpu)
-        add(BICUBIC, _evaluate(BICUBIC, lambda lq: bicubic_tensor(lq, scale), test_sets, task, scale, cpu),
+        add(BICUBIC, _evaluate(BICUBIC, lambda lq, _: bicubic_tensor(lq, scale), test_sets, task, scale, cpu),
             0, 0, latency)
     else:
-        add(NOISY, _evaluate(NOISY, lambda lq: lq, test_sets, task, scale, cpu), 0, 0, 0.0)
+        add(NOISY, _evaluate(NOISY, lambda lq, _: lq, test_sets, task, scale, cpu), 0, 0, 0.0)
+    if task != 'sr' and bm3d:
+        skipped = bm3d_skipped(test_sets, flops_size)
+        if skipped:
+            say(f'{BM3D}: skipped, {skipped}')
+        else:
+            sigma = test_sets[0].items[0]['sigma']
+            latency = median_latency(lambda: bm3d_tensor(probe.cpu(), sigma), latency_runs, cpu)
+            add(BM3D, _evaluate(BM3D, lambda lq, item: bm3d_tensor(lq, item['sigma']), test_sets, task, scale, cpu),
+                0, 0, latency)
     for name, net in nets.items():
         with torch.no_grad():
-            results = _evaluate(name, net, test_sets, task, scale, device)
+            results = _evaluate(name, lambda lq, _, net=net: net(lq), test_sets, task, scale, device)
             latency = median_latency(lambda net=net: net(probe), latency_runs, device)
         add(name, results, count_params(net), count_flops(net, probe), latency)
     write_outputs(rows, out_dir, task, scale)
     return rows
+
+
+def bm3d_skipped(test_sets: Sequence[TestSet], flops_size: Sequence[int]) -> str:
+    """Why the BM3D row cannot be computed ('' when it can): the package is missing, a test image has no noise
+    level to tell it, or an image (a test image, or the latency input of ``flops_size``) is smaller than
+    ``BM3D_LEAST`` on a side, where the package's binary may crash."""
+    if not bm3d_available():
+        return f'the bm3d package is not installed ({BM3D_EXTRA})'
+    if min(flops_size) < BM3D_LEAST:
+        return (f'its latency input {"x".join(map(str, flops_size))} (--flops-size) is smaller than '
+                f'{BM3D_LEAST}x{BM3D_LEAST}, where the bm3d package may crash')
+    for test_set in test_sets:
+        for item in test_set.items:
+            name = os.path.basename(str(item['gt_path']))
+            if 'sigma' not in item:
+                return f'the test set {test_set.name} gives no noise level (sigma) to tell it'
+            if min(item['lq'].shape[-2:]) < BM3D_LEAST:
+                return (f'{test_set.name}: {name} is smaller than {BM3D_LEAST}x{BM3D_LEAST}, where the bm3d package '
+                        'may crash')
+    return ''
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], task: str, scale: int) -> str:
@@ -351,8 +410,14 @@ def plot_psnr_vs_flops(rows: Sequence[dict[str, Any]], path: str) -> None:
     for m in models:
         mine = [r for r in rows if r['model'] == m]
         x, y = mine[0]['flops'] / 1e9, float(np.mean([r['psnr'] for r in mine]))
+        if m == BM3D:  # its FLOPs are not counted: a level to compare with, not a point
+            ax.axhline(y, color='gray', linestyle='--', linewidth=1)
+            ax.annotate(f'{m} (FLOPs not counted)', (0, y), xycoords=('axes fraction', 'data'),
+                        textcoords='offset points', xytext=(4, 4), color='gray')
+            continue
         ax.scatter([x], [y])
         ax.annotate(m, (x, y), textcoords='offset points', xytext=(4, 4))
+    ax.margins(y=0.1)  # room for the labels above the highest point or level
     ax.set_xlabel(f"GFLOPs (input {rows[0]['flops_input']})")
     ax.set_ylabel('PSNR (dB), mean over test sets')
     ax.grid(alpha=0.3)

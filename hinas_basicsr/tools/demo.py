@@ -1,13 +1,18 @@
-"""The whole story on a CPU in minutes: sample data, a short x2 search, two equal-time trainings, a comparison.
+"""The whole story on a CPU in minutes: sample data, a short search, two equal-time trainings, a comparison.
+
+One code path serves both tasks (:data:`TASKS`): super-resolution (x2, the default) and gray denoising at
+sigma 50 (``task='denoise'``).
 
 1. builds the embedded sample data from ``skimage.data`` photos (``datasets/sample``);
-2. runs the short x2 search of ``options/demo/search_sr_x2.yml`` through BasicSR's train pipeline;
-   its best genotype is ``experiments/<name>/genotypes/best.json``;
-3. trains the found net (HiNASNet, F = 16) and an EDSR-baseline (64 features, 16 blocks) for the
-   SAME wall-clock budget each: BasicSR's own dataset, dataloader and SRModel, stepped until the
-   budget runs out (the time to build them is not counted), then saved;
-4. compares both with bicubic on the held-out SampleTest photos (:func:`hinas_basicsr.tools.compare.compare`)
-   and draws the same crop of each photo by every method (``side_by_side.png``);
+2. runs the task's short search (``options/demo/search_sr_x2.yml`` or ``search_denoise.yml``) through
+   BasicSR's train pipeline; its best genotype is ``experiments/<name>/genotypes/best.json``;
+3. trains the found net (HiNASNet, F = 16) and the field's baseline (an EDSR-baseline of 64 features and 16
+   blocks for SR, DnCNN-S for denoising) for the SAME wall-clock budget each: BasicSR's own dataset,
+   dataloader and SRModel, stepped until the budget runs out (the time to build them is not counted), then
+   saved;
+4. compares both with the references (bicubic for SR; the noisy input and, with the ``bm3d`` extra, BM3D for
+   denoising) on held-out photos (:func:`hinas_basicsr.tools.compare.compare`) and draws the same crop of
+   each photo by every method (``side_by_side.png``);
 5. prints the table and where the files are.
 
 The terminal shows one progress bar over the whole run (its steps are about seconds: one per search
@@ -22,24 +27,26 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from hinas_basicsr.tools.compare import (
     BICUBIC,
-    IMAGE_SUFFIXES,
+    BM3D,
+    NOISY,
     ModelSpec,
-    bicubic,
+    bicubic_tensor,
+    bm3d_tensor,
     compare,
+    load_test_sets,
     markdown_table,
+    score,
     to_image,
-    to_tensor,
 )
 from hinas_basicsr.tools.networks import default_device, load_network
 from hinas_basicsr.tools.runners import search_genotype, train_for_budget
@@ -48,30 +55,83 @@ from hinas_basicsr.utils.fileio import atomic_write
 from hinas_basicsr.utils.options_file import load_yaml
 
 SAMPLE_ROOT = 'datasets/sample'
-SEARCH_OPT = 'options/demo/search_sr_x2.yml'
-HINAS_OPT = 'options/demo/train_hinas_sr_x2.yml'
-EDSR_OPT = 'options/demo/train_edsr_x2.yml'
-TEST_OPT = 'options/demo/test_sr_x2.yml'
 DEMO_LOG = 'demo.log'
 SIDE_BY_SIDE = 'side_by_side.png'
-GROUND_TRUTH = 'ground truth'
-DISPLAY_NAMES = {BICUBIC: 'bicubic', 'hinas': 'HiNAS', 'edsr_baseline': 'EDSR-baseline'}
+DISPLAY_NAMES = {BICUBIC: 'bicubic', NOISY: 'noisy', BM3D: 'BM3D', 'hinas': 'HiNAS', 'edsr_baseline': 'EDSR-baseline',
+                 'dncnn': 'DnCNN'}
 
 
-def run_demo(out_dir: str = 'results/demo', budget_s: float = 240., genotype: str | None = None,
-             search_opt: str = SEARCH_OPT, latency_runs: int = 5, threads: int | None = None) -> list[dict[str, Any]]:
-    """Run the five steps; return the comparison rows (also in ``out_dir/compare.csv``).
+@dataclass(frozen=True)
+class DemoTask:
+    """What the demo runs for one task; everything else is one code path.
 
-    ``threads`` sets ``torch.set_num_threads`` for the whole run (None: PyTorch's default).
+    Args:
+        task (str): ``sr`` or ``denoise`` (the genotype's task).
+        what (str): The task in a few words, for the messages.
+        search_opt (str): The short search.
+        found_opt (str): Training options of the found net (its genotype is replaced by the search's).
+        baseline (str): Name of the baseline's row (a key of ``DISPLAY_NAMES``).
+        baseline_opt (str): Training options of the baseline.
+        test_opt (str): The held-out photos.
+        reference (str): The row the found net's gain is measured from.
+        metric (str): How PSNR is computed, for the messages.
+        clean (str): Title of the pictures' last column.
+        budget_s (float): Default training seconds of each net.
+        compare_s (float): Steps of the progress bar for the comparison.
     """
 
+    task: str
+    what: str
+    search_opt: str
+    found_opt: str
+    baseline: str
+    baseline_opt: str
+    test_opt: str
+    reference: str
+    metric: str
+    clean: str
+    budget_s: float
+    compare_s: float
+
+    def found_overrides(self, genotype: str) -> dict[str, Any]:
+        """``network_g`` of the found net: the searched genotype (an SR genotype built at the demo's scale)."""
+        scale = load_yaml(self.found_opt)['scale']
+        return {'genotype': genotype, **({'upscale': scale} if self.task == 'sr' else {})}
+
+
+TASKS = {
+    'sr': DemoTask('sr', 'x2', 'options/demo/search_sr_x2.yml', 'options/demo/train_hinas_sr_x2.yml',
+                   'edsr_baseline', 'options/demo/train_edsr_x2.yml', 'options/demo/test_sr_x2.yml', BICUBIC,
+                   'Y, crop 2', 'ground truth', 240., 15.),
+    'denoise': DemoTask('denoise', 'gray denoising, sigma 50', 'options/demo/search_denoise.yml',
+                        'options/demo/train_hinas_denoise_sigma50.yml', 'dncnn', 'options/demo/train_dncnn_sigma50.yml',
+                        'options/demo/test_denoise_sigma50.yml', NOISY, 'no crop', 'clean', 180., 60.),
+}
+SEARCH_OPT, TEST_OPT = TASKS['sr'].search_opt, TASKS['sr'].test_opt
+HINAS_OPT, EDSR_OPT = TASKS['sr'].found_opt, TASKS['sr'].baseline_opt
+GROUND_TRUTH = TASKS['sr'].clean
+
+
+def run_demo(out_dir: str = 'results/demo', budget_s: float | None = None, genotype: str | None = None,
+             search_opt: str | None = None, latency_runs: int = 5, threads: int | None = None,
+             task: str = 'sr') -> list[dict[str, Any]]:
+    """Run the five steps for ``task`` (a key of :data:`TASKS`); return the comparison rows (also in
+    ``out_dir/compare.csv``).
+
+    ``budget_s`` and ``search_opt`` default to the task's. ``threads`` sets ``torch.set_num_threads`` for the
+    whole run (None: PyTorch's default).
+    """
+    demo = TASKS[task]
+    budget_s = demo.budget_s if budget_s is None else budget_s
+    search_opt = search_opt or demo.search_opt
     if threads is not None:
         torch.set_num_threads(threads)
     started = time.perf_counter()
     terminal = sys.stdout
     stages = {'sample data': 5., 'search': 0. if genotype else float(load_yaml(search_opt)['train']['total_iter']),
-              'training hinas': budget_s, 'training edsr_baseline': budget_s, 'comparing': 15.}
+              'training hinas': budget_s, f'training {demo.baseline}': budget_s, 'comparing': demo.compare_s}
     log_path = os.path.join(out_dir, DEMO_LOG)
+    baseline = DISPLAY_NAMES[demo.baseline]
     with RunProgress(stages) as progress, quiet_basicsr(log_path) as log:
         def say(message: str) -> None:
             progress.write(message, terminal)
@@ -80,29 +140,36 @@ def run_demo(out_dir: str = 'results/demo', budget_s: float = 240., genotype: st
         ensure_sample_data(SAMPLE_ROOT)
         progress.update('sample data', stages['sample data'])
         if genotype is None:
-            say(f'[2/5] short x2 search: basicsr train -opt {search_opt}')
+            say(f'[2/5] short search ({demo.what}): basicsr train -opt {search_opt}')
             genotype = search_genotype(search_opt, threads, log, lambda it: progress.update('search', it))
         else:
             say(f'[2/5] search skipped: genotype {genotype}')
-        say(f'[3/5] training the found net and an EDSR-baseline, {budget_s:.0f} s each')
+        say(f'[3/5] training the found net and {"an" if baseline[0] in "AEIOU" else "a"} {baseline}, '
+            f'{budget_s:.0f} s each')
         trained = {}
-        hinas_overrides = {'genotype': genotype, 'upscale': load_yaml(HINAS_OPT)['scale']}  # any SR genotype at x2
-        for name, option, overrides in (('hinas', HINAS_OPT, hinas_overrides), ('edsr_baseline', EDSR_OPT, {})):
+        for name, option, overrides in (('hinas', demo.found_opt, demo.found_overrides(genotype)),
+                                        (demo.baseline, demo.baseline_opt, {})):
             stage = f'training {name}'
             trained[name] = train_for_budget(option, budget_s, out_dir, overrides,
                                              lambda seconds, stage=stage: progress.update(stage, seconds))
             say(f'      {name}: {trained[name].iterations} iterations in {trained[name].seconds:.0f} s')
-        say(f'[4/5] comparing on the held-out photos of {TEST_OPT}')
-        rows = compare([ModelSpec(n, r.option, r.checkpoint) for n, r in trained.items()], TEST_OPT, out_dir,
-                       latency_runs=latency_runs)
+        say(f'[4/5] comparing on the held-out photos of {demo.test_opt}')
+        rows = compare([ModelSpec(n, r.option, r.checkpoint) for n, r in trained.items()], demo.test_opt, out_dir,
+                       latency_runs=latency_runs, say=say)
         pictures = os.path.join(out_dir, SIDE_BY_SIDE)
-        save_side_by_side(demo_photos({n: (r.option, r.checkpoint) for n, r in trained.items()}, TEST_OPT), pictures,
-                          caption='x2, the same crop of each held-out photo; PSNR (Y, crop 2) of the whole photo')
+        photos = demo_photos({n: (r.option, r.checkpoint) for n, r in trained.items()}, demo.test_opt,
+                             bm3d=any(r['model'] == BM3D for r in rows))
+        save_side_by_side(photos, pictures, caption=f'{demo.what}: the same crop of each held-out photo; '
+                                                    f'PSNR ({demo.metric}) of the whole photo')
         progress.update('comparing', stages['comparing'])
     print('[5/5] results\n')
-    print(markdown_table(rows, 'sr', 2))
-    gain = _psnr(rows, 'hinas') - _psnr(rows, BICUBIC)
-    print(f'Found net vs bicubic: {gain:+.2f} dB PSNR (Y, crop 2) on photos neither net nor the search saw.')
+    print(markdown_table(rows, demo.task, 2 if demo.task == 'sr' else 1))
+    found = _psnr(rows, 'hinas')
+    print(f'Found net vs {DISPLAY_NAMES[demo.reference]}: {found - _psnr(rows, demo.reference):+.2f} dB PSNR '
+          f'({demo.metric}) on photos neither net nor the search saw.')
+    others = [m for m in dict.fromkeys(r['model'] for r in rows) if m not in ('hinas', demo.reference)]
+    print('Found net vs ' + ', vs '.join(f'{DISPLAY_NAMES.get(m, m)}: {found - _psnr(rows, m):+.2f} dB'
+                                         for m in others) + '.')
     print(f'Both nets trained {budget_s:.0f} s each (wall clock, same recipe); params and FLOPs are in the table: '
           'under an equal CPU budget the net with fewer FLOPs takes more steps.')
     print('\nFiles:')
@@ -173,9 +240,9 @@ def quiet_basicsr(log_path: str) -> Iterator[TextIO]:
 
 @dataclass(frozen=True)
 class PhotoRow:
-    """One held-out photo for the side-by-side figure: HR-sized BGR images by method, and their PSNR.
+    """One held-out photo for the side-by-side figure: GT-sized BGR (or gray) images by method, and their PSNR.
 
-    The ground truth is the last image; it has no PSNR.
+    The ground truth (the clean photo) is the last image; it has no PSNR.
     """
 
     name: str
@@ -183,32 +250,33 @@ class PhotoRow:
     psnr: dict[str, float]
 
 
-def demo_photos(models: Mapping[str, tuple[str, str]], test_opt: str = TEST_OPT,
-                device: torch.device | None = None) -> list[PhotoRow]:
-    """Bicubic, each model (name -> (option, checkpoint)) and the ground truth on the held-out photos.
+def demo_photos(models: Mapping[str, tuple[str, str]], test_opt: str = TEST_OPT, device: torch.device | None = None,
+                bm3d: bool = False) -> list[PhotoRow]:
+    """The references, each model (name -> (option, checkpoint)) and the ground truth on the held-out photos.
 
-    The photos are the image files of the first dataset of ``test_opt`` (``dataroot_gt``, and the LR
-    files of the same names in ``dataroot_lq``); PSNR is BasicSR's, on Y with ``scale`` pixels cropped,
-    as in the table.
+    The photos are the items of the first dataset of ``test_opt``, read as ``hinas compare`` reads them (so a
+    denoising set's noisy inputs are its fixed ones). The references are bicubic for SR, the noisy input (and
+    BM3D with ``bm3d``) for denoising; each PSNR is the table's (:func:`hinas_basicsr.tools.compare.score`).
     """
-    from basicsr.metrics import calculate_psnr
-
     device = device or default_device()
-    opt = load_yaml(test_opt)
-    scale = int(opt['scale'])
-    dataset = next(iter(opt['datasets'].values()))
+    task, scale, test_sets = load_test_sets(test_opt)
+    references: dict[str, Callable[[torch.Tensor, dict[str, Any]], torch.Tensor]] = (
+        {BICUBIC: lambda lq, _: bicubic_tensor(lq, scale)} if task == 'sr' else
+        {NOISY: lambda lq, _: lq, **({BM3D: lambda lq, item: bm3d_tensor(lq, item['sigma'])} if bm3d else {})})
     nets = {name: load_network(option, checkpoint, device) for name, (option, checkpoint) in models.items()}
+    clean = next(d.clean for d in TASKS.values() if d.task == task)
     photos = []
-    for file in sorted(f for f in os.listdir(dataset['dataroot_gt']) if f.lower().endswith(IMAGE_SUFFIXES)):
-        gt = cv2.imread(os.path.join(dataset['dataroot_gt'], file), cv2.IMREAD_COLOR)
-        lq = cv2.imread(os.path.join(dataset['dataroot_lq'], file), cv2.IMREAD_COLOR).astype(np.float32) / 255.
-        images = {DISPLAY_NAMES[BICUBIC]: np.round(bicubic(lq, scale) * 255.).astype(np.uint8)}
+    for item in test_sets[0].items:
+        lq, gt = item['lq'][None], item['gt'][None]
+        outputs = {DISPLAY_NAMES[name]: predict(lq, item) for name, predict in references.items()}
         with torch.no_grad():
             for name, net in nets.items():
-                images[DISPLAY_NAMES.get(name, name)] = to_image(net(to_tensor(lq, device)))
-        psnr = {method: float(calculate_psnr(img, gt, scale, test_y_channel=True)) for method, img in images.items()}
-        photos.append(PhotoRow(os.path.splitext(file)[0], {**images, GROUND_TRUTH: gt}, psnr))
-    return photos
+                outputs[DISPLAY_NAMES.get(name, name)] = net(lq.to(device)).cpu()
+        images = {method: to_image(out) for method, out in outputs.items()}
+        psnr = {method: score(out, gt, task, scale)[0] for method, out in outputs.items()}
+        photos.append(PhotoRow(os.path.splitext(os.path.basename(str(item['gt_path'])))[0],
+                               {**images, clean: to_image(gt)}, psnr))
+    return sorted(photos, key=lambda p: p.name)
 
 
 def detail_crop(image: np.ndarray, size: int) -> tuple[slice, slice]:
@@ -234,7 +302,7 @@ def save_side_by_side(photos: Sequence[PhotoRow], path: str, crop: int = 96, cap
     fig, axes = plt.subplots(len(photos), len(methods), figsize=(2.3 * len(methods), 2.5 * len(photos) + 0.5),
                              squeeze=False)
     for row, photo in zip(axes, photos):
-        window = detail_crop(photo.images[GROUND_TRUTH], crop)
+        window = detail_crop(photo.images[methods[-1]], crop)  # the last column: the ground truth
         for ax, method in zip(row, methods):
             img = photo.images[method][window]
             ax.imshow(img[..., ::-1] if img.ndim == 3 and img.shape[2] == 3 else img.squeeze(), cmap='gray',

@@ -25,12 +25,15 @@ from hinas_basicsr.models.lr_scheduler import check_scheduler_type
 from hinas_basicsr.models.numerics import check_amp
 from hinas_basicsr.models.search_options import check_search_options
 from hinas_basicsr.prep.common import image_size
-from hinas_basicsr.search.judge import check_search_remedies
+from hinas_basicsr.search.flops_model import FLOPS_GROUP, check_flops_options
+from hinas_basicsr.search.judge import SELECTION_GROUP, check_selection_options
 from hinas_basicsr.space.genotype import resolve_genotype
 from hinas_basicsr.tools import option_rules
 from hinas_basicsr.utils.arg_checks import is_integer, is_number
 from hinas_basicsr.utils.checkpoints import check_fits, read_checkpoint, weights_of
 from hinas_basicsr.utils.options_file import load_yaml
+
+REMEDY_GROUPS = (SELECTION_GROUP, FLOPS_GROUP)  # train's *_opt groups that are no losses (check_remedy_options)
 
 
 def _check_type(path: str, where: str, spec: Any, registry) -> None:
@@ -165,7 +168,7 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none',
     for where, spec in _dataset_specs(opt):
         _check_type(path, where, spec, DATASET_REGISTRY)
     for key, spec in (opt.get('train') or {}).items():
-        if key.endswith('_opt'):
+        if key.endswith('_opt') and key not in REMEDY_GROUPS:
             _check_loss(path, f'train.{key}', spec, LOSS_REGISTRY)
     if is_train:
         option_rules.loss_weights(path, opt)
@@ -383,17 +386,18 @@ def check_hinas_networks(opt: Mapping[str, Any], source: str) -> None:
 
 
 def check_remedy_options(opt: Mapping[str, Any], source: str) -> None:
-    """The search remedies' options (``train.selection``, ``train.flops_*``, ``network_g.search_head``)."""
+    """The search remedies' options (``train.selection_opt``, ``train.flops_opt``, ``network_g.search_head``)."""
 
     try:
-        check_search_remedies(opt.get('train') or {})
+        check_selection_options(opt.get('train') or {})
+        check_flops_options(opt.get('train') or {})
     except ValueError as err:
         raise ValueError(f'{source}: {err}') from None
     head = (opt.get('network_g') or {}).get('search_head', 'reference')
     if head not in SEARCH_HEADS:
         raise ValueError(f'{source}: network_g.search_head: {head!r} is not one of {", ".join(SEARCH_HEADS)}')
 # ----------------------------------------------------------------------------- the plugin's components
-PLUGIN_ARCHS = ('HiNASNet', 'HiNASSupernet')
+PLUGIN_ARCHS = ('HiNASNet', 'HiNASSupernet', 'DnCNN')
 WRAPPER_DATASETS = ('HiNASSplitDataset', 'HiNASMultiCropDataset')
 
 
@@ -729,7 +733,7 @@ def _check_losses(path: str, opt: Mapping[str, Any]) -> None:
                 raise ValueError(f'{path}: {where}: {str(err)[:160]}') from None
 
     for key, spec in (opt.get('train') or {}).items():
-        if key.endswith('_opt'):
+        if key.endswith('_opt') and key not in REMEDY_GROUPS:
             check(f'train.{key}', spec)
 
 
