@@ -577,11 +577,21 @@ def _typed_like_defaults(path: str, key: str, cls: Any, kwargs: Mapping[str, Any
                                  f'{value!r}')
 
 
+CHANNEL_OPTIONS = ('num_in_ch', 'in_channels', 'in_nc')  # how BasicSR's networks name their input channels
+
+
 def _data_channels(opt: Mapping[str, Any]) -> tuple[int, str] | None:
-    """The channels BasicSR's paired datasets read (3; 1 with ``color: y``), and the dataset that says so."""
-    for key, spec in (opt.get('datasets') or {}).items():
-        if isinstance(spec, Mapping) and spec.get('type') in ('PairedImageDataset', 'SingleImageDataset'):
-            return (1 if spec.get('color') == 'y' else 3), f'datasets.{key} ({spec["type"]})'
+    """The channels the datasets read (BasicSR's paired ones 3, 1 with ``color: y``; the noisy one 1 with
+    ``gray``), and the dataset that says so."""
+    for key, entry in (opt.get('datasets') or {}).items():
+        inner = entry.get('dataset') if isinstance(entry, Mapping) else None
+        for where, spec in ((f'datasets.{key}', entry), (f'datasets.{key}.dataset', inner)):
+            if not isinstance(spec, Mapping):
+                continue
+            if spec.get('type') in ('PairedImageDataset', 'SingleImageDataset'):
+                return (1 if spec.get('color') == 'y' else 3), f'{where} ({spec["type"]})'
+            if spec.get('type') == 'HiNASNoisyImageDataset':
+                return (1 if spec.get('gray') else 3), f'{where} (HiNASNoisyImageDataset)'
     return None
 
 
@@ -609,9 +619,10 @@ def check_basicsr_network(path: str, key: str, spec: Mapping[str, Any], opt: Map
     if params > MAX_PARAMS:
         raise ValueError(f'{path}: {key}: {params:,} parameters, more than the {MAX_PARAMS:,} a network may have here')
     data = _data_channels(opt) if key == 'network_g' else None
-    channels = spec.get('num_in_ch', data[0] if data else 3)
-    if data and is_integer(channels) and channels != data[0]:
-        raise ValueError(f'{path}: {key}.num_in_ch: {channels}, but {data[1]} reads {data[0]}-channel images')
+    named = next((name for name in CHANNEL_OPTIONS if name in spec), None)
+    channels = spec[named] if named else data[0] if data else 3
+    if data and named and is_integer(channels) and channels != data[0]:
+        raise ValueError(f'{path}: {key}.{named}: {channels}, but {data[1]} reads {data[0]}-channel images')
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter('ignore')
