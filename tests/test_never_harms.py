@@ -151,6 +151,11 @@ RULES = {
                                                  'backend (it takes none)'),
     'a training pair without use_rot': _edited(lambda opt: opt['datasets']['train'].pop('use_rot'), 'o.yml',
                                                'missing option datasets.train.use_rot'),
+    'a scheduler type that is a mapping': _edited(_scheduler(type={'zz': 1}), 'o.yml',
+                                                  'train.scheduler.type: expected a scheduler name, got'),
+    'DnCNN num_conv 17,000,000': _edited(_set(network_g={'type': 'DnCNN', 'num_in_ch': 3, 'num_out_ch': 3,
+                                                         'num_conv': 17_000_000}, scale=1), 'o.yml',
+                                         'network_g.num_conv: expected an integer from 0 to 4096, got 17000000'),
     'a loss without a type': _edited(lambda opt: opt['train']['pixel_opt'].pop('type'), 'o.yml',
                                      'missing option train.pixel_opt.type'),
     'a dataset without a type': _edited(lambda opt: opt['datasets']['train'].pop('type'), 'o.yml',
@@ -626,8 +631,10 @@ BASICSR_NETWORKS = {
                                             'datasets.train (PairedImageDataset) reads 3-channel images'),
     'EDSR num_feat 0': _edited(_network(num_feat=0), 'o.yml', 'network_g.num_feat: expected an integer from 1 to 4096, '
                                'got 0'),
-    'EDSR num_feat wide': _edited(_network(num_feat='wide'), 'o.yml', 'network_g.num_feat: expected a number',
-                                  "got 'wide'"),
+    'EDSR num_feat wide': _edited(_network(num_feat='wide'), 'o.yml', 'network_g.num_feat: expected an integer from '
+                                  "1 to 4096, got 'wide'"),
+    'EDSR res_scale wide': _edited(_network(res_scale='wide'), 'o.yml', 'network_g.res_scale: expected a number (its '
+                                   "default is 1), got 'wide'"),
     'EDSR num_feat 4096': _edited(_network(num_feat=4096, num_block=16), 'o.yml', 'network_g:', 'parameters, more '
                                   'than the 1,073,741,824'),
     'EDSR num_feat 10**6': _edited(_network(num_feat=10 ** 6), 'o.yml', 'network_g.num_feat: expected an integer from '
@@ -734,9 +741,11 @@ def _supernet_case(*needles, **network):
 
 
 SUPERNET = {
-    'num_nodes 2**63': (('network_g.num_nodes: 9223372036854775808 gives more than 100,000 candidate operations',),
+    'num_nodes 2**63': (('network_g.num_nodes: expected an integer from 0 to 4096, got 9223372036854775808',),
                         {'num_nodes': 2 ** 63}),
-    'num_layers 10**9': (('network_g.num_layers: 1000000000 gives more than 100,000',), {'num_layers': 10 ** 9}),
+    'num_layers 10**9': (('network_g.num_layers: expected an integer from 0 to 4096, got 1000000000',),
+                         {'num_layers': 10 ** 9}),
+    'num_nodes 4000': (('network_g.num_nodes: 4000 nodes in 2 layers', 'more than 100,000'), {'num_nodes': 4000}),
     'upscale 2.0': (('network_g.upscale: 2.0 is not valid',), {'upscale': 2.0}),
     'width factor 1e308': (('network_g.width_factors: expected a list of numbers in (0, 64]',),
                            {'width_factors': [1, 1.5, 1e308]}),

@@ -50,8 +50,8 @@ def check_options(opt: dict[str, Any], where: str = 'datasets') -> None:
     if not sigmas or not all(is_number(s) and s >= 0 for s in sigmas):
         raise ValueError(f'{where}.sigma: expected one or more noise levels >= 0 (0-255 scale), got {sigma!r}')
     seed = opt.get('noise_seed', 0)
-    if not is_integer(seed):
-        raise ValueError(f'{where}.noise_seed: expected an integer, got {seed!r}')
+    if not is_integer(seed) or seed < 0:
+        raise ValueError(f'{where}.noise_seed: expected an integer >= 0, got {seed!r}')
     if opt.get('phase', 'train') == 'train' and not opt.get('gt_size'):
         raise ValueError(f'{where}.gt_size: required for the train phase of HiNASNoisyImageDataset')
     prob = opt.get('rescale_prob', 0)

@@ -175,6 +175,8 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none',
         option_rules.scheduler(path, opt)
     scheduler = (opt.get('train') or {}).get('scheduler')
     if is_train and isinstance(scheduler, dict) and 'type' in scheduler:
+        if not isinstance(scheduler['type'], str):
+            raise ValueError(f"{path}: train.scheduler.type: expected a scheduler name, got {scheduler['type']!r:.60}")
         try:
             check_scheduler_type(scheduler['type'], MODEL_REGISTRY.get(opt['model_type']))
         except ValueError as err:
@@ -425,9 +427,12 @@ def _build_on_meta(path: str, key: str, spec: Mapping[str, Any]) -> torch.nn.Mod
 
     kwargs = {k: v for k, v in spec.items() if k != 'type'}
     cls = ARCH_REGISTRY.get(spec['type'])
-    try:
-        with torch.device('meta'):
+    bound = module_bound(path, key) if spec['type'] != 'HiNASSupernet' else contextlib.nullcontext()
+    try:  # the supernet is bounded by its candidate operations, counted before it is built
+        with torch.device('meta'), bound:
             return cls(**copy.deepcopy(kwargs))
+    except TooManyModules as err:
+        raise ValueError(str(err)) from None
     except (ValueError, FileNotFoundError) as err:
         message = str(err)
         if key != 'network_g' and message.startswith('network_g'):
@@ -502,6 +507,7 @@ def _check_networks(path: str, opt: Mapping[str, Any]) -> None:
         kwargs = {k: v for k, v in spec.items() if k != 'type'}
         _unknown_keys(path, key, ARCH_REGISTRY.get(spec['type']), kwargs)
         if spec['type'] in PLUGIN_ARCHS:
+            _typed_like_defaults(path, key, ARCH_REGISTRY.get(spec['type']), kwargs)
             _build_on_meta(path, key, spec)
         else:
             check_basicsr_network(path, key, spec, opt)
@@ -558,6 +564,12 @@ def _typed_like_defaults(path: str, key: str, cls: Any, kwargs: Mapping[str, Any
         return
     for name, value in kwargs.items():
         default = params[name].default if name in params else inspect.Parameter.empty
+        if name.startswith('num_') and not isinstance(default, (bool, float, str)):  # a count: of channels, blocks
+            least = 1 if name in ('num_in_ch', 'num_out_ch', 'num_feat', 'num_grow_ch') else 0
+            if not is_integer(value) or not least <= value <= MAX_COUNT:
+                raise ValueError(f'{path}: {key}.{name}: expected an integer from {least} to {MAX_COUNT}, got '
+                                 f'{value!r:.60}')
+            continue
         if isinstance(default, bool):
             ok, kind = isinstance(value, bool), 'true or false'
         elif isinstance(default, int):
@@ -569,12 +581,7 @@ def _typed_like_defaults(path: str, key: str, cls: Any, kwargs: Mapping[str, Any
         else:
             continue
         if not ok:
-            raise ValueError(f'{path}: {key}.{name}: expected {kind}, got {value!r}')
-        if isinstance(default, int) and not isinstance(default, bool) and name.startswith('num_'):
-            least = 1 if name in ('num_in_ch', 'num_out_ch', 'num_feat', 'num_grow_ch') else 0
-            if not is_integer(value) or not least <= value <= MAX_COUNT:
-                raise ValueError(f'{path}: {key}.{name}: expected an integer from {least} to {MAX_COUNT}, got '
-                                 f'{value!r}')
+            raise ValueError(f'{path}: {key}.{name}: expected {kind}, got {value!r:.60}')
 
 
 CHANNEL_OPTIONS = ('num_in_ch', 'in_channels', 'in_nc')  # how BasicSR's networks name their input channels
@@ -670,6 +677,8 @@ def _check_datasets(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
             elif kind == 'HiNASMultiCropDataset':
                 crops = spec.get('crops_per_image', 4)
                 _check_number(path, f'{where}.crops_per_image', crops, True, 1)
+                if crops > MAX_COUNT:
+                    raise ValueError(f'{path}: {where}.crops_per_image: {crops}, at most {MAX_COUNT}')
                 if 'gt_size' not in spec:
                     raise ValueError(f'{path}: missing option {where}.gt_size (HiNASMultiCropDataset crops it)')
                 if not isinstance(spec.get('dataset'), Mapping) or 'type' not in spec['dataset']:
