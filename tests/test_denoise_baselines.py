@@ -118,6 +118,7 @@ def test_baseline_trains_through_basicsr_train_on_the_sample_data(tmp_path, arch
     opt['network_g'].update(tiny[arch])
     opt['num_gpu'] = 0
     opt['train'].update(total_iter=4)
+    opt['train']['scheduler']['milestones'] = [2]  # within the 4 iterations, as the options check requires
     opt['val']['val_freq'] = 4
     opt['logger'].update(print_freq=2, save_checkpoint_freq=4, use_tb_logger=False)
     out = run_cli(['-m', 'hinas_basicsr.cli', 'train', '-opt', str(write_options(tmp_path / 'd.yml', opt))],

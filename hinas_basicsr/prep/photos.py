@@ -52,6 +52,7 @@ from hinas_basicsr.prep.common import (
     write_png,
 )
 from hinas_basicsr.prep.div2k import CROP_SIZE, STEP, prepare_div2k
+from hinas_basicsr.utils.arg_checks import input_file
 
 MANIFEST_FORMAT = 'hinas-photos'
 PHOTO_SCALES = (2, 3, 4)
@@ -108,7 +109,6 @@ def load_manifest(path: str) -> list[dict[str, Any]]:
     Every field is checked (type, form) before anything is written: a ``name`` is one file stem, so no photo is
     written outside ``--dst``.
     """
-    from hinas_basicsr.utils.arg_checks import input_file
 
     input_file(path, '--manifest', 'manifest file')
     try:

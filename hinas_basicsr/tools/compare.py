@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from hinas_basicsr.tools.networks import default_device, load_network
 from hinas_basicsr.tools.sample_data import prepare_sample_data
+from hinas_basicsr.utils.checkpoints import check_finite_output
 from hinas_basicsr.utils.fileio import atomic_write, write_text
 from hinas_basicsr.utils.options_file import load_yaml
 
@@ -277,7 +278,6 @@ def median_latency(func: Callable[[], Any], runs: int, device: torch.device) -> 
 def _evaluate(name: str, predict: Callable[[torch.Tensor, dict[str, Any]], torch.Tensor], test_sets: Sequence[TestSet],
               task: str, scale: int, device: torch.device) -> dict[str, tuple[float, float]]:
     """Mean PSNR and SSIM of ``predict(lq, item)`` per test set, as SRModel's validation averages them."""
-    from hinas_basicsr.utils.checkpoints import check_finite_output
 
     results = {}
     for test_set in test_sets:

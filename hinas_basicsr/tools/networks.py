@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from hinas_basicsr.space.genotype import resolve_genotype
+from hinas_basicsr.tools.options_check import check_networks
 from hinas_basicsr.utils.checkpoints import check_fits, load_state
 from hinas_basicsr.utils.options_file import load_yaml
 
@@ -43,8 +44,6 @@ def load_network(option: str, checkpoint: str | None = None, device: torch.devic
     ``checkpoint_name`` are the command-line options that gave the files, for the messages.
     """
     from basicsr.archs import build_network
-
-    from hinas_basicsr.tools.options_check import check_networks
 
     opt = load_yaml(option, option_name)
     if 'network_g' not in opt:
