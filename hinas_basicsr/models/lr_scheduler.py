@@ -133,6 +133,8 @@ def check_scheduler_type(scheduler_type: str, model_cls: type) -> None:
     """Refuse a ``train.scheduler.type`` that neither BasicSR nor, through ``model_cls``, the plugin builds."""
     from basicsr.models.base_model import BaseModel
 
+    if not isinstance(scheduler_type, str):
+        raise ValueError(f'train.scheduler.type: expected a scheduler name, got {scheduler_type!r:.60}')
     if scheduler_type in BASICSR_SCHEDULERS:
         return
     if scheduler_type not in SCHEDULER_REGISTRY:

@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from hinas_basicsr.search.flops_model import FLOPS_GROUP
+from hinas_basicsr.search.judge import SELECTION_GROUP
 from hinas_basicsr.utils.arg_checks import is_integer, is_number
 
 # BasicSR writes experiments/<name>_archived_<time>/ beside a run it archives, and --debug prefixes debug_: the
@@ -69,8 +71,9 @@ def typed_components(path: str, opt: Mapping[str, Any]) -> None:
     found += [(where, spec) for where, spec in _dataset_specs(opt) if where.endswith('.dataset')]
     found += [(str(k), v) for k, v in opt.items() if str(k).startswith('network_')]
     train = opt.get('train') or {}
-    found += [(f'train.{k}', v) for k, v in train.items()
-              if (str(k).endswith('_opt') and v is not None) or str(k).startswith('optim_')]
+    # the remedy groups are no losses: their owners check them (selection_opt: the judge; flops_opt: the FLOPs model)
+    found += [(f'train.{k}', v) for k, v in train.items() if k not in (SELECTION_GROUP, FLOPS_GROUP)
+              and ((str(k).endswith('_opt') and v is not None) or str(k).startswith('optim_'))]
     for where, spec in found:
         if not isinstance(spec, Mapping):
             raise ValueError(f'{path}: {where}: expected a mapping of options with a type, got {spec!r:.60}')
@@ -83,7 +86,7 @@ def loss_weights(path: str, opt: Mapping[str, Any]) -> None:
     """Every loss's ``loss_weight`` (a ``SumLoss``'s inner losses too) is a positive number: a negative weight
     trains by gradient ascent, and a zero one not at all (leave such a loss out)."""
     for key, spec in (opt.get('train') or {}).items():
-        if not str(key).endswith('_opt'):
+        if not str(key).endswith('_opt') or key in (SELECTION_GROUP, FLOPS_GROUP):
             continue
         for where, loss in _losses(spec, f'train.{key}'):
             weight = loss.get('loss_weight')
