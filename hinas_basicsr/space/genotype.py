@@ -29,6 +29,7 @@ from typing import Any
 from hinas_basicsr.space.trellis import MOVES, PRIMITIVES, num_edges, path_error
 from hinas_basicsr.utils.arg_checks import is_number
 from hinas_basicsr.utils.fileio import write_text
+from hinas_basicsr.utils.options_file import read_text_file
 
 FORMAT = 'hinas-genotype'
 VERSION = 1
@@ -343,20 +344,7 @@ class Genotype:
         if not isinstance(spec, (str, os.PathLike)):
             raise ValueError(f'genotype: expected a genotype file path or a genotype object, got {_shown(spec)}')
         path = os.fspath(spec)
-        if os.path.isdir(path):
-            raise ValueError(f'genotype: {path} is a folder, not a genotype file')
-        if not os.path.exists(path):
-            raise FileNotFoundError(f'genotype: {path} does not exist')
-        if not os.path.isfile(path):
-            raise ValueError(f'genotype: {path} is not a regular file (a pipe or a device): not a genotype file')
-        if os.path.getsize(path) > MAX_FILE_BYTES:
-            raise ValueError(f'{path}: {os.path.getsize(path)} bytes, larger than a genotype file can be '
-                             f'({MAX_FILE_BYTES >> 20} MB)')
-        try:
-            with open(path, encoding='utf-8') as f:
-                text = f.read()
-        except UnicodeDecodeError:
-            raise ValueError(f'{path}: not a text file (not UTF-8): not a genotype file') from None
+        text = read_text_file(path, 'genotype', 'genotype file', MAX_FILE_BYTES)
         return cls.from_json(text, source=path)
 
     def save(self, path: str | os.PathLike) -> None:

@@ -14,29 +14,41 @@ MAX_BYTES = 16 << 20
 MAX_DEPTH = 32
 
 
+
+def read_text_file(path: str, option: str, what: str, max_bytes: int) -> str:
+    """The text of the file ``path`` that ``option`` names; refused in one line when it is a folder, missing, not a
+    regular file (a pipe or a device), larger than ``max_bytes`` or not UTF-8 text (``what``: the kind of file)."""
+    if os.path.isdir(path):
+        raise ValueError(f'{option}: {path} is a folder, not {_article(what)} {what}')
+    if not os.path.exists(path):
+        raise FileNotFoundError(f'{option}: {what} {path} does not exist')
+    if not os.path.isfile(path):
+        raise ValueError(f'{option}: {path} is not a regular file (a pipe or a device): not {_article(what)} {what}')
+    size = os.path.getsize(path)
+    if size > max_bytes:
+        raise ValueError(f'{option}: {path} is {size} bytes, larger than {_article(what)} {what} can be '
+                         f'({max_bytes >> 20} MB)')
+    try:
+        with open(path, encoding='utf-8') as f:
+            return f.read()
+    except UnicodeDecodeError:
+        raise ValueError(f'{option}: {path} is not a text file (not UTF-8): not {_article(what)} {what}') from None
+
+
+def _article(word: str) -> str:
+    return 'an' if word[0] in 'aeiou' else 'a'
+
 def load_yaml(path: str, option: str = '-opt') -> dict[str, Any]:
     """Read an option file; refuse one that is missing, a folder, not text or not a YAML mapping.
 
     ``option`` is the command-line option that named the file (``-opt``, ``--test-opt``, ``--model``).
     """
-    if os.path.isdir(path):
-        raise ValueError(f'{option}: {path} is a folder, not an option file')
-    if not os.path.exists(path):
-        raise FileNotFoundError(f'{option}: option file {path} does not exist')
-    if not os.path.isfile(path):
-        raise ValueError(f'{option}: {path} is not a regular file (a pipe or a device): not an option file')
-    if os.path.getsize(path) > MAX_BYTES:
-        raise ValueError(f'{option}: {path} is {os.path.getsize(path)} bytes, larger than an option file can be '
-                         f'({MAX_BYTES >> 20} MB)')
     from basicsr.utils.options import ordered_yaml
 
+    text = read_text_file(path, option, 'option file', MAX_BYTES)
     try:
-        with open(path, encoding='utf-8') as f:
-            text = f.read()
         _check_nesting(path, text)  # before the C loader, which a deep file crashes (a stack overflow, no exception)
         opt = yaml.load(text, Loader=ordered_yaml()[0])
-    except UnicodeDecodeError:
-        raise ValueError(f'{option}: {path} is not a text file (not UTF-8): not an option file') from None
     except yaml.YAMLError as err:
         raise ValueError(f'{path}: not valid YAML ({str(err).splitlines()[0]})') from None
     except RecursionError:
