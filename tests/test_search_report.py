@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hinas_basicsr.cli import hinas_main
-from hinas_basicsr.search.report import course_panels, load_search_course, report_figure, save_report
+from hinas_basicsr.search.report import course_panels, end_state, load_search_course, report_figure, save_report
 from hinas_basicsr.space.genotype import Genotype
 from hinas_basicsr.space.trellis import PRIMITIVES, num_edges
 
@@ -91,6 +91,70 @@ def test_panels_are_the_files_numbers(tmp_path):
 
 
 @pytest.mark.slow
+def _last_change(files: list) -> int:
+    """Independently: the first validation of the final run of equal genotypes (each node's inputs as a set, widths)."""
+    key = [([sorted(map(tuple, c[2 * n:2 * n + 2])) for c in f['cells'] for n in range(len(c) // 2)], f['widths'])
+           for f in files]
+    k = len(key) - 1
+    while k > 0 and key[k - 1] == key[k]:
+        k -= 1
+    return ITERS[k]
+
+
+def test_end_state_is_the_last_validation_s_numbers(tmp_path):
+    write_search_folder(tmp_path)
+    state = end_state(load_search_course(str(tmp_path)))
+    files = [json.loads((tmp_path / 'genotypes' / f'iter_{it}.json').read_text()) for it in ITERS]
+    alpha = np.array(files[-1]['search']['alpha_softmax'])
+    assert state['iteration'] == ITERS[-1] and state['validations'] == len(ITERS) and state['found'] == 'best.json'
+    assert state['entropy'] == pytest.approx(float((-(alpha * np.log(alpha)).sum(-1)).mean()))
+    assert state['entropy_uniform'] == pytest.approx(np.log(len(PRIMITIVES)))
+    assert state['alpha_max_mean'] == pytest.approx(float(alpha.max(-1).mean()))
+    assert state['alpha_max_mean_uniform'] == pytest.approx(1 / len(PRIMITIVES))
+    best = json.loads((tmp_path / 'genotypes' / 'best.json').read_text())
+    levels = [0, *best['widths']]
+    transitions = files[-1]['search']['transitions']
+    assert state['beta_path'] == [transitions[d][levels[d]][levels[d + 1] - levels[d] + 1] for d in range(2)]
+    assert state['last_change'] == _last_change(files)
+
+
+def _copy_genotype(root, source: int, targets: tuple[int, ...]) -> None:
+    """Give the validations ``targets`` the genotype (and the alpha and beta it decodes from) of ``source``."""
+    files = {it: json.loads((root / 'genotypes' / f'iter_{it}.json').read_text()) for it in (source, *targets)}
+    for it in targets:
+        for key in ('cells', 'widths'):
+            files[it][key] = files[source][key]
+        for key in ('alpha_softmax', 'transitions'):
+            files[it]['search'][key] = files[source]['search'][key]
+        (root / 'genotypes' / f'iter_{it}.json').write_text(json.dumps(files[it]))
+
+
+def test_end_state_last_change(tmp_path):
+    """The planted genotypes change widths at every validation (20, 40, 60, 80: [0,1], [0,0], [0,1], [0,0])."""
+    write_search_folder(tmp_path)
+    widths = [json.loads((tmp_path / 'genotypes' / f'iter_{it}.json').read_text())['widths'] for it in ITERS]
+    assert widths == [[0, 1], [0, 0], [0, 1], [0, 0]]
+    assert end_state(load_search_course(str(tmp_path)))['last_change'] == 80
+    _copy_genotype(tmp_path, 60, (80,))  # stops changing at the third validation
+    assert end_state(load_search_course(str(tmp_path)))['last_change'] == 60
+    _copy_genotype(tmp_path, 20, (40, 60, 80))  # never changes
+    assert end_state(load_search_course(str(tmp_path)))['last_change'] == 20
+
+
+def test_hinas_report_prints_and_writes_end_states(tmp_path, capsys):
+    for name in ('a', 'b'):
+        write_search_folder(tmp_path / name)
+    out = tmp_path / 'states.json'
+    assert hinas_main(['report', str(tmp_path / 'a'), str(tmp_path / 'b'), '--json', str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    states = json.loads(out.read_text())
+    assert [s['experiment'] for s in states] == [str(tmp_path / 'a'), str(tmp_path / 'b')]
+    assert states[0] == end_state(load_search_course(str(tmp_path / 'a')))
+    assert len(lines) == 4 and f'{states[1]["alpha_max_mean"]:.3f}' in lines[3]
+    assert f'since iteration {states[1]["last_change"]}' in lines[3]
+    assert (tmp_path / 'a' / 'report.png').is_file() and (tmp_path / 'b' / 'report.png').is_file()
+
+
 def test_report_png_has_every_panel(tmp_path):
     write_search_folder(tmp_path)
     fig = report_figure(load_search_course(str(tmp_path)))
@@ -110,7 +174,10 @@ def test_hinas_report_refuses_what_is_not_a_search(tmp_path, capsys):
     write_search_folder(tmp_path / 'run')
     cases = [([str(tmp_path / 'missing')], 'not a folder'),
              ([str(tmp_path / 'empty')], 'no genotypes/iter_<N>.json'),
-             ([str(tmp_path / 'run'), '-o', str(tmp_path / 'report.jpg')], 'ending in .png')]
+             ([str(tmp_path / 'run'), '-o', str(tmp_path / 'report.jpg')], 'ending in .png'),
+             ([str(tmp_path / 'run'), str(tmp_path / 'run'), '-o', str(tmp_path / 'r.png')], 'one output for 2'),
+             ([str(tmp_path / 'run'), '--json', str(tmp_path / 'states.txt')], 'ending in .json'),
+             ([str(tmp_path / 'run'), str(tmp_path / 'empty')], 'no genotypes/iter_<N>.json')]
     for argv, message in cases:
         assert hinas_main(['report', *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -121,3 +188,4 @@ def test_hinas_report_refuses_what_is_not_a_search(tmp_path, capsys):
     assert hinas_main(['report', str(tmp_path / 'run')]) == 2
     assert 'iter_20.json: has no "search" field' in capsys.readouterr().err
     assert not (tmp_path / 'run' / 'report.png').exists() and not (tmp_path / 'empty' / 'report.png').exists()
+    assert not (tmp_path / 'states.txt').exists() and not (tmp_path / 'r.png').exists()

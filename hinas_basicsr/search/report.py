@@ -154,6 +154,43 @@ def course_panels(course: SearchCourse) -> dict[str, object]:
     }
 
 
+def end_state(course: SearchCourse) -> dict[str, object]:
+    """Whether alpha and beta decided, at the search's last validation.
+
+    ``entropy``: the mean over layers and edges of softmax(alpha)'s entropy (nats), beside ``entropy_uniform``
+    (log of the number of operations); ``alpha_max_mean`` beside ``alpha_max_mean_uniform`` (1 / number of
+    operations); ``beta_path``: per layer, softmax(beta) of the move the found width path takes; ``last_change``:
+    the validation from which on the genotype (cells and widths) stayed the same to the end (the first validation
+    when it never changed); ``validations``: their number.
+    """
+    panels = course_panels(course)
+    alpha = course.genotypes[-1].search['alpha_softmax']
+    num_ops = len(alpha[0][0])
+    entropy = panels['entropy'][-1]
+    changed = [it for it, c in zip(course.iterations[1:], panels['changes']) if any(c.values())]
+    return {
+        'experiment': course.experiment,
+        'iteration': course.iterations[-1],
+        'validations': len(course.iterations),
+        'entropy': sum(entropy) / len(entropy),
+        'entropy_uniform': math.log(num_ops),
+        'alpha_max_mean': panels['alpha_max_mean'][-1],
+        'alpha_max_mean_uniform': 1 / num_ops,
+        'beta_path': [row[move] for row, (_, move) in zip(panels['beta_path'][-1], panels['path_moves'])],
+        'last_change': changed[-1] if changed else course.iterations[0],
+        'found': course.found_name,
+    }
+
+
+def end_state_line(state: dict[str, object]) -> str:
+    """``end_state`` in one line, as ``hinas report`` prints it."""
+    beta = ' '.join(f'{p:.2f}' for p in state['beta_path'])
+    return (f'{state["experiment"]}: at iteration {state["iteration"]} ({state["validations"]} validations) '
+            f'entropy {state["entropy"]:.4f} nats (uniform {state["entropy_uniform"]:.4f}), alpha_max_mean '
+            f'{state["alpha_max_mean"]:.3f} (uniform {state["alpha_max_mean_uniform"]:.3f}), softmax(beta) along '
+            f'the found path {beta}; the genotype has not changed since iteration {state["last_change"]}')
+
+
 def _pyplot():
     import matplotlib
 
