@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import hinas_basicsr  # noqa: F401
-from hinas_basicsr.data.hinas_split_dataset import HiNASSplitDataset
+from hinas_basicsr.data.hinas_split_dataset import HiNASSplitDataset, SharedFileClient
 
 
 @pytest.fixture(scope='module')
@@ -82,3 +82,41 @@ def test_workers_open_the_lmdb_after_the_main_process_read_it(sample):
     first = dataset[0]['gt']  # the main process opens the LMDBs (as a validation of the val split does)
     batches = list(DataLoader(dataset, batch_size=2, num_workers=2))
     assert sum(len(b['gt']) for b in batches) == len(dataset) and first.shape == batches[0]['gt'][0].shape
+
+
+def test_split_all_is_the_inner_dataset_decoded_once(sample, monkeypatch):
+    """``split: all`` with ``load_all`` (how the photo benchmark trains): every sample of the plain dataset, in its
+    order, with the same crops for the same seeds, each image decoded once."""
+    from basicsr.data import build_dataset
+    from basicsr.utils import img_util
+
+    opt = _paired(sample, True)
+    plain = build_dataset({**opt['dataset'], 'name': 'plain', 'phase': 'train', 'scale': 2})
+    plain.file_client = SharedFileClient(plain.io_backend_opt)  # LMDB opens an environment once a process
+    expected = _samples(plain)
+    decodes = []
+    imdecode = cv2.imdecode
+    monkeypatch.setattr(img_util.cv2, 'imdecode', lambda *a: decodes.append(1) or imdecode(*a))
+    dataset = HiNASSplitDataset({**opt, 'split': 'all'})
+    assert len(dataset) == len(plain) == len(dataset.dataset.file_client.records) // 2  # a GT and an LQ record each
+    built = len(decodes)
+    kept = _samples(dataset)
+    assert len(decodes) == built == 2 * len(plain)
+    assert [s['gt_path'] for s in kept] == [s['gt_path'] for s in expected]
+    for a, b in zip(expected, kept):
+        for key in ('gt', 'lq'):
+            assert torch.equal(a[key], b[key]), key
+
+
+def test_photo_benchmark_trains_on_split_all(tmp_path):
+    """``hinas search-vs-random --data photos``: the training set is the plain photo set inside ``split: all``."""
+    from hinas_basicsr.research.search_vs_random import LOADER_KEYS, Settings, training_options
+
+    s = Settings(task='sr', scale=2, search_opt=None, genotype=None, random=1, seeds=1, search_iters=1,
+                 train_iters=10, out=str(tmp_path), device='cpu', ablations=False, data='photos')
+    train = training_options(s, 'net', str(tmp_path / 'g.json'), 0)['datasets']['train']
+    assert (train['type'], train['split'], train['load_all']) == ('HiNASSplitDataset', 'all', True)
+    inner = train['dataset']
+    assert inner['type'] == 'PairedImageDataset' and inner['dataroot_gt'].startswith('datasets/photos/')
+    assert (inner['gt_size'], train['batch_size_per_gpu']) == (64, 8)
+    assert not set(inner) & (set(LOADER_KEYS) - {'name'}) and not {'gt_size', 'io_backend'} & set(train)

@@ -1,4 +1,5 @@
-"""Deterministic, disjoint splits of one training set: held-out val, W (weights) and A (architecture)."""
+"""Deterministic, disjoint splits of one training set: held-out val, W (weights) and A (architecture); or the
+whole set (``all``), to train on it with its images decoded once (``load_all``)."""
 from __future__ import annotations
 
 import json
@@ -17,7 +18,8 @@ from torch.utils import data
 from hinas_basicsr.utils.arg_checks import is_integer, is_number
 from hinas_basicsr.utils.rng import seeded_rngs
 
-SPLITS = ('w', 'a', 'val')
+SPLITS = ('w', 'a', 'val', 'all')
+SEARCH_SPLITS = SPLITS[:3]  # the disjoint ones (all: the whole set)
 GROUP_BY = r'^(.+)_s\d+$'  # BasicSR's extract_subimages names: 0001_s001 is a part of image 0001
 
 
@@ -77,7 +79,7 @@ def split_indices(keys: list[str], val_ratio: float, seed: int, group_by: str = 
     owner = {img: 'val' for img in images[:num_val]}
     owner.update({img: 'w' for img in rest[:num_w]})
     owner.update({img: 'a' for img in rest[num_w:]})
-    out: dict[str, list[int]] = {s: [] for s in SPLITS}
+    out: dict[str, list[int]] = {s: [] for s in SEARCH_SPLITS}
     for index, key in enumerate(keys):
         out[owner[image_of(key, group_by)]].append(index)
     return out
@@ -193,7 +195,9 @@ class HiNASSplitDataset(data.Dataset):
 
     Args:
         opt (dict): Config. It contains the following keys:
-            split (str): ``w`` (weight steps), ``a`` (architecture steps) or ``val`` (held-out).
+            split (str): ``w`` (weight steps), ``a`` (architecture steps) or ``val`` (held-out); or ``all``:
+                every sample in the inner dataset's order, the inner dataset itself (with ``load_all``: a training
+                on whole images that decodes each once, its samples and numbers those of the inner dataset).
             dataset (dict): Options of the inner dataset, with its ``type``.
             val_ratio (float): Fraction of source images held out for val. Default: 0.05.
             split_seed (int): Seed of the split. Default: 0.
@@ -222,8 +226,9 @@ class HiNASSplitDataset(data.Dataset):
         if lmdb and getattr(self.dataset, 'file_client', 0) is None:
             self.dataset.file_client = SharedFileClient(backend)
         self.split = split
-        self.splits = split_indices(sample_keys(self.dataset), float(opt.get('val_ratio', 0.05)),
-                                    int(opt.get('split_seed', 0)), opt.get('group_by', GROUP_BY))
+        self.splits = {'all': list(range(len(self.dataset)))} if split == 'all' else split_indices(
+            sample_keys(self.dataset), float(opt.get('val_ratio', 0.05)), int(opt.get('split_seed', 0)),
+            opt.get('group_by', GROUP_BY))
         self.indices = self.splits[split]
         if not self.indices:
             raise ValueError(f'HiNASSplitDataset: split {split!r} is empty (val_ratio {opt.get("val_ratio", 0.05)})')

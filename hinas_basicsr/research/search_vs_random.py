@@ -101,6 +101,9 @@ PHOTO_BATCH = 8  # the photo benchmark trains at batch 8, LR crop 32 (the issue'
 ABLATIONS = {'tied_cells': {'network_g': {'layerwise_cells': False}},
              'no_cell_sharing': {'network_g': {'cell_sharing': False}}}
 SEARCH_SEED = re.compile(r'_search(\d+)$')  # found_search2: the found search again, its manual_seed + 1
+# the keys of a training set's options that BasicSR's data loader reads (the others are the dataset's own)
+LOADER_KEYS = ('name', 'phase', 'scale', 'num_worker_per_gpu', 'batch_size_per_gpu', 'dataset_enlarge_ratio',
+               'prefetch_mode', 'pin_memory', 'persistent_workers', 'use_shuffle')
 DENOISE_TRAIN = {'name': 'SampleBSD500', 'type': 'HiNASNoisyImageDataset',
                  'dataroot_gt': f'{SAMPLE_ROOT}/BSD500/BSD500_train.lmdb', 'io_backend': {'type': 'lmdb'},
                  'gray': True, 'gt_size': 48, 'use_hflip': True, 'use_rot': True, 'sigma': [30, 50, 70],
@@ -387,12 +390,22 @@ def training_options(s: Settings, name: str, genotype_path: str, seed: int) -> d
             opt.pop('sample_data', None)
             _photo_roots(train, s.scale)
             train.update(name='Photos', batch_size_per_gpu=PHOTO_BATCH)
+            opt['datasets']['train'] = decoded_once(train)
     else:
         opt['datasets']['train'] = {**DENOISE_TRAIN, **{k: train[k] for k in (
             'num_worker_per_gpu', 'batch_size_per_gpu', 'dataset_enlarge_ratio', 'prefetch_mode')}}
         opt['network_g']['use_aspp'] = False
     opt['datasets'] = {'train': opt['datasets']['train']}
     return opt
+
+
+def decoded_once(dataset: dict[str, Any]) -> dict[str, Any]:
+    """A training set of whole photos as ``HiNASSplitDataset``'s ``split: all`` with ``load_all``: the same samples
+    and crops as ``dataset`` (the loader's options stay outside, the rest goes inside), each photo decoded once
+    instead of at every crop (a fifth of a training step on this CPU)."""
+    outer = {k: dataset[k] for k in LOADER_KEYS if k in dataset}
+    inner = {k: v for k, v in dataset.items() if k not in LOADER_KEYS or k == 'name'}
+    return {**outer, 'type': 'HiNASSplitDataset', 'split': 'all', 'load_all': True, 'dataset': inner}
 
 
 def _set_name(folder: str, taken: set[str]) -> str:
