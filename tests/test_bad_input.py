@@ -662,12 +662,13 @@ def test_dataset_images_are_decoded_and_paired_before_the_run(tmp_path, monkeypa
 # ----------------------------------------------------------------------------- E. messages that name the file
 def _binary_options(tmp_path):
     (tmp_path / 'bin.yml').write_bytes(bytes(range(128, 256)) * 4)
-    return basicsr_main, ['train', '-opt', 'bin.yml'], ('-opt', 'bin.yml', 'not a text file')
+    return basicsr_main, ['train', '-opt', 'bin.yml'], \
+        ('-opt: bin.yml is not a text file (not UTF-8), not an option file',)
 
 
 def _folder_options(tmp_path):
     (tmp_path / 'opts.yml').mkdir()
-    return basicsr_main, ['train', '-opt', 'opts.yml'], ('-opt', 'opts.yml', 'is a folder')
+    return basicsr_main, ['train', '-opt', 'opts.yml'], ('-opt: opts.yml is a folder, not an option file',)
 
 
 def _compare_names(which):
@@ -675,7 +676,7 @@ def _compare_names(which):
         yml = str(write_options(tmp_path / 't.yml', _test_options(tmp_path)))
         model, test = ('missing.yml', yml) if which == '--model' else (yml, 'missing.yml')
         return hinas_main, ['compare', '--test-opt', test, '--model', f'edsr={model}', '--out', 'results/c'], \
-            (which, 'missing.yml', 'does not exist')
+            (f'{which}{" edsr" if which == "--model" else ""}: missing.yml does not exist',)
     return case
 
 
@@ -711,6 +712,53 @@ MESSAGES = {
 @pytest.mark.parametrize('case', MESSAGES)
 def test_messages_name_the_file_and_the_option(tmp_path, monkeypatch, capsys, case):
     refused(MESSAGES[case], tmp_path, monkeypatch, capsys)
+
+
+def _input_file_case(argv_of, expected):
+    """A command given an input file that is no readable regular file: one wording for every reader."""
+    def case(tmp_path):
+        (tmp_path / 'folder.json').mkdir()
+        os.mkfifo(tmp_path / 'pipe.pth')
+        return hinas_main, argv_of(tmp_path), (expected,)
+    return case
+
+
+def _infer_argv(tmp_path, *extra):
+    yml = str(write_options(tmp_path / 't.yml', _test_options(tmp_path)))
+    cv2.imwrite(str(tmp_path / 'photo.png'), smooth_image(24, 24, seed=0))
+    return ['infer', '-opt', yml, *extra, '-i', 'photo.png', '-o', 'out']
+
+
+INPUT_FILES = {
+    'demo --genotype a folder': _input_file_case(lambda t: ['demo', '--genotype', 'folder.json', '--out', 'd'],
+                                                 '--genotype: folder.json is a folder, not a genotype file'),
+    'plot-genotype a missing file': _input_file_case(lambda t: ['plot-genotype', 'nope.json'],
+                                                     'G.json: nope.json does not exist'),
+    'infer --weights a pipe': _input_file_case(
+        lambda t: _infer_argv(t, '--weights', 'pipe.pth'),
+        '--weights: pipe.pth is not a regular file (a pipe or a device), not a checkpoint file'),
+    'infer --torchscript a folder': _input_file_case(
+        lambda t: ['infer', '--torchscript', 'folder.json', '-i', 'x.png', '-o', 'out'],
+        '--torchscript: folder.json is a folder, not a TorchScript file'),
+}
+
+
+@pytest.mark.parametrize('case', INPUT_FILES)
+def test_input_files_are_refused_in_one_wording(tmp_path, monkeypatch, capsys, case):
+    line = refused(INPUT_FILES[case], tmp_path, monkeypatch, capsys)
+    assert line.startswith('hinas') and line.count(': error: ') == 1, line
+
+
+def test_an_unreadable_input_file_is_named_with_its_option(tmp_path, monkeypatch, capsys):
+    (tmp_path / 'o.yml').write_text('name: x\n')
+    access = os.access  # the tests run as root, who may read anything: the file is made unreadable to the check
+
+    def no_read(path, mode, **kwargs):
+        return False if mode & os.R_OK and os.path.basename(path) == 'o.yml' else access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, 'access', no_read)
+    line = refused(lambda t: (basicsr_main, ['train', '-opt', 'o.yml'], ()), tmp_path, monkeypatch, capsys)
+    assert line == 'basicsr: error: -opt: o.yml cannot be read (no read permission)'
 
 
 # ----------------------------------------------------------------------------- F. numeric arguments

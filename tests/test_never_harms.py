@@ -445,7 +445,8 @@ def _short_transitions(data):
 def _fifo(tmp_path):
     os.mkfifo(tmp_path / 'g.json')
     path = write_options(tmp_path / 'n.yml', hinas_options(tmp_path, genotype=str(tmp_path / 'g.json')))
-    return basicsr_main, ['train', '-opt', str(path)], ('g.json', 'not a regular file (a pipe or a device)')
+    return basicsr_main, ['train', '-opt', str(path)], \
+        (f'genotype: {tmp_path / "g.json"} is not a regular file (a pipe or a device), not a genotype file',)
 
 
 GENOTYPES = {
@@ -553,7 +554,7 @@ def _argv_case(main, argv, *needles):
 def _fifo_options(tmp_path):
     os.mkfifo(tmp_path / 'o.yml')
     return basicsr_main, ['train', '-opt', str(tmp_path / 'o.yml')], \
-        ('-opt', 'o.yml', 'is not a regular file (a pipe or a device)')
+        (f'-opt: {tmp_path / "o.yml"} is not a regular file (a pipe or a device), not an option file',)
 
 
 def _yaml_case(text, *needles):

@@ -45,9 +45,7 @@ def run(args: argparse.Namespace) -> int:
     arg_checks.number(args.latency_runs, '--latency-runs', 1, integer=True)
     arg_checks.output_dir(args.out, '--out')
     if args.genotype is not None:
-        arg_checks.input_file(args.genotype, '--genotype', 'genotype file')
-    if args.genotype is not None:
-        genotype = Genotype.load(args.genotype)
+        genotype = Genotype.load(args.genotype, option='--genotype')
         # any genotype of the task: the demo builds an SR one at x2 (one SR search serves every scale)
         genotype.check_compatible(task=args.task, source=f'--genotype {args.genotype}')
     run_demo(args.out, budget_s=args.budget_s, genotype=args.genotype, latency_runs=args.latency_runs,

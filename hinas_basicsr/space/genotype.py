@@ -337,14 +337,15 @@ class Genotype:
         return cls.from_dict(data, source)
 
     @classmethod
-    def load(cls, spec: str | os.PathLike | Mapping[str, Any]) -> Genotype:
-        """A genotype from a JSON file path, or from the JSON object itself (inline in options)."""
+    def load(cls, spec: str | os.PathLike | Mapping[str, Any], option: str = 'genotype') -> Genotype:
+        """A genotype from a JSON file path, or from the JSON object itself (inline in options); ``option`` names
+        the file in the message that refuses it."""
         if isinstance(spec, Mapping):
             return cls.from_dict(spec, 'genotype (inline)')
         if not isinstance(spec, (str, os.PathLike)):
             raise ValueError(f'genotype: expected a genotype file path or a genotype object, got {_shown(spec)}')
         path = os.fspath(spec)
-        text = read_text_file(path, 'genotype', 'genotype file', MAX_FILE_BYTES)
+        text = read_text_file(path, option, 'genotype file', MAX_FILE_BYTES)
         return cls.from_json(text, source=path)
 
     def save(self, path: str | os.PathLike) -> None:

@@ -54,13 +54,23 @@ def sizes(values: Sequence[int], option: str, maximum: int = MAX_PROBE_SIDE) -> 
 
 
 def input_file(path: str, option: str, what: str = 'file') -> None:
-    """``path`` is an existing file (not a folder)."""
+    """``path`` is a readable regular file; else one line naming ``option``, ``path`` and what is wrong (``what``:
+    the kind of file asked for). The one check of an input file, for every reader (``options_file.read_text_file``,
+    ``checkpoints.read_checkpoint``, the commands' arguments)."""
+    kind = f'{article(what)} {what}'
     if os.path.isdir(path):
-        raise ValueError(f'{option}: {path} is a folder, not a {what}')
+        raise ValueError(f'{option}: {path} is a folder, not {kind}')
     if not os.path.exists(path):
         raise FileNotFoundError(f'{option}: {path} does not exist')
     if not os.path.isfile(path):
-        raise ValueError(f'{option}: {path} is not a regular file (a pipe or a device), not a {what}')
+        raise ValueError(f'{option}: {path} is not a regular file (a pipe or a device), not {kind}')
+    if not os.access(path, os.R_OK):
+        raise ValueError(f'{option}: {path} cannot be read (no read permission)')
+
+
+def article(word: str) -> str:
+    """``a`` or ``an`` before ``word``."""
+    return 'an' if word[:1].lower() in tuple('aeiou') else 'a'
 
 
 def _blocking_file(path: str) -> str | None:
