@@ -73,6 +73,32 @@ def article(word: str) -> str:
     return 'an' if word[:1].lower() in tuple('aeiou') else 'a'
 
 
+# exceptions whose text is Python's own, about the code that met a value ('NoneType' object is not subscriptable,
+# list index out of range), not about the user's file or option; and Python's own words in a ValueError
+PYTHON_ERRORS = (TypeError, AttributeError, KeyError, IndexError, NameError, AssertionError, ZeroDivisionError,
+                 RecursionError)
+PYTHON_PHRASES = ('values to unpack', 'invalid literal for', 'could not convert', 'math domain error')
+
+
+def error_reason(err: BaseException, limit: int = 120) -> str | None:
+    """What an exception raised by a library says about the input, for the parentheses of a one-line message: an
+    OS error's strerror (``Permission denied``), else the first line of its text, at most ``limit`` characters.
+    None where the text is Python's own (``PYTHON_ERRORS``, ``PYTHON_PHRASES``) or empty: the message then says
+    what is wrong without it."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    lines = [' '.join(line.split()) for line in str(err).splitlines() if line.strip()]
+    if isinstance(err, PYTHON_ERRORS) or not lines or any(phrase in lines[0] for phrase in PYTHON_PHRASES):
+        return None
+    return lines[0][:limit]
+
+
+def with_reason(message: str, err: BaseException) -> str:
+    """``message (reason)``, with the :func:`error_reason` of ``err`` where it has one."""
+    reason = error_reason(err)
+    return f'{message} ({reason})' if reason else message
+
+
 def _blocking_file(path: str) -> str | None:
     """The first existing component of ``path`` (itself included) that is not a folder, or None."""
     parts = os.path.abspath(path).split(os.sep)
