@@ -278,7 +278,21 @@ def _prep_force_foreign_file(tmp_path):
     return prep_main('prepare_sr_benchmarks'), [*args, '--force'], ('mine.txt', 'did not write it')
 
 
+def _manifest_case(make, message):
+    """prepare_photos given a --manifest that is no JSON text: named with the option, in words."""
+    def case(tmp_path):
+        make(tmp_path / 'm.json')
+        return prep_main('prepare_photos'), ['--dst', 'out', '--manifest', 'm.json', '--root', str(tmp_path)], \
+            (f'prepare_photos: error: --manifest: m.json{message}',)
+    return case
+
+
 PREP = {
+    'a manifest that is not UTF-8': _manifest_case(lambda p: p.write_bytes(b'\xff\xfe{'),
+                                                   ' is not a text file (not UTF-8), not a manifest file'),
+    'a manifest that is a folder': _manifest_case(lambda p: p.mkdir(), ' is a folder, not a manifest file'),
+    'a manifest that is not JSON': _manifest_case(lambda p: p.write_text('photos: []'),
+                                                  ': not valid JSON (Expecting value: line 1 column 1 (char 0))'),
     'photo name ../escaped': _photos_case('photos[0].name', "'../escaped'", 'not a file stem', name='../escaped'),
     'photo name absolute': _photos_case('photos[0].name', 'not a file stem', name='/tmp/escaped_photo'),
     'photo path with ..': _photos_case('photos[0].path', 'leads out', path='/usr/share/../../etc/passwd'),

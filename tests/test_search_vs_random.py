@@ -654,6 +654,50 @@ def test_bad_only_input_one_line_exit_2_nothing_written(in_tmp, capsys, args, me
     assert sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*')) == before
 
 
+_RUN = Settings(task='sr', scale=2, search_opt=None, genotype='g.json', random=1, seeds=1, search_iters=2,
+                train_iters=2, out='run', device='cpu', ablations=False).as_dict()
+
+
+@pytest.mark.parametrize('results,message', [
+    ('', 'run/results.json: not valid JSON (Expecting value: line 1 column 1 (char 0))'),
+    ([1], 'run/results.json is not a search-vs-random results file (a mapping), got list'),
+    ({'genotypes': None}, 'run/results.json: genotypes: expected a mapping, got None'),
+    ({'settings': [], 'genotypes': {}}, 'run/results.json: settings: expected a mapping, got []'),
+    ({'settings': {**_RUN, 'scale': 2.0}, 'genotypes': {}}, 'run/results.json: settings.scale: expected an integer, '
+                                                             'got 2.0'),
+    ({'settings': {**_RUN, 'tests': 'x'}, 'genotypes': {}}, "run/results.json: settings.tests: expected a list of "
+                                                            "text, got 'x'"),
+    ({'settings': {k: v for k, v in _RUN.items() if k != 'task'}, 'genotypes': {}},
+     'run/results.json: settings.task: missing'),
+    ({'settings': _RUN, 'genotypes': {'found': None}}, 'run/results.json: genotypes.found: expected a mapping, '
+                                                       'got None'),
+    ({'settings': _RUN, 'genotypes': {'found': {'psnr': []}}}, 'run/results.json: genotypes.found.psnr: expected a '
+                                                               'PSNR per seed, got []'),
+    ({'settings': _RUN, 'genotypes': {'found': {'psnr': [30.0], 'sets': {'Set5': {'psnr': []}}}}},
+     "run/results.json: genotypes.found.sets.Set5: expected a PSNR per seed on each set, got {'psnr': []}"),
+])
+def test_a_broken_results_file_is_named_not_a_traceback(in_tmp, capsys, results, message):
+    """--from RUN whose results.json is not what the benchmark writes: the file and what is wrong in it, never
+    Python's words ('list' object has no attribute 'get') or a traceback; nothing written."""
+    (in_tmp / 'run' / 'genotypes').mkdir(parents=True)
+    (in_tmp / 'run' / 'genotypes' / 'found.json').write_text('{}')
+    (in_tmp / 'run' / 'results.json').write_text(results if isinstance(results, str) else json.dumps(results))
+    before = sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*'))
+    assert hinas_main(['search-vs-random', '--from', 'run', '--only', 'found', '--out', 'new']) == 2
+    assert capsys.readouterr().err == f'hinas: error: --from: {message}\n'
+    assert sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*')) == before
+
+
+def test_a_broken_results_file_in_out_is_named(in_tmp, capsys):
+    (in_tmp / 'out').mkdir()
+    (in_tmp / 'out' / 'results.json').write_text('{"settings": {"random": "5"}}')
+    before = sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*'))
+    assert hinas_main(argv('out', '--genotype', 'options/demo/genotype_example_sr_x2.json')) == 2
+    assert capsys.readouterr().err == "hinas: error: --out: out/results.json: settings.random: expected an integer, " \
+                                      "got '5'\n"
+    assert sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*')) == before
+
+
 def test_code_commit_is_the_checkouts_head_and_none_without_git(repo, monkeypatch):
     from hinas_basicsr.research.search_vs_random import code_commit
 

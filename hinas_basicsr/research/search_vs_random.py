@@ -79,11 +79,12 @@ from hinas_basicsr.tools.compare import BICUBIC, NOISY, ModelSpec, compare, coun
 from hinas_basicsr.tools.demo import HINAS_OPT, SAMPLE_ROOT
 from hinas_basicsr.tools.runners import TrainResult, plain_options, search_genotype, train_for_budget
 from hinas_basicsr.tools.sample_data import ensure_sample_data
-from hinas_basicsr.utils.arg_checks import is_number
+from hinas_basicsr.utils.arg_checks import is_integer, is_number
 from hinas_basicsr.utils.fileio import atomic_write, write_json, write_text
-from hinas_basicsr.utils.options_file import load_yaml
+from hinas_basicsr.utils.options_file import load_yaml, parse_json, read_text_file
 
 RESULTS, TABLE, PLOT = 'results.json', 'table.md', 'psnr_vs_flops.png'
+MAX_RESULTS_BYTES = 64 << 20  # a results.json: a few kB a net
 RANDOM_DRAW_SEED = 0  # the random genotypes are the same in every run and rerun
 CELLS_DRAW_SEED = 1  # the random cells of --cells, drawn apart from the random genotypes
 BAND_DRAW_SEED = 2  # the band randoms of --band-min: random.Random(f'{BAND_DRAW_SEED}:{searched net}')
@@ -167,6 +168,62 @@ class Settings:
 # a setting an earlier run's results.json lacks had this value then (as its JSON writes it)
 _SETTING_DEFAULTS = {**{k: f.default for k, f in Settings.__dataclass_fields__.items() if f.default is not MISSING},
                      'tests': [], 'extras': {}, 'remedies': [], 'band_min': 0}  # earlier runs drew no band randoms
+
+
+# each kind of a Settings field, as results.json records it: its words and its test
+_RECORDED_KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    'str': ('text', lambda v: isinstance(v, str)),
+    'str | None': ('text or null', lambda v: v is None or isinstance(v, str)),
+    'int': ('an integer', is_integer),
+    'bool': ('true or false', lambda v: isinstance(v, bool)),
+    'tuple[str, ...]': ('a list of text', lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+    'tuple[tuple[str, str], ...]': ('a mapping of names to files',
+                                    lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values())),
+}
+
+
+def read_results(path: str, option: str, complete: bool = False) -> dict[str, Any]:
+    """A benchmark's results.json (``option`` names the run), refused in one line when it is not one: not JSON, not
+    a mapping, its ``settings`` or ``genotypes`` not mappings, a recorded setting of another kind than the
+    benchmark's; with ``complete``, a setting missing (``_SETTING_DEFAULTS`` fill the ones an earlier run did not
+    record)."""
+    results = parse_json(read_text_file(path, option, 'results file', MAX_RESULTS_BYTES), f'{option}: {path}',
+                         'results file')
+    if not isinstance(results, dict):
+        raise ValueError(f'{option}: {path} is not a search-vs-random results file (a mapping), got '
+                         f'{type(results).__name__}')
+    for key in ('settings', 'genotypes'):
+        if not isinstance(results.get(key, {}), dict):
+            raise ValueError(f'{option}: {path}: {key}: expected a mapping, got {results[key]!r:.60}')
+    recorded = results.get('settings', {})
+    for name, f in Settings.__dataclass_fields__.items():
+        if name == 'out' or (name not in recorded and (name in _SETTING_DEFAULTS or not complete)):
+            continue
+        if name not in recorded:
+            raise ValueError(f'{option}: {path}: settings.{name}: missing')
+        words, of_kind = _RECORDED_KINDS[f.type]
+        if not of_kind(recorded[name]):
+            raise ValueError(f'{option}: {path}: settings.{name}: expected {words}, got {recorded[name]!r:.60}')
+    return results
+
+
+def _check_entry(path: str, name: str, entry: Any) -> None:
+    """The recorded entry of net ``name`` in ``path`` holds what a rerun compares with: a PSNR per seed (and per
+    set under ``sets``), the commits the seeds were trained at."""
+    where = f'--from: {path}: genotypes.{name}'
+    if not isinstance(entry, dict):
+        raise ValueError(f'{where}: expected a mapping, got {entry!r:.60}')
+    psnr = entry.get('psnr')
+    if not isinstance(psnr, list) or not psnr or not all(map(is_number, psnr)):
+        raise ValueError(f'{where}.psnr: expected a PSNR per seed, got {psnr!r:.60}')
+    sets = entry.get('sets') or {}
+    for set_name, scores in (sets.items() if isinstance(sets, dict) else [('', sets)]):
+        got = scores.get('psnr') if isinstance(scores, dict) else None
+        if not isinstance(got, list) or len(got) < len(psnr) or not all(map(is_number, got)):
+            raise ValueError(f'{where}.sets{"." + set_name if set_name else ""}: expected a PSNR per seed on each '
+                             f'set, got {scores!r:.60}')
+    if not isinstance(entry.get('commits') or [], list):
+        raise ValueError(f'{where}.commits: expected a list, got {entry["commits"]!r:.60}')
 
 
 def remedy_overrides(spec: str) -> dict[str, Any]:
@@ -264,8 +321,7 @@ def check_settings(s: Settings) -> Genotype | None:
         raise ValueError(f'--out: {s.out} exists and is not a folder')
     previous = os.path.join(s.out, RESULTS)
     if os.path.isfile(previous):
-        with open(previous, encoding='utf-8') as f:
-            old = json.load(f).get('settings', {})
+        old = read_results(previous, '--out').get('settings', {})
         differ = [k for k, v in s.as_dict().items() if not _may_change(k, v, old)]
         if differ:
             raise ValueError(f'--out: {previous} holds a run with other settings ({differ[0]}: {old.get(differ[0])!r} '
@@ -609,8 +665,7 @@ class Benchmark:
         self.results: dict[str, Any] = {'settings': settings.as_dict(), 'baseline': None, 'genotypes': {},
                                         'wall_seconds': {}}
         if os.path.isfile(self.results_path):
-            with open(self.results_path, encoding='utf-8') as f:
-                self.results = json.load(f)
+            self.results = read_results(self.results_path, '--out')
             self.results['settings'] = settings.as_dict()
             self.results.setdefault('wall_seconds', {})
         self.space = space_of(settings, given)
@@ -1213,13 +1268,14 @@ def check_rerun(run: str, names: Sequence[str], out: str, tests: Sequence[str] =
         raise ValueError(f'--out: {out} is the run given to --from; the rerun goes into a new folder')
     if os.path.exists(os.path.join(out, RESULTS)):
         raise ValueError(f'--out: {out} holds a results.json already; give a new folder')
-    with open(recorded, encoding='utf-8') as f:
-        results = json.load(f)
+    results = read_results(recorded, '--from', complete=True)
     if not names:
         raise ValueError('--only: expected NAME[,NAME...], the nets of the run to train again')
     for name in names:
         if name not in results.get('genotypes', {}):
-            raise ValueError(f'--only: {name!r} is not a net of {run} (its nets: {", ".join(results["genotypes"])})')
+            raise ValueError(f'--only: {name!r} is not a net of {run} (its nets: '
+                             f'{", ".join(results.get("genotypes", {})) or "none"})')
+        _check_entry(recorded, name, results['genotypes'][name])
         if not os.path.isfile(os.path.join(run, 'genotypes', f'{name}.json')):
             raise FileNotFoundError(f'--only {name}: {os.path.join(run, "genotypes", name + ".json")} does not exist')
     s = settings_of_run(results, out)

@@ -29,7 +29,7 @@ from typing import Any
 from hinas_basicsr.space.trellis import MOVES, PRIMITIVES, num_edges, path_error
 from hinas_basicsr.utils.arg_checks import is_number
 from hinas_basicsr.utils.fileio import write_text
-from hinas_basicsr.utils.options_file import read_text_file
+from hinas_basicsr.utils.options_file import parse_json, read_text_file
 
 FORMAT = 'hinas-genotype'
 VERSION = 1
@@ -328,13 +328,7 @@ class Genotype:
 
     @classmethod
     def from_json(cls, text: str, source: str = 'genotype') -> Genotype:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f'{source}: not valid JSON ({err})') from None
-        except RecursionError:
-            raise ValueError(f'{source}: nested too deep to be a genotype (at most {MAX_DEPTH} levels)') from None
-        return cls.from_dict(data, source)
+        return cls.from_dict(parse_json(text, source, 'genotype', MAX_DEPTH), source)
 
     @classmethod
     def load(cls, spec: str | os.PathLike | Mapping[str, Any], option: str = 'genotype') -> Genotype:

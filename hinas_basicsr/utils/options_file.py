@@ -2,6 +2,7 @@
 the shape of a component group in it (``*_opt: {type: ...}``), for the components that own such a group."""
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,19 @@ def read_text_file(path: str, option: str, what: str, max_bytes: int) -> str:
             return f.read()
     except UnicodeDecodeError:
         raise ValueError(f'{option}: {path} is not a text file (not UTF-8), not {kind}') from None
+
+
+def parse_json(text: str, source: str, what: str, depth: int | None = None) -> Any:
+    """The JSON value of ``text``, read from ``source`` (the file, after the option that names it); refused in one
+    line when it is not JSON or nests too deep for Python's parser (``what``: the kind of file; ``depth``: the
+    bound its reader keeps, for the message)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f'{source}: not valid JSON ({err})') from None
+    except RecursionError:
+        bound = f' (at most {depth} levels)' if depth else ''
+        raise ValueError(f'{source}: nested too deep to be {article(what)} {what}{bound}') from None
 
 
 def load_yaml(path: str, option: str = '-opt') -> dict[str, Any]:
