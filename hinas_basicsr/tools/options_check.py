@@ -21,7 +21,7 @@ from hinas_basicsr.data import hinas_noisy_dataset, hinas_split_dataset
 from hinas_basicsr.losses import sum_loss
 from hinas_basicsr.models.hinas_model import check_clip_grad_value
 from hinas_basicsr.models.hinas_search_model import check_train_set
-from hinas_basicsr.models.lr_scheduler import check_scheduler_type
+from hinas_basicsr.models.lr_scheduler import check_scheduler_options, check_scheduler_type
 from hinas_basicsr.models.numerics import check_amp
 from hinas_basicsr.models.search_options import check_search_options
 from hinas_basicsr.prep.common import image_size
@@ -177,10 +177,11 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none',
     if is_train and isinstance(scheduler, dict) and 'type' in scheduler:
         if not isinstance(scheduler['type'], str):
             raise ValueError(f"{path}: train.scheduler.type: expected a scheduler name, got {scheduler['type']!r:.60}")
-        try:
-            check_scheduler_type(scheduler['type'], MODEL_REGISTRY.get(opt['model_type']))
-        except ValueError as err:
-            raise ValueError(f'{path}: {err}') from None
+        # what the plugin's models fill in: total_iter, and the search model its iterations per pass over the W split
+        defaults = {'total_iter': opt['train']['total_iter'],
+                    'iters_per_epoch': 1 if opt['model_type'] == 'HiNASSearchModel' else None}
+        _with_path(path, check_scheduler_type, scheduler['type'], MODEL_REGISTRY.get(opt['model_type']))
+        _with_path(path, check_scheduler_options, scheduler, defaults)
     for key, spec in ((opt.get('val') or {}).get('metrics') or {}).items():
         _check_type(path, f'val.metrics.{key}', spec, METRIC_REGISTRY)
     option_rules.metrics(path, opt)
