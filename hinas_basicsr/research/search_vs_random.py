@@ -74,12 +74,12 @@ from hinas_basicsr.research.stats import BOOTSTRAP_SEED, LEVEL, REPLICATES, marg
 from hinas_basicsr.search.judge import kendall_tau
 from hinas_basicsr.search.record import record_path
 from hinas_basicsr.space.genotype import Genotype
-from hinas_basicsr.space.trellis import valid_paths
+from hinas_basicsr.space.trellis import count_paths, valid_paths
 from hinas_basicsr.tools.compare import BICUBIC, NOISY, ModelSpec, compare, count_flops
 from hinas_basicsr.tools.demo import HINAS_OPT, SAMPLE_ROOT
 from hinas_basicsr.tools.runners import TrainResult, plain_options, search_genotype, train_for_budget
 from hinas_basicsr.tools.sample_data import ensure_sample_data
-from hinas_basicsr.utils.arg_checks import is_integer, is_number
+from hinas_basicsr.utils.arg_checks import count, is_integer, is_number
 from hinas_basicsr.utils.fileio import atomic_write, write_json, write_text
 from hinas_basicsr.utils.options_file import load_yaml, parse_json, read_text_file
 
@@ -108,6 +108,12 @@ DENOISE_TRAIN = {'name': 'SampleBSD500', 'type': 'HiNASNoisyImageDataset',
                  'noise_seed': 0}
 DENOISE_TEST_SIGMA = 50
 KINDS = ('search', 'widths', 'cells', 'random')  # the order of results.json's entries
+# the most of each count a run may ask for, far past any study (the paper's: 8 to 50 nets, 2 to 5 seeds, 10^5
+# iterations): each net trained writes its options, checkpoints and scores, each search its genotypes
+MAX_NETS = 1000  # --random, --cells, --band-min, and the width paths of --widths
+MAX_SEEDS = 100  # --seeds, --random-seeds, --search-seeds
+MAX_ITERS = 10_000_000  # --search-iters, --train-iters
+MAX_JOBS = 1024  # --jobs: processes at once
 
 
 @dataclass(frozen=True)
@@ -287,6 +293,17 @@ def check_data(s: Settings) -> None:
             image_size(path)
 
 
+def _counts(s: Settings) -> tuple[tuple[str, int, int, int, str], ...]:
+    """Each count of ``s``: its option, value, least and most, and what each one costs."""
+    net, seed, it = 'each a net trained and saved', 'each a training of every net', 'each a step of every run'
+    return (('--random', s.random, 1, MAX_NETS, net), ('--seeds', s.seeds, 1, MAX_SEEDS, seed),
+            ('--search-iters', s.search_iters, 1, MAX_ITERS, it), ('--train-iters', s.train_iters, 1, MAX_ITERS, it),
+            ('--random-seeds', s.random_seeds, 1, MAX_SEEDS, seed), ('--cells', s.cells, 0, MAX_NETS, net),
+            ('--jobs', s.jobs, 1, MAX_JOBS, 'each a process'),
+            ('--search-seeds', s.search_seeds, 1, MAX_SEEDS, 'each a search run and saved'),
+            ('--band-min', s.band_min, 0, MAX_NETS, 'up to as many nets trained for each searched one'))
+
+
 def check_settings(s: Settings) -> Genotype | None:
     """Refuse impossible arguments (ValueError/FileNotFoundError naming the option) before anything is written.
 
@@ -298,12 +315,8 @@ def check_settings(s: Settings) -> Genotype | None:
         raise ValueError(f'--scale: denoising is scale 1, got {s.scale}')
     if (s.search_opt is None) == (s.genotype is None):
         raise ValueError('--search-opt/--genotype: give exactly one')
-    for name, value, low in (('--random', s.random, 1), ('--seeds', s.seeds, 1), ('--search-iters', s.search_iters, 1),
-                             ('--train-iters', s.train_iters, 1), ('--random-seeds', s.random_seeds, 1),
-                             ('--cells', s.cells, 0), ('--jobs', s.jobs, 1), ('--search-seeds', s.search_seeds, 1),
-                             ('--band-min', s.band_min, 0)):
-        if value < low:
-            raise ValueError(f'{name}: expected an integer >= {low}, got {value}')
+    for option, value, least, most, what in _counts(s):
+        count(value, option, least, most, what)
     if s.data not in DATA:
         raise ValueError(f'--data: expected one of {DATA}, got {s.data!r}')
     check_data(s)
@@ -333,6 +346,13 @@ def check_settings(s: Settings) -> Genotype | None:
     else:
         check_search_opt(s)
     check_extras(s, given)
+    if s.widths:
+        space = space_of(s, given)
+        paths = count_paths(space['num_layers'], len(space['width_factors']))
+        if paths > MAX_NETS:
+            raise ValueError(f'--widths: {space["num_layers"]} layers of {len(space["width_factors"])} widths have '
+                             f'{paths:,} width paths, more than the {MAX_NETS:,} nets a run may train (each trained '
+                             'and saved)')
     return given
 
 

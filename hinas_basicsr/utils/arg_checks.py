@@ -44,6 +44,13 @@ def number(value: Any, option: str, minimum: float | None = None, integer: bool 
         raise ValueError(f'{option}: expected a value {">" if above else ">="} {minimum}, got {value!r}')
 
 
+def count(value: Any, option: str, least: int, most: int, what: str) -> None:
+    """A count asked for (nets, seeds, iterations, images, processes): an integer from ``least`` to ``most``, a bound
+    no study reaches; ``what`` says what each one costs, for the message (``each a net trained and saved``)."""
+    if not is_integer(value) or not least <= value <= most:
+        raise ValueError(f'{option}: expected an integer from {least} to {most:,} ({what}), got {value!r}')
+
+
 def sizes(values: Sequence[int], option: str, maximum: int = MAX_PROBE_SIDE) -> None:
     """Image sizes (``H W``) of a probe input: every one an integer from 1 to ``maximum``."""
     if any(v < 1 for v in values):
