@@ -775,6 +775,59 @@ def test_numeric_arguments(tmp_path, monkeypatch, capsys, case):
     refused(NUMBERS[case], tmp_path, monkeypatch, capsys)
 
 
+# ----------------------------------------------------------------------------- F2. counts bounded by disk and time
+def _demo(*argv):
+    return lambda t: (hinas_main, ['demo', *argv], ())
+
+
+def _prep_workers_count(workers):
+    def case(tmp_path):
+        main, argv, _ = _prep_workers(tmp_path)
+        return main, [*argv[:-1], workers], ()
+    return case
+
+
+COUNTS = {
+    'demo --budget-s 1e9': (_demo('--budget-s', '1e9'), 'hinas: error: --budget-s: expected a positive number of '
+                            'seconds, at most 604,800 (a week of training for each net), got 1000000000.0'),
+    'demo --threads 1025': (_demo('--threads', '1025'), 'hinas: error: --threads: expected an integer from 0 to 1,024 '
+                            '(0 for one per core; each a thread), got 1025'),
+    'demo --threads -1': (_demo('--threads', '-1'), 'hinas: error: --threads: expected an integer from 0 to 1,024 '
+                          '(0 for one per core; each a thread), got -1'),
+    'demo --latency-runs 10001': (_demo('--latency-runs', '10001'), 'hinas: error: --latency-runs: expected an '
+                                  'integer from 1 to 10,000 (each a timed forward pass of every net), got 10001'),
+    'compare --latency-runs 10001': (_compare_case(['--latency-runs', '10001']), 'hinas: error: --latency-runs: '
+                                     'expected an integer from 1 to 10,000 (each a timed forward pass of every net), '
+                                     'got 10001'),
+    'prepare_sr_benchmarks --workers 1025': (_prep_workers_count('1025'), 'prepare_sr_benchmarks: error: --workers: '
+                                             'expected an integer from 1 to 1,024 (each a process), got 1025'),
+}
+
+
+@pytest.mark.parametrize('case', COUNTS)
+def test_counts_past_any_use_are_refused_with_their_bound(tmp_path, monkeypatch, capsys, case):
+    make, expected = COUNTS[case]
+    assert refused(make, tmp_path, monkeypatch, capsys) == expected
+
+
+def test_infer_refuses_a_folder_of_more_images_than_one_run_writes(tmp_path, monkeypatch, capsys):
+    """-i a folder: its images counted before any is read or written (the bound lowered to 2 for the test)."""
+    from hinas_basicsr.tools import infer
+
+    assert infer.MAX_IMAGES == 1_000_000
+    monkeypatch.setattr(infer, 'MAX_IMAGES', 2)
+    (tmp_path / 'photos').mkdir()
+    for k in range(3):
+        cv2.imwrite(str(tmp_path / 'photos' / f'{k}.png'), smooth_image(24, 24, seed=k))
+    yml = str(write_options(tmp_path / 't.yml', _test_options(tmp_path)))
+    line = refused(lambda t: (hinas_main, ['infer', '-opt', yml, '-i', 'photos', '-o', 'out'], ()), tmp_path,
+                   monkeypatch, capsys)
+    assert line == 'hinas: error: -i: photos holds 3 images, more than the 2 one run writes (each an output image); ' \
+                   'give part of them'
+    monkeypatch.setattr(infer, 'MAX_IMAGES', 3)
+    assert infer.list_inputs(str(tmp_path / 'photos')) == [str(tmp_path / 'photos' / f'{k}.png') for k in range(3)]
+
+
 # ----------------------------------------------------------------------------- G. export paths
 def _unwritable_onnx(tmp_path):
     (tmp_path / 'afile').write_text('x')

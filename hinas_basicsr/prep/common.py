@@ -22,10 +22,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from hinas_basicsr.utils.arg_checks import MAX_PIXELS, MAX_SIDE, with_reason
+from hinas_basicsr.utils.arg_checks import MAX_PIXELS, MAX_SIDE, count, with_reason
 
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm')
 SCALES = (2, 3, 4, 8)
+MAX_WORKERS = 1024  # --workers: processes at once, each with its own images in memory
 MANIFEST = '.hinas_prep.json'
 STAGING_PREFIX = '.partial-'
 PNG_COMPRESSION = 3  # BasicSR's extract_subimages.py default
@@ -457,6 +458,11 @@ class Outputs:
 def lcm(values: Iterable[int]) -> int:
     """Least common multiple (1 for no values)."""
     return math.lcm(*values)
+
+
+def check_workers(workers: int) -> None:
+    """Validate ``--workers``: from 1 to ``MAX_WORKERS`` processes, before anything is read or written."""
+    count(workers, '--workers', 1, MAX_WORKERS, 'each a process')
 
 
 def check_scales(scales: Sequence[int]) -> tuple[int, ...]:

@@ -44,6 +44,7 @@ from hinas_basicsr.prep.common import (
     Outputs,
     bicubic_downscale,
     check_image,
+    check_workers,
     lcm,
     pack_lmdb,
     read_image,
@@ -200,6 +201,7 @@ def prepare_photos(dst: str, manifest: str | None = None, root: str = '/', worke
     Returns:
         list[str]: The outputs built by this call (empty when everything was up to date).
     """
+    check_workers(workers)
     manifest = manifest or default_manifest()
     photos = load_manifest(manifest)
     sources = check_sources(photos, root)
