@@ -15,7 +15,7 @@ import _bootstrap  # noqa: F401
 import hinas_basicsr  # noqa: F401,E402  (BasicSR compat shim first)
 from hinas_basicsr.cli import OneLineParser, run_guarded  # noqa: E402
 from hinas_basicsr.prep.photos import default_manifest, prepare_photos  # noqa: E402
-from hinas_basicsr.utils.arg_checks import number, output_dir  # noqa: E402
+from hinas_basicsr.utils.arg_checks import output_dir  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -31,7 +31,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def run(a: argparse.Namespace) -> int:
-        number(a.workers, '--workers', 1, integer=True)  # before anything is read or written
         output_dir(a.dst, '--dst')
         built = prepare_photos(a.dst, a.manifest, a.root, a.workers, a.force, gray=a.gray)
         print(f'prepare_photos: built {len(built)} output(s) in {a.dst}' + ('' if built else ' (all up to date)'))

@@ -662,12 +662,13 @@ def test_dataset_images_are_decoded_and_paired_before_the_run(tmp_path, monkeypa
 # ----------------------------------------------------------------------------- E. messages that name the file
 def _binary_options(tmp_path):
     (tmp_path / 'bin.yml').write_bytes(bytes(range(128, 256)) * 4)
-    return basicsr_main, ['train', '-opt', 'bin.yml'], ('-opt', 'bin.yml', 'not a text file')
+    return basicsr_main, ['train', '-opt', 'bin.yml'], \
+        ('-opt: bin.yml is not a text file (not UTF-8), not an option file',)
 
 
 def _folder_options(tmp_path):
     (tmp_path / 'opts.yml').mkdir()
-    return basicsr_main, ['train', '-opt', 'opts.yml'], ('-opt', 'opts.yml', 'is a folder')
+    return basicsr_main, ['train', '-opt', 'opts.yml'], ('-opt: opts.yml is a folder, not an option file',)
 
 
 def _compare_names(which):
@@ -675,7 +676,7 @@ def _compare_names(which):
         yml = str(write_options(tmp_path / 't.yml', _test_options(tmp_path)))
         model, test = ('missing.yml', yml) if which == '--model' else (yml, 'missing.yml')
         return hinas_main, ['compare', '--test-opt', test, '--model', f'edsr={model}', '--out', 'results/c'], \
-            (which, 'missing.yml', 'does not exist')
+            (f'{which}{" edsr" if which == "--model" else ""}: missing.yml does not exist',)
     return case
 
 
@@ -713,6 +714,53 @@ def test_messages_name_the_file_and_the_option(tmp_path, monkeypatch, capsys, ca
     refused(MESSAGES[case], tmp_path, monkeypatch, capsys)
 
 
+def _input_file_case(argv_of, expected):
+    """A command given an input file that is no readable regular file: one wording for every reader."""
+    def case(tmp_path):
+        (tmp_path / 'folder.json').mkdir()
+        os.mkfifo(tmp_path / 'pipe.pth')
+        return hinas_main, argv_of(tmp_path), (expected,)
+    return case
+
+
+def _infer_argv(tmp_path, *extra):
+    yml = str(write_options(tmp_path / 't.yml', _test_options(tmp_path)))
+    cv2.imwrite(str(tmp_path / 'photo.png'), smooth_image(24, 24, seed=0))
+    return ['infer', '-opt', yml, *extra, '-i', 'photo.png', '-o', 'out']
+
+
+INPUT_FILES = {
+    'demo --genotype a folder': _input_file_case(lambda t: ['demo', '--genotype', 'folder.json', '--out', 'd'],
+                                                 '--genotype: folder.json is a folder, not a genotype file'),
+    'plot-genotype a missing file': _input_file_case(lambda t: ['plot-genotype', 'nope.json'],
+                                                     'G.json: nope.json does not exist'),
+    'infer --weights a pipe': _input_file_case(
+        lambda t: _infer_argv(t, '--weights', 'pipe.pth'),
+        '--weights: pipe.pth is not a regular file (a pipe or a device), not a checkpoint file'),
+    'infer --torchscript a folder': _input_file_case(
+        lambda t: ['infer', '--torchscript', 'folder.json', '-i', 'x.png', '-o', 'out'],
+        '--torchscript: folder.json is a folder, not a TorchScript file'),
+}
+
+
+@pytest.mark.parametrize('case', INPUT_FILES)
+def test_input_files_are_refused_in_one_wording(tmp_path, monkeypatch, capsys, case):
+    line = refused(INPUT_FILES[case], tmp_path, monkeypatch, capsys)
+    assert line.startswith('hinas') and line.count(': error: ') == 1, line
+
+
+def test_an_unreadable_input_file_is_named_with_its_option(tmp_path, monkeypatch, capsys):
+    (tmp_path / 'o.yml').write_text('name: x\n')
+    access = os.access  # the tests run as root, who may read anything: the file is made unreadable to the check
+
+    def no_read(path, mode, **kwargs):
+        return False if mode & os.R_OK and os.path.basename(path) == 'o.yml' else access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, 'access', no_read)
+    line = refused(lambda t: (basicsr_main, ['train', '-opt', 'o.yml'], ()), tmp_path, monkeypatch, capsys)
+    assert line == 'basicsr: error: -opt: o.yml cannot be read (no read permission)'
+
+
 # ----------------------------------------------------------------------------- F. numeric arguments
 NUMBERS = {
     'compare --flops-size 0 0': _compare_case(['--flops-size', '0', '0'], '--flops-size', '0 0'),
@@ -725,6 +773,59 @@ NUMBERS = {
 @pytest.mark.parametrize('case', NUMBERS)
 def test_numeric_arguments(tmp_path, monkeypatch, capsys, case):
     refused(NUMBERS[case], tmp_path, monkeypatch, capsys)
+
+
+# ----------------------------------------------------------------------------- F2. counts bounded by disk and time
+def _demo(*argv):
+    return lambda t: (hinas_main, ['demo', *argv], ())
+
+
+def _prep_workers_count(workers):
+    def case(tmp_path):
+        main, argv, _ = _prep_workers(tmp_path)
+        return main, [*argv[:-1], workers], ()
+    return case
+
+
+COUNTS = {
+    'demo --budget-s 1e9': (_demo('--budget-s', '1e9'), 'hinas: error: --budget-s: expected a positive number of '
+                            'seconds, at most 604,800 (a week of training for each net), got 1000000000.0'),
+    'demo --threads 1025': (_demo('--threads', '1025'), 'hinas: error: --threads: expected an integer from 0 to 1,024 '
+                            '(0 for one per core; each a thread), got 1025'),
+    'demo --threads -1': (_demo('--threads', '-1'), 'hinas: error: --threads: expected an integer from 0 to 1,024 '
+                          '(0 for one per core; each a thread), got -1'),
+    'demo --latency-runs 10001': (_demo('--latency-runs', '10001'), 'hinas: error: --latency-runs: expected an '
+                                  'integer from 1 to 10,000 (each a timed forward pass of every net), got 10001'),
+    'compare --latency-runs 10001': (_compare_case(['--latency-runs', '10001']), 'hinas: error: --latency-runs: '
+                                     'expected an integer from 1 to 10,000 (each a timed forward pass of every net), '
+                                     'got 10001'),
+    'prepare_sr_benchmarks --workers 1025': (_prep_workers_count('1025'), 'prepare_sr_benchmarks: error: --workers: '
+                                             'expected an integer from 1 to 1,024 (each a process), got 1025'),
+}
+
+
+@pytest.mark.parametrize('case', COUNTS)
+def test_counts_past_any_use_are_refused_with_their_bound(tmp_path, monkeypatch, capsys, case):
+    make, expected = COUNTS[case]
+    assert refused(make, tmp_path, monkeypatch, capsys) == expected
+
+
+def test_infer_refuses_a_folder_of_more_images_than_one_run_writes(tmp_path, monkeypatch, capsys):
+    """-i a folder: its images counted before any is read or written (the bound lowered to 2 for the test)."""
+    from hinas_basicsr.tools import infer
+
+    assert infer.MAX_IMAGES == 1_000_000
+    monkeypatch.setattr(infer, 'MAX_IMAGES', 2)
+    (tmp_path / 'photos').mkdir()
+    for k in range(3):
+        cv2.imwrite(str(tmp_path / 'photos' / f'{k}.png'), smooth_image(24, 24, seed=k))
+    yml = str(write_options(tmp_path / 't.yml', _test_options(tmp_path)))
+    line = refused(lambda t: (hinas_main, ['infer', '-opt', yml, '-i', 'photos', '-o', 'out'], ()), tmp_path,
+                   monkeypatch, capsys)
+    assert line == 'hinas: error: -i: photos holds 3 images, more than the 2 one run writes (each an output image); ' \
+                   'give part of them'
+    monkeypatch.setattr(infer, 'MAX_IMAGES', 3)
+    assert infer.list_inputs(str(tmp_path / 'photos')) == [str(tmp_path / 'photos' / f'{k}.png') for k in range(3)]
 
 
 # ----------------------------------------------------------------------------- G. export paths

@@ -104,7 +104,7 @@ def _one_line_error(out: subprocess.CompletedProcess, *needles: str) -> None:
 @pytest.mark.slow
 def test_missing_option_file(tmp_path):
     out = run_cli(BASICSR + ['train', '-opt', 'missing.yml'], cwd=tmp_path)
-    _one_line_error(out, 'missing.yml', 'does not exist')
+    _one_line_error(out, '-opt: missing.yml does not exist')
     assert not (tmp_path / 'experiments').exists()
 
 

@@ -69,10 +69,42 @@ def test_poly_lr_keeps_the_group_ratio():
 def test_registry_and_bad_options():
     assert {'CosinePolyLR', 'PolyLR'} <= set(SCHEDULER_REGISTRY.keys())
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
-    with pytest.raises(ValueError, match='iters_per_epoch'):
+    with pytest.raises(ValueError, match=r'^train.scheduler.iters_per_epoch: missing \(required by CosinePolyLR\)$'):
         build_scheduler(optimizer, {'type': 'CosinePolyLR'}, {})
-    with pytest.raises(ValueError, match='iters_per_epoch: expected an int >= 1'):
+    with pytest.raises(ValueError, match='^train.scheduler.iters_per_epoch: expected a value >= 1, got 0$'):
         build_scheduler(optimizer, {'type': 'CosinePolyLR', 'iters_per_epoch': 0}, {})
+
+
+@pytest.mark.parametrize('model_type, scheduler, error', [
+    # Python's words before ('<' not supported between instances of 'str' and 'int'), or a failure in training
+    ('HiNASModel', {'type': 'PolyLR', 'power': 'x'}, "train.scheduler.power: expected a finite number, got 'x'"),
+    ('HiNASModel', {'type': 'PolyLR', 'power': -1}, 'train.scheduler.power: expected a value >= 0, got -1'),
+    ('HiNASModel', {'type': 'PolyLR', 'pwer': 0.9}, 'train.scheduler.pwer: not an option of PolyLR (it takes '
+                                                    'total_iter, power, eta_min, last_epoch)'),
+    ('HiNASModel', {'type': 'CosinePolyLR'}, 'train.scheduler.iters_per_epoch: missing (required by CosinePolyLR)'),
+    ('HiNASSearchModel', {'type': 'CosinePolyLR', 'epochs': 2.0}, 'train.scheduler.epochs: expected a finite integer, '
+                                                                  'got 2.0'),
+    ('HiNASSearchModel', {'type': 'CosinePolyLR', 'epochs': 'x'}, "train.scheduler.epochs: expected a finite integer, "
+                                                                  "got 'x'"),
+    ('HiNASSearchModel', {'type': 'CosinePolyLR', 'period': 0}, 'train.scheduler.period: expected a value > 0, got 0'),
+])
+def test_options_check_refuses_a_plugin_schedulers_bad_options(tmp_path, model_type, scheduler, error):
+    from conftest import edsr_options, write_options
+
+    from hinas_basicsr.tools.options_check import check_options
+
+    if model_type == 'HiNASSearchModel':
+        from search_helpers import make_subimage_folders, search_options
+
+        opt = search_options(*make_subimage_folders(str(tmp_path / 'data')))
+    else:
+        opt = edsr_options(tmp_path / 'data')
+    opt.update(name='x', model_type=model_type, num_gpu=0)
+    opt['train']['scheduler'] = scheduler
+    path = write_options(tmp_path / 'x.yml', opt)
+    with pytest.raises(ValueError) as refused:
+        check_options(str(path))
+    assert str(refused.value) == f'{path}: {error}'
 
 
 @pytest.mark.parametrize('model_type, scheduler_type, error', [

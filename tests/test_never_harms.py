@@ -46,6 +46,10 @@ def _scheduler(**changes):
     return lambda opt: opt['train']['scheduler'].update(changes)
 
 
+def _optimizer(**changes):
+    return lambda opt: opt['train']['optim_g'].update(changes)
+
+
 def _network(**changes):
     return lambda opt: opt['network_g'].update(changes)
 
@@ -126,8 +130,19 @@ RULES = {
     "logger: '../escaped'": _edited(_set(logger='../escaped'), 'o.yml', 'logger: expected a mapping of options'),
     'val: .nan': _edited(_set(val=float('nan')), 'o.yml', 'val: expected a mapping of options, got nan'),
     'model_type [1, 2]': _edited(_set(model_type=[1, 2]), 'o.yml', 'model_type: unknown type [1, 2]'),
-    'Adam betas [0.9]': _edited(lambda opt: opt['train']['optim_g'].update(betas=[0.9]), 'o.yml', 'train.optim_g: Adam '
-                                'cannot take these options'),
+    # options of the kind of their defaults: Python's own words ('list index out of range', "'<=' not supported
+    # between instances of 'float' and 'str'", "too many dimensions 'str'") were shown before, or nothing at all
+    'Adam betas [0.9]': _edited(_optimizer(betas=[0.9]), 'o.yml', 'o.yml: train.optim_g.betas: expected 2 numbers '
+                                '(its default is [0.9, 0.999]), got [0.9]'),
+    'Adam weight_decay text': _edited(_optimizer(weight_decay='x'), 'o.yml', "o.yml: train.optim_g.weight_decay: "
+                                      "expected a number (its default is 0), got 'x'"),
+    'EDSR rgb_mean of text': _edited(_network(rgb_mean=['a', 'b', 'c']), 'o.yml', 'o.yml: network_g.rgb_mean: '
+                                     'expected 3 numbers (its default is [0.4488, 0.4371, 0.404]), got '
+                                     "['a', 'b', 'c']"),
+    'EDSR rgb_mean [0.4]': _edited(_network(rgb_mean=[0.4]), 'o.yml', 'o.yml: network_g.rgb_mean: expected 3 numbers'),
+    'CharbonnierLoss eps text': _edited(_train(pixel_opt={'type': 'CharbonnierLoss', 'eps': 'x'}), 'o.yml',
+                                        'o.yml: train.pixel_opt.eps: expected a number (its default is 1e-12), '
+                                        "got 'x'"),
     'no logger.print_freq': _edited(lambda opt: opt['logger'].pop('print_freq'), 'o.yml',
                                     'missing option logger.print_freq'),
     'prefetch_mode gpu': _edited(_dataset(prefetch_mode='gpu'), 'o.yml', 'datasets.train.prefetch_mode: expected '
@@ -263,7 +278,21 @@ def _prep_force_foreign_file(tmp_path):
     return prep_main('prepare_sr_benchmarks'), [*args, '--force'], ('mine.txt', 'did not write it')
 
 
+def _manifest_case(make, message):
+    """prepare_photos given a --manifest that is no JSON text: named with the option, in words."""
+    def case(tmp_path):
+        make(tmp_path / 'm.json')
+        return prep_main('prepare_photos'), ['--dst', 'out', '--manifest', 'm.json', '--root', str(tmp_path)], \
+            (f'prepare_photos: error: --manifest: m.json{message}',)
+    return case
+
+
 PREP = {
+    'a manifest that is not UTF-8': _manifest_case(lambda p: p.write_bytes(b'\xff\xfe{'),
+                                                   ' is not a text file (not UTF-8), not a manifest file'),
+    'a manifest that is a folder': _manifest_case(lambda p: p.mkdir(), ' is a folder, not a manifest file'),
+    'a manifest that is not JSON': _manifest_case(lambda p: p.write_text('photos: []'),
+                                                  ': not valid JSON (Expecting value: line 1 column 1 (char 0))'),
     'photo name ../escaped': _photos_case('photos[0].name', "'../escaped'", 'not a file stem', name='../escaped'),
     'photo name absolute': _photos_case('photos[0].name', 'not a file stem', name='/tmp/escaped_photo'),
     'photo path with ..': _photos_case('photos[0].path', 'leads out', path='/usr/share/../../etc/passwd'),
@@ -445,7 +474,8 @@ def _short_transitions(data):
 def _fifo(tmp_path):
     os.mkfifo(tmp_path / 'g.json')
     path = write_options(tmp_path / 'n.yml', hinas_options(tmp_path, genotype=str(tmp_path / 'g.json')))
-    return basicsr_main, ['train', '-opt', str(path)], ('g.json', 'not a regular file (a pipe or a device)')
+    return basicsr_main, ['train', '-opt', str(path)], \
+        (f'genotype: {tmp_path / "g.json"} is not a regular file (a pipe or a device), not a genotype file',)
 
 
 GENOTYPES = {
@@ -553,7 +583,7 @@ def _argv_case(main, argv, *needles):
 def _fifo_options(tmp_path):
     os.mkfifo(tmp_path / 'o.yml')
     return basicsr_main, ['train', '-opt', str(tmp_path / 'o.yml')], \
-        ('-opt', 'o.yml', 'is not a regular file (a pipe or a device)')
+        (f'-opt: {tmp_path / "o.yml"} is not a regular file (a pipe or a device), not an option file',)
 
 
 def _yaml_case(text, *needles):
@@ -608,6 +638,38 @@ NO_TRACEBACK = {
 @pytest.mark.parametrize('case', NO_TRACEBACK)
 def test_no_traceback_reaches_the_user(tmp_path, monkeypatch, capsys, case):
     refused(NO_TRACEBACK[case], tmp_path, monkeypatch, capsys)
+
+
+def test_a_message_keeps_what_a_library_says_and_leaves_out_what_python_says():
+    from hinas_basicsr.utils.arg_checks import error_reason, with_reason
+
+    assert error_reason(PermissionError(13, 'Permission denied', 'x.png')) == 'Permission denied'
+    assert error_reason(OSError('image file is truncated (5 bytes not processed)\nmore')) == \
+        'image file is truncated (5 bytes not processed)'
+    assert error_reason(RuntimeError('x' * 300)) == 'x' * 120
+    for internal in (TypeError("'NoneType' object is not subscriptable"), IndexError('list index out of range'),
+                     KeyError('params'), ValueError('not enough values to unpack (expected 2, got 1)'),
+                     ValueError("invalid literal for int() with base 10: 'a'"), RuntimeError('')):
+        assert error_reason(internal) is None, internal
+        assert with_reason('a.png: not a readable image', internal) == 'a.png: not a readable image'
+    assert with_reason('a.png: not a readable image', OSError(21, 'Is a directory')) == \
+        'a.png: not a readable image (Is a directory)'
+
+
+@pytest.mark.parametrize('raised, shown', [(TypeError("'NoneType' object is not subscriptable"), ''),
+                                           (ZeroDivisionError('division by zero'), ''),
+                                           (ValueError('num_feat must be even'), ' (num_feat must be even)')])
+def test_a_network_that_cannot_be_built_is_named_without_pythons_words(tmp_path, monkeypatch, capsys, raised, shown):
+    """A BasicSR network whose constructor fails on options the checks let through: the file, the network and
+    what is wrong, and a library's own words where it has some, never Python's."""
+    from basicsr.archs.edsr_arch import EDSR
+
+    def fails(self, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(EDSR, '__init__', fails)
+    line = refused(_edited(lambda opt: None), tmp_path, monkeypatch, capsys)
+    assert line == f'basicsr: error: {tmp_path / "o.yml"}: network_g: EDSR cannot be built from these options{shown}'
 
 
 def test_compare_model_spec_splits_at_the_last_colon_unless_the_whole_is_a_file(tmp_path):

@@ -177,13 +177,67 @@ def test_extra_genotype_added_to_a_finished_run_trains_only_it_as_the_others(in_
     (['--genotype', 'options/demo/genotype_example_sr_x2.json', '--ablations'], '--ablations: needs --search-opt'),
     (['--genotype', 'missing.json'], 'missing.json'),
     (['--search-opt', 'options/demo/search_denoise.yml'], '--search-opt:'),
-    (['--genotype', 'options/demo/genotype_example_sr_x2.json', '--seeds', '0'], '--seeds: expected an integer >= 1'),
+    (['--genotype', 'options/demo/genotype_example_sr_x2.json', '--seeds', '0'],
+     '--seeds: expected an integer from 1 to 100 (each a training of every net), got 0'),
 ])
 def test_bad_arguments_one_line_exit_2_nothing_written(in_tmp, capsys, extra, message):
     assert hinas_main(argv('out', *extra)) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (in_tmp / 'out').exists() and not (in_tmp / 'datasets').exists()
+
+
+@pytest.mark.parametrize('option, value, message', [
+    ('--random', '1000000', '--random: expected an integer from 1 to 1,000 (each a net trained and saved), '
+                            'got 1000000'),
+    ('--random', '1001', '--random: expected an integer from 1 to 1,000 (each a net trained and saved), got 1001'),
+    ('--seeds', '101', '--seeds: expected an integer from 1 to 100 (each a training of every net), got 101'),
+    ('--random-seeds', '101', '--random-seeds: expected an integer from 1 to 100 (each a training of every net), '
+                              'got 101'),
+    ('--search-seeds', '101', '--search-seeds: expected an integer from 1 to 100 (each a search run and saved), '
+                              'got 101'),
+    ('--search-iters', '10000001', '--search-iters: expected an integer from 1 to 10,000,000 (each a step of every '
+                                   'run), got 10000001'),
+    ('--train-iters', '10000001', '--train-iters: expected an integer from 1 to 10,000,000 (each a step of every '
+                                  'run), got 10000001'),
+    ('--cells', '1001', '--cells: expected an integer from 0 to 1,000 (each a net trained and saved), got 1001'),
+    ('--band-min', '1001', '--band-min: expected an integer from 0 to 1,000 (up to as many nets trained for each '
+                           'searched one), got 1001'),
+    ('--jobs', '1025', '--jobs: expected an integer from 1 to 1,024 (each a process), got 1025'),
+])
+def test_counts_past_any_study_are_refused_before_anything_is_written(in_tmp, capsys, option, value, message):
+    """A count that would fill the disk (nets, seeds, iterations) or the process table: one line with the bound."""
+    assert hinas_main(argv('out', '--genotype', 'options/demo/genotype_example_sr_x2.json', option, value)) == 2
+    assert capsys.readouterr().err == f'hinas: error: {message}\n'
+    assert os.listdir(in_tmp) == ['options']
+
+
+def test_counts_at_their_bounds_are_taken():
+    from hinas_basicsr.research.search_vs_random import MAX_ITERS, MAX_JOBS, MAX_NETS, MAX_SEEDS, _counts
+    from hinas_basicsr.utils.arg_checks import count
+
+    s = Settings(task='sr', scale=2, search_opt=None, genotype='g.json', random=MAX_NETS, seeds=MAX_SEEDS,
+                 search_iters=MAX_ITERS, train_iters=MAX_ITERS, out='o', device='cpu', ablations=False,
+                 random_seeds=MAX_SEEDS, cells=MAX_NETS, jobs=MAX_JOBS, search_seeds=MAX_SEEDS, band_min=MAX_NETS)
+    for option, value, least, most, what in _counts(s):
+        assert value == most, option
+        count(value, option, least, most, what)  # the bound itself is allowed
+
+
+def test_widths_of_a_space_with_too_many_paths_are_refused(in_tmp, capsys, repo):
+    """--widths trains every width path of the space: 40 layers of 3 widths have 1.7 x 10^15."""
+    from hinas_basicsr.space.trellis import count_paths, valid_paths
+
+    assert [count_paths(layers, 3) for layers in range(6)] == [len(valid_paths(layers, 3)) for layers in range(6)]
+    assert count_paths(4, 1) == 1 and count_paths(3, 2) == len(valid_paths(3, 2)) == 8
+    opt = yaml.safe_load((repo / 'options' / 'demo' / 'search_sr_x2.yml').read_text())
+    opt['network_g']['num_layers'] = 40
+    (in_tmp / 'deep.yml').write_text(yaml.safe_dump(opt))
+    paths = count_paths(40, len(opt['network_g']['width_factors']))
+    assert hinas_main(argv('out', '--search-opt', 'deep.yml', '--widths')) == 2
+    assert capsys.readouterr().err == (f'hinas: error: --widths: 40 layers of 3 widths have {paths:,} width paths, '
+                                       'more than the 1,000 nets a run may train (each trained and saved)\n')
+    assert sorted(os.listdir(in_tmp)) == ['deep.yml', 'options']
 
 
 def test_rerun_with_other_settings_is_refused(in_tmp, capsys):
@@ -414,7 +468,7 @@ def test_remedy_specs_and_bad_ones_refused_in_one_line(in_tmp, capsys):
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
     for extra, message in ((['--remedy', 'decoder_head', '--remedy', 'decoder_head'], '--remedy: each remedy once'),
-                           (['--search-seeds', '0'], '--search-seeds: expected an integer >= 1')):
+                           (['--search-seeds', '0'], '--search-seeds: expected an integer from 1 to 100')):
         assert hinas_main(argv('out', *search, *extra)) == 2
         assert message in capsys.readouterr().err
     genotype = ['--genotype', 'options/demo/genotype_example_sr_x2.json']
@@ -655,6 +709,50 @@ def test_bad_only_input_one_line_exit_2_nothing_written(in_tmp, capsys, args, me
     assert hinas_main(['search-vs-random', *args]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*')) == before
+
+
+_RUN = Settings(task='sr', scale=2, search_opt=None, genotype='g.json', random=1, seeds=1, search_iters=2,
+                train_iters=2, out='run', device='cpu', ablations=False).as_dict()
+
+
+@pytest.mark.parametrize('results,message', [
+    ('', 'run/results.json: not valid JSON (Expecting value: line 1 column 1 (char 0))'),
+    ([1], 'run/results.json is not a search-vs-random results file (a mapping), got list'),
+    ({'genotypes': None}, 'run/results.json: genotypes: expected a mapping, got None'),
+    ({'settings': [], 'genotypes': {}}, 'run/results.json: settings: expected a mapping, got []'),
+    ({'settings': {**_RUN, 'scale': 2.0}, 'genotypes': {}}, 'run/results.json: settings.scale: expected an integer, '
+                                                             'got 2.0'),
+    ({'settings': {**_RUN, 'tests': 'x'}, 'genotypes': {}}, "run/results.json: settings.tests: expected a list of "
+                                                            "text, got 'x'"),
+    ({'settings': {k: v for k, v in _RUN.items() if k != 'task'}, 'genotypes': {}},
+     'run/results.json: settings.task: missing'),
+    ({'settings': _RUN, 'genotypes': {'found': None}}, 'run/results.json: genotypes.found: expected a mapping, '
+                                                       'got None'),
+    ({'settings': _RUN, 'genotypes': {'found': {'psnr': []}}}, 'run/results.json: genotypes.found.psnr: expected a '
+                                                               'PSNR per seed, got []'),
+    ({'settings': _RUN, 'genotypes': {'found': {'psnr': [30.0], 'sets': {'Set5': {'psnr': []}}}}},
+     "run/results.json: genotypes.found.sets.Set5: expected a PSNR per seed on each set, got {'psnr': []}"),
+])
+def test_a_broken_results_file_is_named_not_a_traceback(in_tmp, capsys, results, message):
+    """--from RUN whose results.json is not what the benchmark writes: the file and what is wrong in it, never
+    Python's words ('list' object has no attribute 'get') or a traceback; nothing written."""
+    (in_tmp / 'run' / 'genotypes').mkdir(parents=True)
+    (in_tmp / 'run' / 'genotypes' / 'found.json').write_text('{}')
+    (in_tmp / 'run' / 'results.json').write_text(results if isinstance(results, str) else json.dumps(results))
+    before = sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*'))
+    assert hinas_main(['search-vs-random', '--from', 'run', '--only', 'found', '--out', 'new']) == 2
+    assert capsys.readouterr().err == f'hinas: error: --from: {message}\n'
+    assert sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*')) == before
+
+
+def test_a_broken_results_file_in_out_is_named(in_tmp, capsys):
+    (in_tmp / 'out').mkdir()
+    (in_tmp / 'out' / 'results.json').write_text('{"settings": {"random": "5"}}')
+    before = sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*'))
+    assert hinas_main(argv('out', '--genotype', 'options/demo/genotype_example_sr_x2.json')) == 2
+    assert capsys.readouterr().err == "hinas: error: --out: out/results.json: settings.random: expected an integer, " \
+                                      "got '5'\n"
     assert sorted(p.relative_to(in_tmp) for p in in_tmp.rglob('*')) == before
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 
-from hinas_basicsr.tools.compare import compare, parse_model_spec
+from hinas_basicsr.tools.compare import check_latency_runs, compare, parse_model_spec
 from hinas_basicsr.utils import arg_checks
 
 
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     arg_checks.sizes(args.flops_size, '--flops-size')
-    arg_checks.number(args.latency_runs, '--latency-runs', 1, integer=True)
+    check_latency_runs(args.latency_runs)
     if args.scale is not None and args.scale < 1:
         raise ValueError(f'--scale: expected a scale >= 1, got {args.scale}')
     arg_checks.output_dir(args.out, '--out')

@@ -16,8 +16,12 @@ import argparse
 import math
 
 from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.tools.compare import check_latency_runs
 from hinas_basicsr.tools.demo import TASKS, run_demo
 from hinas_basicsr.utils import arg_checks
+
+MAX_BUDGET_S = 7 * 24 * 3600  # --budget-s: the demo takes minutes; a week a net is past any use of it
+MAX_THREADS = 1024  # --threads
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,16 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.budget_s is not None and (not math.isfinite(args.budget_s) or args.budget_s <= 0):
-        raise ValueError(f'--budget-s: expected a positive, finite number of seconds, got {args.budget_s}')
-    if args.threads < 0:
-        raise ValueError(f'--threads: expected 0 (one per core) or a positive number, got {args.threads}')
-    arg_checks.number(args.latency_runs, '--latency-runs', 1, integer=True)
+    if args.budget_s is not None and (not math.isfinite(args.budget_s) or not 0 < args.budget_s <= MAX_BUDGET_S):
+        raise ValueError(f'--budget-s: expected a positive number of seconds, at most {MAX_BUDGET_S:,} (a week of '
+                         f'training for each net), got {args.budget_s}')
+    arg_checks.count(args.threads, '--threads', 0, MAX_THREADS, '0 for one per core; each a thread')
+    check_latency_runs(args.latency_runs)
     arg_checks.output_dir(args.out, '--out')
     if args.genotype is not None:
-        arg_checks.input_file(args.genotype, '--genotype', 'genotype file')
-    if args.genotype is not None:
-        genotype = Genotype.load(args.genotype)
+        genotype = Genotype.load(args.genotype, option='--genotype')
         # any genotype of the task: the demo builds an SR one at x2 (one SR search serves every scale)
         genotype.check_compatible(task=args.task, source=f'--genotype {args.genotype}')
     run_demo(args.out, budget_s=args.budget_s, genotype=args.genotype, latency_runs=args.latency_runs,

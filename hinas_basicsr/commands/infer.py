@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 
 import torch
 
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     device = _check_arguments(args)
     inputs = infer.list_inputs(args.input)
     outputs = [infer.output_path(p, args.output) for p in inputs]
-    clashes = sorted({o for o in outputs if outputs.count(o) > 1})
+    clashes = sorted(o for o, n in Counter(outputs).items() if n > 1)
     if clashes:
         raise ValueError(f'-i: several inputs would write {clashes[0]} (same file name stem)')
     net = _load(args, device)

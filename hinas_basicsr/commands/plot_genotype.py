@@ -20,10 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    arg_checks.input_file(args.genotype, 'G.json', 'genotype file')
+    genotype = Genotype.load(args.genotype, option='G.json')  # checked before anything is written
     out = args.out or os.path.splitext(args.genotype)[0] + '.png'
     arg_checks.output_file(out, '-o', ('.png',))
-    genotype = Genotype.load(args.genotype)  # checked before anything is written
     save_genotype_png(genotype, out)
     print(f'genotype drawing: {out}')
     return 0

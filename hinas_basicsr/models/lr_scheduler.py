@@ -14,9 +14,12 @@ import math
 from copy import deepcopy
 from typing import Any
 
+import torch
 from basicsr.utils.registry import Registry
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
+
+from hinas_basicsr.utils.arg_checks import number
 
 SCHEDULER_REGISTRY = Registry('scheduler')
 BASICSR_SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')  # BaseModel's if/elif
@@ -46,11 +49,12 @@ class CosinePolyLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, iters_per_epoch: int, eta_min: float = 0.001, period: float = 20,
                  epochs: int = 100, power: float = 0.9, last_epoch: int = -1) -> None:
-        if int(iters_per_epoch) < 1:
-            raise ValueError(f'train.scheduler.iters_per_epoch: expected an int >= 1, got {iters_per_epoch!r}')
-        if epochs < 1 or period <= 0:
-            raise ValueError(f'train.scheduler: epochs and period must be positive, got {epochs!r} and {period!r}')
-        self.iters_per_epoch, self.eta_min, self.period = int(iters_per_epoch), eta_min, period
+        number(iters_per_epoch, 'train.scheduler.iters_per_epoch', 1, integer=True)
+        number(eta_min, 'train.scheduler.eta_min', 0)
+        number(period, 'train.scheduler.period', 0, above=True)
+        number(epochs, 'train.scheduler.epochs', 1, integer=True)
+        number(power, 'train.scheduler.power', 0)
+        self.iters_per_epoch, self.eta_min, self.period = iters_per_epoch, eta_min, period
         self.epochs, self.power = epochs, power
         super().__init__(optimizer, last_epoch)
 
@@ -82,9 +86,10 @@ class PolyLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, total_iter: int, power: float = 0.9, eta_min: float = 0.0,
                  last_epoch: int = -1) -> None:
-        if int(total_iter) < 1:
-            raise ValueError(f'train.scheduler.total_iter: expected an int >= 1, got {total_iter!r}')
-        self.total_iter, self.power, self.eta_min = int(total_iter), power, eta_min
+        number(total_iter, 'train.scheduler.total_iter', 1, integer=True)
+        number(power, 'train.scheduler.power', 0)
+        number(eta_min, 'train.scheduler.eta_min', 0)
+        self.total_iter, self.power, self.eta_min = total_iter, power, eta_min
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -103,14 +108,26 @@ def build_scheduler(optimizer: Optimizer, scheduler_opt: dict[str, Any], default
     """
     opt = deepcopy(dict(scheduler_opt))
     cls = SCHEDULER_REGISTRY.get(opt.pop('type'))
-    accepted = inspect.signature(cls).parameters
+    params = {k: p for k, p in inspect.signature(cls).parameters.items() if k != 'optimizer'}
     for key, value in defaults.items():
-        if key in accepted and key not in opt and value is not None:
+        if key in params and key not in opt and value is not None:
             opt[key] = value
-    try:
-        return cls(optimizer, **opt)
-    except TypeError as err:
-        raise ValueError(f'train.scheduler: {err}') from None
+    unknown = [k for k in opt if k not in params]
+    if unknown:
+        raise ValueError(f'train.scheduler.{unknown[0]}: not an option of {cls.__name__} (it takes '
+                         f'{", ".join(params)})')
+    missing = [k for k, p in params.items() if p.default is inspect.Parameter.empty and k not in opt]
+    if missing:
+        raise ValueError(f'train.scheduler.{missing[0]}: missing (required by {cls.__name__})')
+    return cls(optimizer, **opt)
+
+
+def check_scheduler_options(scheduler_opt: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Refuse the options of a plugin scheduler before training, as :func:`build_scheduler` builds it (on a dummy
+    optimizer, through its constructor's checks); ``defaults``: what the model fills in. BasicSR's schedulers are
+    left alone."""
+    if scheduler_opt.get('type') in SCHEDULER_REGISTRY:
+        build_scheduler(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1), scheduler_opt, defaults)
 
 
 def setup_schedulers(model: Any, defaults: dict[str, Any]) -> None:

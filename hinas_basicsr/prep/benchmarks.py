@@ -17,6 +17,7 @@ from hinas_basicsr.prep.common import (
     Outputs,
     check_image,
     check_scales,
+    check_workers,
     list_images,
     parallel_map,
     save_bicubic_lr,
@@ -74,8 +75,7 @@ def prepare_sr_benchmarks(src: str, dst: str, scales: Sequence[int] = SCALES, wo
         list[str]: The outputs built by this call.
     """
     scales = check_scales(scales)
-    if workers < 1:
-        raise ValueError(f'--workers: expected a count >= 1, got {workers}')
+    check_workers(workers)
     if not os.path.isdir(src):
         raise FileNotFoundError(f'{src}: source folder does not exist')
     found = {name: find_benchmark_images(src, name) for name in sets}

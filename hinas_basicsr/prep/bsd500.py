@@ -15,6 +15,7 @@ import os
 from hinas_basicsr.prep.common import (
     Outputs,
     check_image,
+    check_workers,
     list_images,
     pack_lmdb,
     parallel_map,
@@ -56,8 +57,7 @@ def prepare_bsd500(src: str, dst: str, gray: bool = False, workers: int = 1, for
     Returns:
         list[str]: The outputs built by this call.
     """
-    if workers < 1:
-        raise ValueError(f'--workers: expected a count >= 1, got {workers}')
+    check_workers(workers)
     if crop_size < 1:
         raise ValueError(f'--crop-size: expected a size >= 1, got {crop_size}')
     if not os.path.isdir(src):

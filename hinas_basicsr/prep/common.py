@@ -22,10 +22,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from hinas_basicsr.utils.arg_checks import MAX_PIXELS, MAX_SIDE
+from hinas_basicsr.utils.arg_checks import MAX_PIXELS, MAX_SIDE, count, with_reason
 
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm')
 SCALES = (2, 3, 4, 8)
+MAX_WORKERS = 1024  # --workers: processes at once, each with its own images in memory
 MANIFEST = '.hinas_prep.json'
 STAGING_PREFIX = '.partial-'
 PNG_COMPRESSION = 3  # BasicSR's extract_subimages.py default
@@ -72,19 +73,18 @@ def image_info(path: str, unknown_ok: bool = False) -> tuple[int, int, bool] | N
                     img.verify()
                 else:
                     img.load()  # raises OSError ("image file is truncated") where data is missing
-    except UnidentifiedImageError as err:
+    except UnidentifiedImageError:
         if unknown_ok:
             return None
-        raise ValueError(f'{path}: not a readable image ({err.__class__.__name__}: {err})') from None
+        raise ValueError(f'{path}: not a readable image (not a format Pillow knows, or its header is corrupt)'
+                         ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValueError(f'{path}: more than the {MAX_PIXELS:,} pixels ({MAX_SIDE}x{MAX_SIDE}) an image may have '
                          'here (its header says so)') from None
-    except ValueError as err:
+    except (ValueError, OSError, SyntaxError) as err:  # Pillow's words for a broken file, or an OS error
         if str(err).startswith(f'{path}: '):
             raise
-        raise ValueError(f'{path}: not a readable image ({err.__class__.__name__}: {err})') from None
-    except (OSError, SyntaxError) as err:
-        raise ValueError(f'{path}: not a readable image ({err.__class__.__name__}: {err})') from None
+        raise ValueError(with_reason(f'{path}: not a readable image', err)) from None
     return h, w, gray
 
 
@@ -458,6 +458,11 @@ class Outputs:
 def lcm(values: Iterable[int]) -> int:
     """Least common multiple (1 for no values)."""
     return math.lcm(*values)
+
+
+def check_workers(workers: int) -> None:
+    """Validate ``--workers``: from 1 to ``MAX_WORKERS`` processes, before anything is read or written."""
+    count(workers, '--workers', 1, MAX_WORKERS, 'each a process')
 
 
 def check_scales(scales: Sequence[int]) -> tuple[int, ...]:

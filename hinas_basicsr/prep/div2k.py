@@ -31,6 +31,7 @@ from hinas_basicsr.prep.common import (
     Outputs,
     check_image,
     check_scales,
+    check_workers,
     lcm,
     list_images,
     pack_lmdb,
@@ -83,8 +84,7 @@ def prepare_div2k(src: str, dst: str, scales: Sequence[int] = SCALES, workers: i
     """
     scales = check_scales(scales)
     hr_mod = lcm(scales)  # HR and LR line up at every scale asked for: 24 for 2, 3, 4 and 8
-    if workers < 1:
-        raise ValueError(f'--workers: expected a count >= 1, got {workers}')
+    check_workers(workers)
     for s in scales:
         if crop_size % s or step % s:
             raise ValueError(f'crop_size/step: {crop_size}/{step} are not multiples of scale {s}')

@@ -31,7 +31,6 @@ set), and that its HR image holds what is cut from it.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -45,6 +44,7 @@ from hinas_basicsr.prep.common import (
     Outputs,
     bicubic_downscale,
     check_image,
+    check_workers,
     lcm,
     pack_lmdb,
     read_image,
@@ -52,9 +52,10 @@ from hinas_basicsr.prep.common import (
     write_png,
 )
 from hinas_basicsr.prep.div2k import CROP_SIZE, STEP, prepare_div2k
-from hinas_basicsr.utils.arg_checks import input_file
+from hinas_basicsr.utils.options_file import parse_json, read_text_file
 
 MANIFEST_FORMAT = 'hinas-photos'
+MAX_MANIFEST_BYTES = 16 << 20  # a photo manifest: about 200 bytes a photo
 PHOTO_SCALES = (2, 3, 4)
 TEST_SET = 'PhotosTest'
 CROP_SET = 'PhotosTestCrop'
@@ -109,15 +110,8 @@ def load_manifest(path: str) -> list[dict[str, Any]]:
     Every field is checked (type, form) before anything is written: a ``name`` is one file stem, so no photo is
     written outside ``--dst``.
     """
-
-    input_file(path, '--manifest', 'manifest file')
-    try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ValueError(f'--manifest: {path} is not JSON ({str(err).splitlines()[0][:80]})') from None
-    except RecursionError:
-        raise ValueError(f'--manifest: {path} is nested too deep to be a manifest') from None
+    data = parse_json(read_text_file(path, '--manifest', 'manifest file', MAX_MANIFEST_BYTES), f'--manifest: {path}',
+                      'manifest')
     if not isinstance(data, dict) or data.get('format') != MANIFEST_FORMAT or not isinstance(data.get('photos'), list) \
             or not data['photos']:
         raise ValueError(f'{path}: not a {MANIFEST_FORMAT} manifest with photos')
@@ -207,6 +201,7 @@ def prepare_photos(dst: str, manifest: str | None = None, root: str = '/', worke
     Returns:
         list[str]: The outputs built by this call (empty when everything was up to date).
     """
+    check_workers(workers)
     manifest = manifest or default_manifest()
     photos = load_manifest(manifest)
     sources = check_sources(photos, root)

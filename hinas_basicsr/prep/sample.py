@@ -24,6 +24,7 @@ from hinas_basicsr.prep.benchmarks import prepare_sr_benchmarks
 from hinas_basicsr.prep.bsd500 import prepare_bsd500
 from hinas_basicsr.prep.common import bicubic_downscale, files_under, lcm, not_written, scoring_size, write_png
 from hinas_basicsr.prep.div2k import CROP_SIZE, prepare_div2k
+from hinas_basicsr.utils.arg_checks import with_reason
 
 SAMPLE_VERSION = '1'
 COMPLETE_MARKER = '.sample_complete'
@@ -74,7 +75,7 @@ def _checked(name: str, load: Callable[[], np.ndarray], least: int, why: str, mo
     try:
         img = np.asarray(load())
     except Exception as err:  # noqa: BLE001  (skimage's readers and its data fetcher raise many kinds)
-        raise ValueError(f'skimage.data {name}: not a readable image ({type(err).__name__}: {err})') from None
+        raise ValueError(with_reason(f'skimage.data {name}: not a readable image', err)) from None
     if img.dtype != np.uint8 or (img.ndim, img.shape[-1] if color else 0) != ((3, 3) if color else (2, 0)):
         raise ValueError(f'skimage.data {name}: {img.dtype} {"x".join(map(str, img.shape))} is not an 8-bit '
                          f'{"RGB" if color else "gray"} image, as the sample data needs')

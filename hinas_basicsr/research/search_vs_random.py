@@ -74,16 +74,17 @@ from hinas_basicsr.research.stats import BOOTSTRAP_SEED, LEVEL, REPLICATES, marg
 from hinas_basicsr.search.judge import kendall_tau
 from hinas_basicsr.search.record import record_path
 from hinas_basicsr.space.genotype import Genotype
-from hinas_basicsr.space.trellis import valid_paths
+from hinas_basicsr.space.trellis import count_paths, valid_paths
 from hinas_basicsr.tools.compare import BICUBIC, NOISY, ModelSpec, compare, count_flops
 from hinas_basicsr.tools.demo import HINAS_OPT, SAMPLE_ROOT
 from hinas_basicsr.tools.runners import TrainResult, plain_options, search_genotype, train_for_budget
 from hinas_basicsr.tools.sample_data import ensure_sample_data
-from hinas_basicsr.utils.arg_checks import is_number
+from hinas_basicsr.utils.arg_checks import count, is_integer, is_number
 from hinas_basicsr.utils.fileio import atomic_write, write_json, write_text
-from hinas_basicsr.utils.options_file import load_yaml
+from hinas_basicsr.utils.options_file import load_yaml, parse_json, read_text_file
 
 RESULTS, TABLE, PLOT = 'results.json', 'table.md', 'psnr_vs_flops.png'
+MAX_RESULTS_BYTES = 64 << 20  # a results.json: a few kB a net
 RANDOM_DRAW_SEED = 0  # the random genotypes are the same in every run and rerun
 CELLS_DRAW_SEED = 1  # the random cells of --cells, drawn apart from the random genotypes
 BAND_DRAW_SEED = 2  # the band randoms of --band-min: random.Random(f'{BAND_DRAW_SEED}:{searched net}')
@@ -110,6 +111,12 @@ DENOISE_TRAIN = {'name': 'SampleBSD500', 'type': 'HiNASNoisyImageDataset',
                  'noise_seed': 0}
 DENOISE_TEST_SIGMA = 50
 KINDS = ('search', 'widths', 'cells', 'random')  # the order of results.json's entries
+# the most of each count a run may ask for, far past any study (the paper's: 8 to 50 nets, 2 to 5 seeds, 10^5
+# iterations): each net trained writes its options, checkpoints and scores, each search its genotypes
+MAX_NETS = 1000  # --random, --cells, --band-min, and the width paths of --widths
+MAX_SEEDS = 100  # --seeds, --random-seeds, --search-seeds
+MAX_ITERS = 10_000_000  # --search-iters, --train-iters
+MAX_JOBS = 1024  # --jobs: processes at once
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,62 @@ class Settings:
 # a setting an earlier run's results.json lacks had this value then (as its JSON writes it)
 _SETTING_DEFAULTS = {**{k: f.default for k, f in Settings.__dataclass_fields__.items() if f.default is not MISSING},
                      'tests': [], 'extras': {}, 'remedies': [], 'band_min': 0}  # earlier runs drew no band randoms
+
+
+# each kind of a Settings field, as results.json records it: its words and its test
+_RECORDED_KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    'str': ('text', lambda v: isinstance(v, str)),
+    'str | None': ('text or null', lambda v: v is None or isinstance(v, str)),
+    'int': ('an integer', is_integer),
+    'bool': ('true or false', lambda v: isinstance(v, bool)),
+    'tuple[str, ...]': ('a list of text', lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+    'tuple[tuple[str, str], ...]': ('a mapping of names to files',
+                                    lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values())),
+}
+
+
+def read_results(path: str, option: str, complete: bool = False) -> dict[str, Any]:
+    """A benchmark's results.json (``option`` names the run), refused in one line when it is not one: not JSON, not
+    a mapping, its ``settings`` or ``genotypes`` not mappings, a recorded setting of another kind than the
+    benchmark's; with ``complete``, a setting missing (``_SETTING_DEFAULTS`` fill the ones an earlier run did not
+    record)."""
+    results = parse_json(read_text_file(path, option, 'results file', MAX_RESULTS_BYTES), f'{option}: {path}',
+                         'results file')
+    if not isinstance(results, dict):
+        raise ValueError(f'{option}: {path} is not a search-vs-random results file (a mapping), got '
+                         f'{type(results).__name__}')
+    for key in ('settings', 'genotypes'):
+        if not isinstance(results.get(key, {}), dict):
+            raise ValueError(f'{option}: {path}: {key}: expected a mapping, got {results[key]!r:.60}')
+    recorded = results.get('settings', {})
+    for name, f in Settings.__dataclass_fields__.items():
+        if name == 'out' or (name not in recorded and (name in _SETTING_DEFAULTS or not complete)):
+            continue
+        if name not in recorded:
+            raise ValueError(f'{option}: {path}: settings.{name}: missing')
+        words, of_kind = _RECORDED_KINDS[f.type]
+        if not of_kind(recorded[name]):
+            raise ValueError(f'{option}: {path}: settings.{name}: expected {words}, got {recorded[name]!r:.60}')
+    return results
+
+
+def _check_entry(path: str, name: str, entry: Any) -> None:
+    """The recorded entry of net ``name`` in ``path`` holds what a rerun compares with: a PSNR per seed (and per
+    set under ``sets``), the commits the seeds were trained at."""
+    where = f'--from: {path}: genotypes.{name}'
+    if not isinstance(entry, dict):
+        raise ValueError(f'{where}: expected a mapping, got {entry!r:.60}')
+    psnr = entry.get('psnr')
+    if not isinstance(psnr, list) or not psnr or not all(map(is_number, psnr)):
+        raise ValueError(f'{where}.psnr: expected a PSNR per seed, got {psnr!r:.60}')
+    sets = entry.get('sets') or {}
+    for set_name, scores in (sets.items() if isinstance(sets, dict) else [('', sets)]):
+        got = scores.get('psnr') if isinstance(scores, dict) else None
+        if not isinstance(got, list) or len(got) < len(psnr) or not all(map(is_number, got)):
+            raise ValueError(f'{where}.sets{"." + set_name if set_name else ""}: expected a PSNR per seed on each '
+                             f'set, got {scores!r:.60}')
+    if not isinstance(entry.get('commits') or [], list):
+        raise ValueError(f'{where}.commits: expected a list, got {entry["commits"]!r:.60}')
 
 
 def remedy_overrides(spec: str) -> dict[str, Any]:
@@ -233,6 +296,17 @@ def check_data(s: Settings) -> None:
             image_size(path)
 
 
+def _counts(s: Settings) -> tuple[tuple[str, int, int, int, str], ...]:
+    """Each count of ``s``: its option, value, least and most, and what each one costs."""
+    net, seed, it = 'each a net trained and saved', 'each a training of every net', 'each a step of every run'
+    return (('--random', s.random, 1, MAX_NETS, net), ('--seeds', s.seeds, 1, MAX_SEEDS, seed),
+            ('--search-iters', s.search_iters, 1, MAX_ITERS, it), ('--train-iters', s.train_iters, 1, MAX_ITERS, it),
+            ('--random-seeds', s.random_seeds, 1, MAX_SEEDS, seed), ('--cells', s.cells, 0, MAX_NETS, net),
+            ('--jobs', s.jobs, 1, MAX_JOBS, 'each a process'),
+            ('--search-seeds', s.search_seeds, 1, MAX_SEEDS, 'each a search run and saved'),
+            ('--band-min', s.band_min, 0, MAX_NETS, 'up to as many nets trained for each searched one'))
+
+
 def check_settings(s: Settings) -> Genotype | None:
     """Refuse impossible arguments (ValueError/FileNotFoundError naming the option) before anything is written.
 
@@ -244,12 +318,8 @@ def check_settings(s: Settings) -> Genotype | None:
         raise ValueError(f'--scale: denoising is scale 1, got {s.scale}')
     if (s.search_opt is None) == (s.genotype is None):
         raise ValueError('--search-opt/--genotype: give exactly one')
-    for name, value, low in (('--random', s.random, 1), ('--seeds', s.seeds, 1), ('--search-iters', s.search_iters, 1),
-                             ('--train-iters', s.train_iters, 1), ('--random-seeds', s.random_seeds, 1),
-                             ('--cells', s.cells, 0), ('--jobs', s.jobs, 1), ('--search-seeds', s.search_seeds, 1),
-                             ('--band-min', s.band_min, 0)):
-        if value < low:
-            raise ValueError(f'{name}: expected an integer >= {low}, got {value}')
+    for option, value, least, most, what in _counts(s):
+        count(value, option, least, most, what)
     if s.data not in DATA:
         raise ValueError(f'--data: expected one of {DATA}, got {s.data!r}')
     check_data(s)
@@ -267,8 +337,7 @@ def check_settings(s: Settings) -> Genotype | None:
         raise ValueError(f'--out: {s.out} exists and is not a folder')
     previous = os.path.join(s.out, RESULTS)
     if os.path.isfile(previous):
-        with open(previous, encoding='utf-8') as f:
-            old = json.load(f).get('settings', {})
+        old = read_results(previous, '--out').get('settings', {})
         differ = [k for k, v in s.as_dict().items() if not _may_change(k, v, old)]
         if differ:
             raise ValueError(f'--out: {previous} holds a run with other settings ({differ[0]}: {old.get(differ[0])!r} '
@@ -280,6 +349,13 @@ def check_settings(s: Settings) -> Genotype | None:
     else:
         check_search_opt(s)
     check_extras(s, given)
+    if s.widths:
+        space = space_of(s, given)
+        paths = count_paths(space['num_layers'], len(space['width_factors']))
+        if paths > MAX_NETS:
+            raise ValueError(f'--widths: {space["num_layers"]} layers of {len(space["width_factors"])} widths have '
+                             f'{paths:,} width paths, more than the {MAX_NETS:,} nets a run may train (each trained '
+                             'and saved)')
     return given
 
 
@@ -622,8 +698,7 @@ class Benchmark:
         self.results: dict[str, Any] = {'settings': settings.as_dict(), 'baseline': None, 'genotypes': {},
                                         'wall_seconds': {}}
         if os.path.isfile(self.results_path):
-            with open(self.results_path, encoding='utf-8') as f:
-                self.results = json.load(f)
+            self.results = read_results(self.results_path, '--out')
             self.results['settings'] = settings.as_dict()
             self.results.setdefault('wall_seconds', {})
         self.space = space_of(settings, given)
@@ -1226,13 +1301,14 @@ def check_rerun(run: str, names: Sequence[str], out: str, tests: Sequence[str] =
         raise ValueError(f'--out: {out} is the run given to --from; the rerun goes into a new folder')
     if os.path.exists(os.path.join(out, RESULTS)):
         raise ValueError(f'--out: {out} holds a results.json already; give a new folder')
-    with open(recorded, encoding='utf-8') as f:
-        results = json.load(f)
+    results = read_results(recorded, '--from', complete=True)
     if not names:
         raise ValueError('--only: expected NAME[,NAME...], the nets of the run to train again')
     for name in names:
         if name not in results.get('genotypes', {}):
-            raise ValueError(f'--only: {name!r} is not a net of {run} (its nets: {", ".join(results["genotypes"])})')
+            raise ValueError(f'--only: {name!r} is not a net of {run} (its nets: '
+                             f'{", ".join(results.get("genotypes", {})) or "none"})')
+        _check_entry(recorded, name, results['genotypes'][name])
         if not os.path.isfile(os.path.join(run, 'genotypes', f'{name}.json')):
             raise FileNotFoundError(f'--only {name}: {os.path.join(run, "genotypes", name + ".json")} does not exist')
     s = settings_of_run(results, out)

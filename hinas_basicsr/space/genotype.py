@@ -29,7 +29,7 @@ from typing import Any
 from hinas_basicsr.space.trellis import MOVES, PRIMITIVES, num_edges, path_error
 from hinas_basicsr.utils.arg_checks import is_number
 from hinas_basicsr.utils.fileio import write_text
-from hinas_basicsr.utils.options_file import read_text_file
+from hinas_basicsr.utils.options_file import parse_json, read_text_file
 
 FORMAT = 'hinas-genotype'
 VERSION = 1
@@ -328,23 +328,18 @@ class Genotype:
 
     @classmethod
     def from_json(cls, text: str, source: str = 'genotype') -> Genotype:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f'{source}: not valid JSON ({err})') from None
-        except RecursionError:
-            raise ValueError(f'{source}: nested too deep to be a genotype (at most {MAX_DEPTH} levels)') from None
-        return cls.from_dict(data, source)
+        return cls.from_dict(parse_json(text, source, 'genotype', MAX_DEPTH), source)
 
     @classmethod
-    def load(cls, spec: str | os.PathLike | Mapping[str, Any]) -> Genotype:
-        """A genotype from a JSON file path, or from the JSON object itself (inline in options)."""
+    def load(cls, spec: str | os.PathLike | Mapping[str, Any], option: str = 'genotype') -> Genotype:
+        """A genotype from a JSON file path, or from the JSON object itself (inline in options); ``option`` names
+        the file in the message that refuses it."""
         if isinstance(spec, Mapping):
             return cls.from_dict(spec, 'genotype (inline)')
         if not isinstance(spec, (str, os.PathLike)):
             raise ValueError(f'genotype: expected a genotype file path or a genotype object, got {_shown(spec)}')
         path = os.fspath(spec)
-        text = read_text_file(path, 'genotype', 'genotype file', MAX_FILE_BYTES)
+        text = read_text_file(path, option, 'genotype file', MAX_FILE_BYTES)
         return cls.from_json(text, source=path)
 
     def save(self, path: str | os.PathLike) -> None:

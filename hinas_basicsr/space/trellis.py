@@ -71,6 +71,19 @@ def path_error(widths: Sequence[int], num_levels: int) -> str | None:
     return None
 
 
+def count_paths(num_layers: int, num_levels: int) -> int:
+    """How many width paths :func:`valid_paths` lists, counted level by level without listing them (40 layers of 3
+    levels have 1.7 x 10^15; 12 layers 33,461)."""
+    at = {0: 1}  # paths ending at each level
+    for _ in range(num_layers):
+        after: dict[int, int] = {}
+        for level, paths in at.items():
+            for _, _, t in moves_from(level, num_levels):
+                after[t] = after.get(t, 0) + paths
+        at = after
+    return sum(at.values())
+
+
 def valid_paths(num_layers: int, num_levels: int) -> list[tuple[int, ...]]:
     """Every width path of the trellis (one level per layer, from level 0 in the stem), in lexicographic order."""
     paths: list[tuple[int, ...]] = [()]

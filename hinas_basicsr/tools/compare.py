@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from hinas_basicsr.tools.networks import default_device, load_network
 from hinas_basicsr.tools.sample_data import prepare_sample_data
+from hinas_basicsr.utils.arg_checks import count
 from hinas_basicsr.utils.checkpoints import check_finite_output
 from hinas_basicsr.utils.fileio import atomic_write, write_text
 from hinas_basicsr.utils.options_file import load_yaml
@@ -49,6 +50,7 @@ IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 CSV_COLUMNS = ('model', 'set', 'psnr', 'ssim', 'params', 'flops', 'latency_s', 'flops_input', 'device')
 BICUBIC, NOISY, BM3D = 'bicubic', 'noisy', 'bm3d'
 REFERENCES = (BICUBIC, NOISY, BM3D)  # rows compare adds; no model may take their names
+MAX_LATENCY_RUNS = 10_000  # --latency-runs: a median settles within 100; 10,000 passes of a big net take hours
 BM3D_EXTRA = "pip install -e '.[bm3d]'"
 BM3D_LEAST = 16  # the bm3d package's binary crashes (segmentation fault) on some smaller images, e.g. 8x8
 
@@ -256,6 +258,11 @@ def count_flops(net: nn.Module, x: torch.Tensor) -> int:
     with torch.no_grad(), counter:
         net(x)
     return int(counter.get_total_flops())
+
+
+def check_latency_runs(runs: int) -> None:
+    """``--latency-runs`` of ``hinas compare`` and ``hinas demo``: from 1 to ``MAX_LATENCY_RUNS``."""
+    count(runs, '--latency-runs', 1, MAX_LATENCY_RUNS, 'each a timed forward pass of every net')
 
 
 def median_latency(func: Callable[[], Any], runs: int, device: torch.device) -> float:

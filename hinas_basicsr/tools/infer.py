@@ -40,6 +40,7 @@ GLOBAL_POOLING = ('AdaptiveAvgPool2d', 'AdaptiveMaxPool2d')
 SUPPORT_THRESHOLD = 1e-5
 PROBE_SIZES = (24, 48, 96, 192)  # input sizes tried in turn to find the receptive-field radius
 OUTPUT_SUFFIX = '_hinas.png'
+MAX_IMAGES = 1_000_000  # the images of one run (-i a folder), each an output written: 10 hours of video at 30 fps
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,9 @@ def list_inputs(source: str) -> list[str]:
                    if f.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(os.path.join(source, f)))
     if not files:
         raise ValueError(f'-i: {source} holds no images ({", ".join(IMAGE_SUFFIXES)})')
+    if len(files) > MAX_IMAGES:
+        raise ValueError(f'-i: {source} holds {len(files):,} images, more than the {MAX_IMAGES:,} one run writes '
+                         '(each an output image); give part of them')
     return files
 
 

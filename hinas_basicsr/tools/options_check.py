@@ -21,7 +21,7 @@ from hinas_basicsr.data import hinas_noisy_dataset, hinas_split_dataset
 from hinas_basicsr.losses import sum_loss
 from hinas_basicsr.models.hinas_model import check_clip_grad_value
 from hinas_basicsr.models.hinas_search_model import check_train_set
-from hinas_basicsr.models.lr_scheduler import check_scheduler_type
+from hinas_basicsr.models.lr_scheduler import check_scheduler_options, check_scheduler_type
 from hinas_basicsr.models.numerics import check_amp
 from hinas_basicsr.models.search_options import check_search_options
 from hinas_basicsr.prep.common import image_size
@@ -29,7 +29,7 @@ from hinas_basicsr.search.flops_model import FLOPS_GROUP, check_flops_options
 from hinas_basicsr.search.judge import SELECTION_GROUP, check_selection_options
 from hinas_basicsr.space.genotype import resolve_genotype
 from hinas_basicsr.tools import option_rules
-from hinas_basicsr.utils.arg_checks import is_integer, is_number
+from hinas_basicsr.utils.arg_checks import is_integer, is_number, with_reason
 from hinas_basicsr.utils.checkpoints import check_fits, read_checkpoint, weights_of
 from hinas_basicsr.utils.options_file import load_yaml
 
@@ -177,10 +177,11 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none',
     if is_train and isinstance(scheduler, dict) and 'type' in scheduler:
         if not isinstance(scheduler['type'], str):
             raise ValueError(f"{path}: train.scheduler.type: expected a scheduler name, got {scheduler['type']!r:.60}")
-        try:
-            check_scheduler_type(scheduler['type'], MODEL_REGISTRY.get(opt['model_type']))
-        except ValueError as err:
-            raise ValueError(f'{path}: {err}') from None
+        # what the plugin's models fill in: total_iter, and the search model its iterations per pass over the W split
+        defaults = {'total_iter': opt['train']['total_iter'],
+                    'iters_per_epoch': 1 if opt['model_type'] == 'HiNASSearchModel' else None}
+        _with_path(path, check_scheduler_type, scheduler['type'], MODEL_REGISTRY.get(opt['model_type']))
+        _with_path(path, check_scheduler_options, scheduler, defaults)
     for key, spec in ((opt.get('val') or {}).get('metrics') or {}).items():
         _check_type(path, f'val.metrics.{key}', spec, METRIC_REGISTRY)
     option_rules.metrics(path, opt)
@@ -439,8 +440,8 @@ def _build_on_meta(path: str, key: str, spec: Mapping[str, Any]) -> torch.nn.Mod
             message = key + message[len('network_g'):]
         raise ValueError(f'{path}: {message}') from None
     except Exception as err:  # noqa: BLE001  (a value its own checks let through: named, never a traceback)
-        raise ValueError(f'{path}: {key}: {spec["type"]} cannot be built from these options '
-                         f'({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ""})') from None
+        raise ValueError(with_reason(f'{path}: {key}: {spec["type"]} cannot be built from these options', err)
+                         ) from None
 
 
 def build_for_check(path: str, key: str, spec: Mapping[str, Any]) -> torch.nn.Module:
@@ -465,8 +466,8 @@ def build_for_check(path: str, key: str, spec: Mapping[str, Any]) -> torch.nn.Mo
     except TooManyModules as err:
         raise ValueError(str(err)) from None
     except Exception as err:  # noqa: BLE001  (a BasicSR arch may raise anything on options it cannot take)
-        raise ValueError(f'{path}: {key}: {spec["type"]} cannot be built from these options '
-                         f'({type(err).__name__}: {err})') from None
+        raise ValueError(with_reason(f'{path}: {key}: {spec["type"]} cannot be built from these options', err)
+                         ) from None
 
 
 def network_channels(opt: Mapping[str, Any]) -> tuple[int | None, str]:
@@ -556,8 +557,9 @@ def module_bound(path: str, key: str, limit: int = MAX_MODULES) -> Iterator[None
 
 
 def _typed_like_defaults(path: str, key: str, cls: Any, kwargs: Mapping[str, Any]) -> None:
-    """Each option of a BasicSR arch is of the kind of its default: a number for a number (``num_feat: wide`` failed
-    deep in torch), a bool for a bool, text for text."""
+    """Each option of a BasicSR arch or loss or a torch optimizer is of the kind of its default: a number for a number
+    (``num_feat: wide`` failed deep in torch), a bool for a bool, text for text, as many numbers for a tuple of
+    numbers (EDSR's ``rgb_mean``, Adam's ``betas: [0.9]``)."""
     try:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):
@@ -578,6 +580,9 @@ def _typed_like_defaults(path: str, key: str, cls: Any, kwargs: Mapping[str, Any
             ok, kind = is_number(value), f'a number (its default is {default})'
         elif isinstance(default, str):
             ok, kind = isinstance(value, str), f'text (its default is {default!r})'
+        elif isinstance(default, (tuple, list)) and default and all(map(is_number, default)):
+            ok = isinstance(value, (tuple, list)) and len(value) == len(default) and all(map(is_number, value))
+            kind = f'{len(default)} numbers (its default is {list(default)})'
         else:
             continue
         if not ok:
@@ -620,8 +625,8 @@ def check_basicsr_network(path: str, key: str, spec: Mapping[str, Any], opt: Map
     except TooManyModules as err:
         raise ValueError(str(err)) from None
     except Exception as err:  # noqa: BLE001  (an arch may raise anything on options it cannot take)
-        raise ValueError(f'{path}: {key}: {spec["type"]} cannot be built from these options '
-                         f'({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""})') from None
+        raise ValueError(with_reason(f'{path}: {key}: {spec["type"]} cannot be built from these options', err)
+                         ) from None
     params = sum(p.numel() for p in net.parameters())
     if params > MAX_PARAMS:
         raise ValueError(f'{path}: {key}: {params:,} parameters, more than the {MAX_PARAMS:,} a network may have here')
@@ -637,8 +642,8 @@ def check_basicsr_network(path: str, key: str, spec: Mapping[str, Any], opt: Map
     except NotImplementedError:
         return
     except Exception as err:  # noqa: BLE001  (a shape the network cannot take)
-        raise ValueError(f'{path}: {key}: {spec["type"]} fails on a {channels}-channel {PROBE}x{PROBE} input '
-                         f'({str(err).splitlines()[0] if str(err) else type(err).__name__})') from None
+        raise ValueError(with_reason(f'{path}: {key}: {spec["type"]} fails on a {channels}-channel {PROBE}x{PROBE} '
+                                     'input', err)) from None
     scale = opt.get('scale')
     if key == 'network_g' and isinstance(out, torch.Tensor) and out.dim() == 4 and is_integer(scale):
         height, width = out.shape[-2:]
@@ -718,13 +723,11 @@ def _check_optimizers(path: str, opt: Mapping[str, Any]) -> None:
             _check_number(path, f'{where}.{own}', spec.get(own), False, 0, required=False)
         kwargs = {k: v for k, v in spec.items() if k != 'type' and k not in own_keys}
         _unknown_keys(path, where, cls, kwargs, given=('params',))
+        _typed_like_defaults(path, where, cls, kwargs)
         try:
             cls([torch.zeros(1, requires_grad=True)], **copy.deepcopy(kwargs))
-        except (ValueError, TypeError) as err:
-            raise ValueError(f'{path}: {where}: {err}') from None
-        except Exception as err:  # noqa: BLE001  (an optimizer may fail anyhow on options it cannot take: betas: [0.9])
-            raise ValueError(f'{path}: {where}: {cls.__name__} cannot take these options ({type(err).__name__}: '
-                             f'{err})') from None
+        except Exception as err:  # noqa: BLE001  (an optimizer may fail anyhow on options it cannot take)
+            raise ValueError(with_reason(f'{path}: {where}: {cls.__name__} cannot take these options', err)) from None
 
 
 # BasicSR's losses that are built to check their options (a reduction of another name failed at the model's start);
@@ -747,10 +750,14 @@ def _check_losses(path: str, opt: Mapping[str, Any]) -> None:
             for i, inner in enumerate(spec['losses']):
                 check(f'{where}.losses[{i}]', inner)
         elif cls.__module__.startswith('hinas_basicsr') or spec['type'] in BUILT_BASICSR_LOSSES:
+            if spec['type'] in BUILT_BASICSR_LOSSES:
+                _typed_like_defaults(path, where, cls, kwargs)
             try:
                 cls(**copy.deepcopy(kwargs))
-            except (ValueError, TypeError) as err:
+            except ValueError as err:  # the loss's own message
                 raise ValueError(f'{path}: {where}: {str(err)[:160]}') from None
+            except TypeError:  # Python's words about a value of another type: not shown
+                raise ValueError(f'{path}: {where}: {spec["type"]} cannot take these options') from None
 
     for key, spec in (opt.get('train') or {}).items():
         if key.endswith('_opt') and key not in REMEDY_GROUPS:

@@ -44,6 +44,13 @@ def number(value: Any, option: str, minimum: float | None = None, integer: bool 
         raise ValueError(f'{option}: expected a value {">" if above else ">="} {minimum}, got {value!r}')
 
 
+def count(value: Any, option: str, least: int, most: int, what: str) -> None:
+    """A count asked for (nets, seeds, iterations, images, processes): an integer from ``least`` to ``most``, a bound
+    no study reaches; ``what`` says what each one costs, for the message (``each a net trained and saved``)."""
+    if not is_integer(value) or not least <= value <= most:
+        raise ValueError(f'{option}: expected an integer from {least} to {most:,} ({what}), got {value!r}')
+
+
 def sizes(values: Sequence[int], option: str, maximum: int = MAX_PROBE_SIDE) -> None:
     """Image sizes (``H W``) of a probe input: every one an integer from 1 to ``maximum``."""
     if any(v < 1 for v in values):
@@ -54,13 +61,49 @@ def sizes(values: Sequence[int], option: str, maximum: int = MAX_PROBE_SIDE) -> 
 
 
 def input_file(path: str, option: str, what: str = 'file') -> None:
-    """``path`` is an existing file (not a folder)."""
+    """``path`` is a readable regular file; else one line naming ``option``, ``path`` and what is wrong (``what``:
+    the kind of file asked for). The one check of an input file, for every reader (``options_file.read_text_file``,
+    ``checkpoints.read_checkpoint``, the commands' arguments)."""
+    kind = f'{article(what)} {what}'
     if os.path.isdir(path):
-        raise ValueError(f'{option}: {path} is a folder, not a {what}')
+        raise ValueError(f'{option}: {path} is a folder, not {kind}')
     if not os.path.exists(path):
         raise FileNotFoundError(f'{option}: {path} does not exist')
     if not os.path.isfile(path):
-        raise ValueError(f'{option}: {path} is not a regular file (a pipe or a device), not a {what}')
+        raise ValueError(f'{option}: {path} is not a regular file (a pipe or a device), not {kind}')
+    if not os.access(path, os.R_OK):
+        raise ValueError(f'{option}: {path} cannot be read (no read permission)')
+
+
+def article(word: str) -> str:
+    """``a`` or ``an`` before ``word``."""
+    return 'an' if word[:1].lower() in tuple('aeiou') else 'a'
+
+
+# exceptions whose text is Python's own, about the code that met a value ('NoneType' object is not subscriptable,
+# list index out of range), not about the user's file or option; and Python's own words in a ValueError
+PYTHON_ERRORS = (TypeError, AttributeError, KeyError, IndexError, NameError, AssertionError, ZeroDivisionError,
+                 RecursionError)
+PYTHON_PHRASES = ('values to unpack', 'invalid literal for', 'could not convert', 'math domain error')
+
+
+def error_reason(err: BaseException, limit: int = 120) -> str | None:
+    """What an exception raised by a library says about the input, for the parentheses of a one-line message: an
+    OS error's strerror (``Permission denied``), else the first line of its text, at most ``limit`` characters.
+    None where the text is Python's own (``PYTHON_ERRORS``, ``PYTHON_PHRASES``) or empty: the message then says
+    what is wrong without it."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    lines = [' '.join(line.split()) for line in str(err).splitlines() if line.strip()]
+    if isinstance(err, PYTHON_ERRORS) or not lines or any(phrase in lines[0] for phrase in PYTHON_PHRASES):
+        return None
+    return lines[0][:limit]
+
+
+def with_reason(message: str, err: BaseException) -> str:
+    """``message (reason)``, with the :func:`error_reason` of ``err`` where it has one."""
+    reason = error_reason(err)
+    return f'{message} ({reason})' if reason else message
 
 
 def _blocking_file(path: str) -> str | None:

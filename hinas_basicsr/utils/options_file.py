@@ -2,11 +2,14 @@
 the shape of a component group in it (``*_opt: {type: ...}``), for the components that own such a group."""
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
+
+from hinas_basicsr.utils.arg_checks import article, input_file
 
 # bounds on what an option file may be: BasicSR's and the plugin's nest at most 8 deep (an inline genotype's search
 # record included); deeper, or larger, is not an option file
@@ -14,29 +17,33 @@ MAX_BYTES = 16 << 20
 MAX_DEPTH = 32
 
 
-
 def read_text_file(path: str, option: str, what: str, max_bytes: int) -> str:
-    """The text of the file ``path`` that ``option`` names; refused in one line when it is a folder, missing, not a
-    regular file (a pipe or a device), larger than ``max_bytes`` or not UTF-8 text (``what``: the kind of file)."""
-    if os.path.isdir(path):
-        raise ValueError(f'{option}: {path} is a folder, not {_article(what)} {what}')
-    if not os.path.exists(path):
-        raise FileNotFoundError(f'{option}: {what} {path} does not exist')
-    if not os.path.isfile(path):
-        raise ValueError(f'{option}: {path} is not a regular file (a pipe or a device): not {_article(what)} {what}')
+    """The text of the file ``path`` that ``option`` names; refused in one line when it is not a readable regular
+    file (``arg_checks.input_file``), larger than ``max_bytes`` or not UTF-8 text (``what``: the kind of file)."""
+    input_file(path, option, what)
+    kind = f'{article(what)} {what}'
     size = os.path.getsize(path)
     if size > max_bytes:
-        raise ValueError(f'{option}: {path} is {size} bytes, larger than {_article(what)} {what} can be '
-                         f'({max_bytes >> 20} MB)')
+        raise ValueError(f'{option}: {path} is {size} bytes, larger than {kind} can be ({max_bytes >> 20} MB)')
     try:
         with open(path, encoding='utf-8') as f:
             return f.read()
     except UnicodeDecodeError:
-        raise ValueError(f'{option}: {path} is not a text file (not UTF-8): not {_article(what)} {what}') from None
+        raise ValueError(f'{option}: {path} is not a text file (not UTF-8), not {kind}') from None
 
 
-def _article(word: str) -> str:
-    return 'an' if word[0] in 'aeiou' else 'a'
+def parse_json(text: str, source: str, what: str, depth: int | None = None) -> Any:
+    """The JSON value of ``text``, read from ``source`` (the file, after the option that names it); refused in one
+    line when it is not JSON or nests too deep for Python's parser (``what``: the kind of file; ``depth``: the
+    bound its reader keeps, for the message)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f'{source}: not valid JSON ({err})') from None
+    except RecursionError:
+        bound = f' (at most {depth} levels)' if depth else ''
+        raise ValueError(f'{source}: nested too deep to be {article(what)} {what}{bound}') from None
+
 
 def load_yaml(path: str, option: str = '-opt') -> dict[str, Any]:
     """Read an option file; refuse one that is missing, a folder, not text or not a YAML mapping.
