@@ -34,8 +34,8 @@ from typing import Any
 import torch
 
 from hinas_basicsr.research.random_genotype import random_genotype
-from hinas_basicsr.research.search_vs_random import Settings, _write_yaml, search_options, space_of, training_options
-from hinas_basicsr.tools.runners import search_genotype, train_for_budget
+from hinas_basicsr.research.search_vs_random import Settings, search_options, space_of, training_options
+from hinas_basicsr.tools.runners import search_genotype, train_for_budget, write_options
 from hinas_basicsr.utils.fileio import write_json
 
 SEARCH_OPT = 'options/search_sr_x2_photos_full.yml'
@@ -52,7 +52,7 @@ def run_search(s: Settings, way: str, k: int, log) -> tuple[float, list[dict[str
     opt = search_options(s, f'{way}_{k}', {})
     for name in ('train', 'val'):
         opt['datasets'][name]['load_all'] = way == 'decoded_once'
-    option = _write_yaml(os.path.join(s.out, 'options', f'search_{way}_{k}.yml'), opt)
+    option = write_options(os.path.join(s.out, 'options', f'search_{way}_{k}.yml'), opt)
     started = time.perf_counter()
     best = search_genotype(option, threads=1, log=log)
     seconds = time.perf_counter() - started
@@ -75,7 +75,7 @@ def _train(s: Settings, genotype: str, way: str, k: int) -> tuple[float, dict[st
     opt = training_options(s, f'{way}_{k}', genotype, seed=0)
     if way == 'decode_each':
         opt['datasets']['train'] = plain_training_set(opt['datasets']['train'])
-    option = _write_yaml(os.path.join(s.out, 'options', f'train_{way}_{k}.yml'), opt)
+    option = write_options(os.path.join(s.out, 'options', f'train_{way}_{k}.yml'), opt)
     started = time.perf_counter()
     trained = train_for_budget(option, float('inf'), s.out, max_iters=s.train_iters)
     seconds = time.perf_counter() - started

@@ -137,6 +137,8 @@ def mutations(draw: Callable[..., Any], tree: Any) -> Mutation:
 def _sample_root(root: str, sample: str) -> str:
     """A shipped dataroot mapped onto the sample data (same kind: LMDB or folder, train or benchmark, gray or not)."""
     rel = root.replace('datasets/sample/', '')
+    rel = rel.replace('datasets/photos_gray/Photos_train.lmdb', 'BSD500/BSD500_train.lmdb')  # the gray photos
+    rel = re.sub(r'^datasets/photos_gray/Photos_test(_crop)?$', 'BSD500/BSD500_test', rel)
     rel = re.sub(r'^datasets/(photos|DIV2K)/', 'DIV2K/', rel)
     rel = re.sub(r'^datasets/benchmarks/[^/]+/', 'benchmark/SampleTest/', rel)
     rel = rel.replace('datasets/BSD500/', 'BSD500/').replace('DIV2K_train_HR.lmdb', 'DIV2K_train_HR_sub.lmdb')

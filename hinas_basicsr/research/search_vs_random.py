@@ -63,7 +63,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
 from hinas_basicsr.prep.benchmarks import build_benchmark_set
@@ -77,7 +76,7 @@ from hinas_basicsr.space.genotype import Genotype
 from hinas_basicsr.space.trellis import count_paths, valid_paths
 from hinas_basicsr.tools.compare import BICUBIC, NOISY, ModelSpec, compare, count_flops
 from hinas_basicsr.tools.demo import HINAS_OPT, SAMPLE_ROOT
-from hinas_basicsr.tools.runners import TrainResult, plain_options, search_genotype, train_for_budget
+from hinas_basicsr.tools.runners import TrainResult, search_genotype, train_for_budget, write_options
 from hinas_basicsr.tools.sample_data import ensure_sample_data
 from hinas_basicsr.utils.arg_checks import count, is_integer, is_number
 from hinas_basicsr.utils.fileio import atomic_write, write_json, write_text
@@ -529,20 +528,20 @@ def test_options(s: Settings, extra: Sequence[tuple[str, str, str]] = ()) -> dic
             'datasets': datasets, 'path': {}}
 
 
-def _write_yaml(path: str, opt: dict[str, Any]) -> str:
-    write_text(path, yaml.safe_dump(plain_options(opt), sort_keys=False))
-    return path
-
-
 def space_of(s: Settings, given: Genotype | None) -> dict[str, Any]:
     """The search space (``random_genotype``'s keywords) of the given genotype or of the search options."""
     if given is not None:
         return dict(task=given.task, scale=given.scale, num_in_ch=given.num_in_ch, num_nodes=given.num_nodes,
                     num_layers=given.num_layers, width_factors=tuple(given.width_factors), ops=tuple(given.ops))
+    return search_space(s.search_opt)
+
+
+def search_space(search_opt: str) -> dict[str, Any]:
+    """The search space (``random_genotype``'s keywords) that a search option file's ``HiNASSupernet`` searches."""
     import inspect
 
     defaults = {k: p.default for k, p in inspect.signature(HiNASSupernet).parameters.items()}
-    net = {**defaults, **load_yaml(s.search_opt)['network_g']}
+    net = {**defaults, **load_yaml(search_opt)['network_g']}
     return dict(task=net['task'], scale=int(net['upscale']) if net['task'] == 'sr' else 1,
                 num_in_ch=int(net['num_in_ch']), num_nodes=int(net['num_nodes']), num_layers=int(net['num_layers']),
                 width_factors=tuple(float(f) for f in net['width_factors']), ops=tuple(net['ops']))
@@ -629,8 +628,8 @@ def train_and_score(s: Settings, name: str, genotype_file: str, test_opt: str, s
         run = f'{name}_seed{seed}'
         trained = _earlier_training(s, run, previous, seed) if previous else None
         if trained is None:
-            option = options[seed] if options else _write_yaml(os.path.join(s.out, 'options', f'{run}.yml'),
-                                                               training_options(s, run, genotype_file, seed))
+            option = options[seed] if options else write_options(os.path.join(s.out, 'options', f'{run}.yml'),
+                                                                 training_options(s, run, genotype_file, seed))
             commits.append(code_commit())
             trained = train_for_budget(option, float('inf'), s.out, max_iters=s.train_iters, snapshot_at=half)
         else:
@@ -710,8 +709,8 @@ class Benchmark:
         """The genotype file of one search (``genotypes/{variant}.json``), searching only if it is missing."""
         target = self.path('genotypes', f'{variant}.json')
         if not os.path.isfile(target):
-            option = _write_yaml(self.path('options', f'search_{variant}.yml'),
-                                 search_options(self.s, variant, overrides, seed_offset))
+            option = write_options(self.path('options', f'search_{variant}.yml'),
+                                   search_options(self.s, variant, overrides, seed_offset))
             log_path = self.path('logs', f'search_{variant}.log')
             os.makedirs(os.path.dirname(log_path), exist_ok=True)
             print(f'Searching {variant}: basicsr train -opt {option} ({self.s.search_iters} iterations; '
@@ -847,7 +846,7 @@ class Benchmark:
         os.makedirs(self.s.out, exist_ok=True)
         if self.s.data == 'sample':
             ensure_sample_data(SAMPLE_ROOT)
-        test_opt = _write_yaml(self.path('options', 'test.yml'), test_options(self.s, prepare_test_sets(self.s)))
+        test_opt = write_options(self.path('options', 'test.yml'), test_options(self.s, prepare_test_sets(self.s)))
         jobs = self.jobs()
         trainings = [j for j in jobs if j.kind == 'train']
         done = self.results['genotypes']
@@ -1328,7 +1327,7 @@ def rerun_options(run: str, s: Settings, name: str, seed: int, genotype_file: st
         opt['network_g']['genotype'] = os.path.abspath(genotype_file)
     else:
         opt = training_options(s, run_name, genotype_file, seed)
-    return _write_yaml(os.path.join(s.out, 'options', f'{run_name}.yml'), opt), os.path.isfile(source)
+    return write_options(os.path.join(s.out, 'options', f'{run_name}.yml'), opt), os.path.isfile(source)
 
 
 def _short(commit: dict[str, Any] | None) -> str:
@@ -1348,7 +1347,7 @@ def rerun_nets(run: str, names: Sequence[str], out: str, tests: Sequence[str] = 
     results, s = check_rerun(run, names, out, tests)
     names = list(dict.fromkeys(names))
     os.makedirs(out, exist_ok=True)
-    test_opt = _write_yaml(os.path.join(out, 'options', 'test.yml'), test_options(s, prepare_test_sets(s)))
+    test_opt = write_options(os.path.join(out, 'options', 'test.yml'), test_options(s, prepare_test_sets(s)))
     now = code_commit()
     work = {}
     for name in names:
@@ -1412,4 +1411,4 @@ def run_benchmark(settings: Settings) -> dict[str, Any]:
 
 __all__ = ['Settings', 'check_rerun', 'check_settings', 'code_commit', 'genotype_flops', 'markdown_table', 'mode_of',
            'pareto_front', 'plot_psnr_vs_flops', 'rank_among', 'remedy_overrides', 'rerun_nets', 'run_benchmark',
-           'search_modes', 'search_options', 'summary', 'training_options', 'test_options']
+           'search_modes', 'search_options', 'search_space', 'summary', 'training_options', 'test_options']

@@ -405,8 +405,9 @@ def write_outputs(rows: Sequence[dict[str, Any]], out_dir: str, task: str, scale
     return paths
 
 
-def plot_psnr_vs_flops(rows: Sequence[dict[str, Any]], path: str) -> None:
-    """Mean PSNR over the sets against GFLOPs, one labelled point per model."""
+def plot_psnr_vs_flops(rows: Sequence[dict[str, Any]], path: str, yerr: dict[str, float] | None = None,
+                       ylabel: str = 'PSNR (dB), mean over test sets', title: str = '') -> None:
+    """Mean PSNR over the sets against GFLOPs, one labelled point per model (``yerr``: an error bar per model)."""
     import matplotlib
 
     matplotlib.use('Agg')
@@ -422,11 +423,13 @@ def plot_psnr_vs_flops(rows: Sequence[dict[str, Any]], path: str) -> None:
             ax.annotate(f'{m} (FLOPs not counted)', (0, y), xycoords=('axes fraction', 'data'),
                         textcoords='offset points', xytext=(4, 4), color='gray')
             continue
-        ax.scatter([x], [y])
+        ax.errorbar([x], [y], yerr=[(yerr or {}).get(m, 0.)], fmt='o', capsize=3)
         ax.annotate(m, (x, y), textcoords='offset points', xytext=(4, 4))
     ax.margins(y=0.1)  # room for the labels above the highest point or level
     ax.set_xlabel(f"GFLOPs (input {rows[0]['flops_input']})")
-    ax.set_ylabel('PSNR (dB), mean over test sets')
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, format='png', dpi=100)

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 import torch
+import yaml
 
 from hinas_basicsr.utils.devices import resolve_num_gpu
+from hinas_basicsr.utils.fileio import write_text
 from hinas_basicsr.utils.options_file import load_yaml
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,7 +97,6 @@ def train_for_budget(option: str, budget_s: float, out_dir: str, network_overrid
     ``on_progress`` gets the seconds spent after every step. With ``snapshot_at``, the weights after that
     many iterations are saved too (``net_g_{snapshot_at}.pth``; the learning rate is then mid-schedule).
     """
-    import yaml
     from basicsr.data import build_dataloader, build_dataset
     from basicsr.models import build_model
     from basicsr.utils import set_random_seed
@@ -133,9 +134,7 @@ def train_for_budget(option: str, budget_s: float, out_dir: str, network_overrid
     model.save(-1, -1)
     saved_opt = load_yaml(option)
     saved_opt['network_g'].update(overrides)
-    saved_opt_path = os.path.join(root, f'{name}.yml')
-    with open(saved_opt_path, 'w', encoding='utf-8') as f:
-        yaml.safe_dump(plain_options(saved_opt), f, sort_keys=False)
+    saved_opt_path = write_options(os.path.join(root, f'{name}.yml'), saved_opt)
     snapshot = os.path.join(opt['path']['models'], f'net_g_{snapshot_at}.pth')
     return TrainResult(os.path.join(opt['path']['models'], 'net_g_latest.pth'), saved_opt_path, iterations, seconds,
                        snapshot if os.path.isfile(snapshot) else None)
@@ -153,6 +152,12 @@ def set_budget_lr(optimizers: list[torch.optim.Optimizer], base_lrs: list[list[f
             group['lr'] = budget_cosine(lr, fraction)
 
 
+def write_options(path: str, opt: dict[str, Any]) -> str:
+    """Write option tree ``opt`` as a YAML option file (atomically, keys in their order); return ``path``."""
+    write_text(path, yaml.safe_dump(plain_options(opt), sort_keys=False))
+    return path
+
+
 def plain_options(value: Any) -> Any:
     """OrderedDicts (BasicSR's YAML loader) -> dicts, for a plain YAML dump."""
     if isinstance(value, dict):
@@ -163,4 +168,4 @@ def plain_options(value: Any) -> Any:
 
 
 __all__ = ['ITERATION', 'TrainResult', 'budget_cosine', 'plain_options', 'search_genotype', 'set_budget_lr',
-           'train_for_budget']
+           'train_for_budget', 'write_options']
