@@ -1,19 +1,22 @@
-"""How much signal the architecture gradient carries, read from a finished search's Adam state.
+"""Does alpha follow a signal or a random walk? Read from the validations' genotype files of finished searches.
 
-Adam keeps, per parameter, an average of the gradient (``exp_avg``, m) and of its square (``exp_avg_sq``, v). For a
-gradient with mean mu and noise sigma per step, the ratio |m̂| / sqrt(v̂) (bias-corrected) settles near 1 when
-mu dominates and near a floor when it is pure noise (about 0.18 for beta1 = 0.9). The per-step signal-to-noise
-r = mu / sigma that gives the measured mean ratio (over the entries) is found by simulating Adam's averages on
-mu + sigma * N(0, 1) with the search's betas and number of architecture steps, and so is the r of the mean ratio
-+- 2 standard errors (few entries, or r near 0, make that interval wide); from r:
+A search that decides moves alpha steadily in one direction; one whose architecture gradient is noise moves it like
+a random walk, and with weight decay on alpha (Adam's L2, the reference's 1e-3) the walk is pulled back to 0, so
+alpha settles at a spread where the noise's push and the decay's pull balance. Three readings tell them apart, all
+from the centered logits of softmax(alpha) (log p minus its mean over the operations of an edge) that every
+validation writes (``genotypes/iter_<N>.json``, as ``hinas report`` reads them):
 
-- Adam's step along the signal: about ``lr * r / sqrt(1 + r^2)`` a step (a noisy gradient's steps cancel), and the
-  logit distance that covers over the search's architecture steps;
-- the weight decay's pull (Adam's L2 ``weight_decay * |alpha|``, added to the gradient) against the signal
-  ``mu = r * sqrt(v)``: where the pull is the larger, alpha is held near ``mu / weight_decay``.
+- ``spread``: the std of the centered logits at each validation (0 when uniform): a drift keeps growing, a walk
+  held by the decay levels off;
+- ``halves``: the correlation, over all edges and operations, of the change of the logits over the first half of
+  the architecture steps with their change over the second half: near +1 for a steady drift, near 0 for a free
+  random walk, below 0 when the decay pulls the walk back;
+- ``agreement``: for each pair of searches (another ``manual_seed``, the same data), the correlation of their
+  final centered logits, beside its 90% interval under no agreement (one search's entries permuted): searches
+  that read a signal from the data agree.
 
-It reads ``experiments/<search>/training_states/<last>.state`` (the ``hinas`` entry: ``optimizer_arch``) and the
-supernet ``models/net_g_latest.pth`` (alpha and beta), prints a table and writes JSON.
+The architecture steps start at ``arch_warmup_ratio`` x ``total_iter`` of the option file the search left in its
+folder (``<name>.yml``, BasicSR's copy; or ``--arch-start``). Prints two tables; writes JSON.
 
     python benchmarks/arch_signal.py experiments/search_a experiments/search_b --json arch_signal.json
 """
@@ -21,114 +24,108 @@ from __future__ import annotations
 
 import argparse
 import glob
-import math
+import itertools
 import os
-import re
 import sys
 from typing import Any
 
 import numpy as np
-import torch
 
+from hinas_basicsr.search.report import load_search_course
 from hinas_basicsr.utils.fileio import write_json
+from hinas_basicsr.utils.options_file import load_yaml
 
-SIM_PARAMS = 4000  # simulated parameters per value of r
-SIM_SEED = 0
-LIVE = 1e-3  # an entry whose RMS gradient is below this fraction of the largest gets none
+PERMUTATIONS = 10000
+PERMUTATION_SEED = 0
+LEVEL = 0.9
 
 
-def simulated_ratio(r: float, steps: int, betas: tuple[float, float], seed: int = SIM_SEED) -> float:
-    """Mean bias-corrected |m̂| / sqrt(v̂) after ``steps`` Adam steps on gradients ``r + N(0, 1)``."""
+def centered_logits(alpha_softmax: Any) -> np.ndarray:
+    """log softmax(alpha) minus its mean over each edge's operations: alpha up to the constant softmax drops."""
+    log_p = np.log(np.asarray(alpha_softmax, dtype=np.float64))
+    return log_p - log_p.mean(axis=-1, keepdims=True)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def arch_start_of(experiment: str) -> int:
+    """The first architecture step's iteration, from the option file BasicSR copied into the experiment folder."""
+    options = [p for p in glob.glob(os.path.join(experiment, '*.yml'))]
+    if len(options) != 1:
+        raise ValueError(f'{experiment}: expected the search\'s one option file (<name>.yml) there, found '
+                         f'{len(options)}; give --arch-start')
+    train = load_yaml(options[0])['train']
+    return round(float(train.get('arch_warmup_ratio', 0)) * int(train['total_iter']))
+
+
+def alpha_course(experiment: str, arch_start: int | None = None) -> dict[str, Any]:
+    """The spread at every validation and the halves' correlation of one search (see the module docstring)."""
+    course = load_search_course(experiment)
+    start = arch_start_of(experiment) if arch_start is None else arch_start
+    iterations = list(course.iterations)
+    logits = [centered_logits(g.search['alpha_softmax']) for g in course.genotypes]
+    after = [k for k, it in enumerate(iterations) if it >= start]
+    if len(after) < 3:
+        raise ValueError(f'{experiment}: {len(after)} validation(s) from the architecture steps on (iteration '
+                         f'{start}); the halves need 3')
+    first, last = after[0], after[-1]
+    middle = min(after, key=lambda k: abs(iterations[k] - (iterations[first] + iterations[last]) / 2))
+    halves = correlation(logits[middle] - logits[first], logits[last] - logits[middle])
+    return {'experiment': experiment, 'arch_start': start, 'iterations': iterations,
+            'spread': [round(float(x.std()), 5) for x in logits],
+            'halves': {'from': iterations[first], 'middle': iterations[middle], 'to': iterations[last],
+                       'correlation': round(halves, 4)},
+            'final_logits': logits[-1]}
+
+
+def agreement(a: np.ndarray, b: np.ndarray, seed: int = PERMUTATION_SEED) -> dict[str, Any]:
+    """The correlation of two searches' final logits and its ``LEVEL`` interval with ``b``'s entries permuted."""
     rng = np.random.default_rng(seed)
-    b1, b2 = betas
-    m = np.zeros(SIM_PARAMS)
-    v = np.zeros(SIM_PARAMS)
-    for _ in range(steps):
-        g = r + rng.standard_normal(SIM_PARAMS)
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-    m_hat, v_hat = m / (1 - b1 ** steps), v / (1 - b2 ** steps)
-    return float(np.mean(np.abs(m_hat) / np.sqrt(v_hat)))
-
-
-def signal_to_noise(ratio: float, steps: int, betas: tuple[float, float]) -> tuple[float, float]:
-    """The per-step r whose simulated mean ratio equals ``ratio`` (bisection on log r), and the pure-noise ratio."""
-    floor = simulated_ratio(0.0, steps, betas)
-    if ratio <= floor:
-        return 0.0, floor
-    lo, hi = 1e-4, 1e3
-    for _ in range(40):
-        mid = math.sqrt(lo * hi)
-        lo, hi = (mid, hi) if simulated_ratio(mid, steps, betas) < ratio else (lo, mid)
-    return math.sqrt(lo * hi), floor
-
-
-def last_state(experiment: str) -> str:
-    states = glob.glob(os.path.join(experiment, 'training_states', '*.state'))
-    if not states:
-        raise FileNotFoundError(f'{experiment}: no training_states/<iter>.state (the search saves one at its end)')
-    return max(states, key=lambda p: int(re.sub(r'\D', '', os.path.basename(p)) or 0))
-
-
-def arch_signal(experiment: str) -> dict[str, Any]:
-    state = torch.load(last_state(experiment), map_location='cpu', weights_only=False)
-    optimizer = state['hinas']['optimizer_arch']
-    group = optimizer['param_groups'][0]
-    betas, lr, decay = tuple(group['betas']), float(group['lr']), float(group['weight_decay'])
-    net = torch.load(os.path.join(experiment, 'models', 'net_g_latest.pth'), map_location='cpu')['params']
-    rows = {}
-    for index, name in zip(group['params'], ('alpha', 'beta')):
-        s = optimizer['state'][index]
-        steps = int(s['step'])
-        m_hat = s['exp_avg'] / (1 - betas[0] ** steps)
-        v_hat = s['exp_avg_sq'] / (1 - betas[1] ** steps)
-        live = v_hat.sqrt() > LIVE * v_hat.sqrt().max()  # beta entries off the trellis get none (or 1e-8 traces)
-        ratios = m_hat[live].abs() / v_hat[live].sqrt()
-        ratio = float(ratios.mean())
-        se = float(ratios.std()) / math.sqrt(ratios.numel()) if ratios.numel() > 1 else float('inf')
-        r, floor = signal_to_noise(ratio, steps, betas)
-        r_low, r_high = (signal_to_noise(ratio + k * se, steps, betas)[0] if math.isfinite(se) else math.nan
-                         for k in (-2, 2))
-        rms = float(v_hat[live].sqrt().median())
-        value = net[name]
-        step = lr * r / math.sqrt(1 + r * r)
-        rows[name] = {
-            'architecture_steps': steps, 'lr': lr, 'weight_decay': decay, 'betas': list(betas),
-            'entries_with_gradient': int(live.sum()), 'entries': int(live.numel()),
-            'mean_ratio': round(ratio, 4), 'mean_ratio_se': round(se, 4), 'pure_noise_ratio': round(floor, 4),
-            'signal_to_noise_per_step': round(r, 4), 'signal_to_noise_interval': [round(r_low, 4), round(r_high, 4)],
-            'gradient_rms_median': rms, 'signal_per_step': r * rms,
-            'weight_decay_pull_median': decay * float(value[live].abs().median()),
-            'adam_step_along_signal': step, 'distance_over_the_search': step * steps,
-            'abs_max': float(value[live].abs().max()), 'std': float(value[live].std()),
-        }
-    return {'experiment': experiment, **rows}
+    flat = b.ravel()
+    null = np.array([correlation(a, rng.permutation(flat)) for _ in range(PERMUTATIONS)])
+    tail = (1 - LEVEL) / 2
+    return {'correlation': round(correlation(a, b), 4),
+            'no_agreement_interval90': [round(float(np.quantile(null, tail)), 4),
+                                        round(float(np.quantile(null, 1 - tail)), 4)]}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('experiments', nargs='+', metavar='EXP', help='a finished search\'s experiment folder')
-    parser.add_argument('--json', help='write the rows here')
+    parser.add_argument('--arch-start', type=int, default=None,
+                        help='the first architecture step\'s iteration (default: from EXP/<name>.yml)')
+    parser.add_argument('--json', help='write the readings here')
     args = parser.parse_args(argv)
     try:
-        rows = [arch_signal(e) for e in args.experiments]
-    except (FileNotFoundError, KeyError) as err:
+        courses = [alpha_course(e, args.arch_start) for e in args.experiments]
+    except (ValueError, FileNotFoundError, KeyError) as err:
         print(f'arch_signal: {err}', file=sys.stderr)
         return 2
-    print('| search | param | arch steps | mean abs(m)/sqrt(v) (noise floor) | signal/noise a step (mean +- 2 se) '
-          '| signal a step '
-          '| weight-decay pull | Adam step along the signal | distance over the search | abs max |')
-    print('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
-    for row in rows:
-        for name in ('alpha', 'beta'):
-            p = row[name]
-            print(f'| {os.path.basename(row["experiment"])} | {name} | {p["architecture_steps"]} | '
-                  f'{p["mean_ratio"]:.3f} ({p["pure_noise_ratio"]:.3f}) | {p["signal_to_noise_per_step"]:.3f} '
-                  f'[{p["signal_to_noise_interval"][0]:.3f}, {p["signal_to_noise_interval"][1]:.3f}] | '
-                  f'{p["signal_per_step"]:.1e} | {p["weight_decay_pull_median"]:.1e} | '
-                  f'{p["adam_step_along_signal"]:.1e} | {p["distance_over_the_search"]:.3f} | {p["abs_max"]:.3f} |')
+    print('| search | architecture steps from | spread of the centered logits: at the start, a quarter, the middle, '
+          'the end | halves\' correlation |')
+    print('| --- | --- | --- | --- |')
+    for c in courses:
+        its, spread = c['iterations'], c['spread']
+        marks = [k for k, it in enumerate(its) if it >= c['arch_start']]
+        picks = [marks[0], marks[len(marks) // 4], marks[len(marks) // 2], marks[-1]]
+        cells = ', '.join(f'{spread[k]:.3f} ({its[k]})' for k in picks)
+        print(f'| {os.path.basename(os.path.normpath(c["experiment"]))} | {c["arch_start"]} | {cells} | '
+              f'{c["halves"]["correlation"]:+.2f} |')
+    pairs = []
+    if len(courses) > 1:
+        print('\n| searches | agreement of the final logits | 90% interval under no agreement |')
+        print('| --- | --- | --- |')
+        for a, b in itertools.combinations(courses, 2):
+            found = agreement(a['final_logits'], b['final_logits'])
+            names = [os.path.basename(os.path.normpath(c['experiment'])) for c in (a, b)]
+            pairs.append({'searches': names, **found})
+            low, high = found['no_agreement_interval90']
+            print(f'| {names[0]} / {names[1]} | {found["correlation"]:+.3f} | [{low:+.3f}, {high:+.3f}] |')
     if args.json:
-        write_json(args.json, rows)
+        write_json(args.json, {'searches': [{k: v for k, v in c.items() if k != 'final_logits'} for c in courses],
+                               'agreement': pairs, 'permutations': PERMUTATIONS, 'level': LEVEL})
     return 0
 
 

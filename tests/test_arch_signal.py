@@ -1,65 +1,86 @@
-"""benchmarks/arch_signal.py: the architecture gradient's signal-to-noise, read back from Adam's state."""
+"""benchmarks/arch_signal.py: drift, random walk or pulled-back walk, read from planted validations' genotype files."""
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import pytest
-import torch
-from arch_signal import arch_signal, signal_to_noise, simulated_ratio
+import yaml
+from arch_signal import agreement, alpha_course, centered_logits, main
 
-BETAS = (0.9, 0.999)
+from hinas_basicsr.space.genotype import Genotype
+from hinas_basicsr.space.trellis import PRIMITIVES, num_edges
 
-
-def test_pure_noise_floor_is_the_analytic_one():
-    """For N(0, 1) gradients, m is N(0, (1 - b1) / (1 + b1)) and v about 1: E|m| = sqrt(2 / pi) times its std."""
-    expected = math.sqrt(2 / math.pi) * math.sqrt((1 - BETAS[0]) / (1 + BETAS[0]))
-    assert simulated_ratio(0.0, 1000, BETAS) == pytest.approx(expected, rel=0.05)
-    assert simulated_ratio(100.0, 1000, BETAS) == pytest.approx(1.0, abs=1e-3)
+ITERS = list(range(100, 1001, 100))  # validations; the architecture steps start at 200 (0.2 x 1000)
+SHAPE = (2, num_edges(3), len(PRIMITIVES))
 
 
-def _search_folder(root, r: float, steps: int = 600, lr: float = 1e-3, decay: float = 0.0):
-    """A search's files whose alpha was stepped by Adam on gradients ``1e-4 * (r + N(0, 1))``."""
-    torch.manual_seed(0)
-    alpha = torch.zeros(2, 9, 7, requires_grad=True)
-    beta = torch.zeros(2, 3, 3, requires_grad=True)
-    optimizer = torch.optim.Adam([alpha, beta], lr=lr, betas=BETAS, weight_decay=decay)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        alpha.grad = 1e-4 * (r + torch.randn_like(alpha))
-        beta.grad = torch.zeros_like(beta)
-        beta.grad[:, 0, 1:] = 1e-4 * torch.randn(2, 2)  # four live entries, pure noise
-        optimizer.step()
-    (root / 'training_states').mkdir(parents=True)
-    (root / 'models').mkdir()
-    torch.save({'hinas': {'optimizer_arch': optimizer.state_dict()}}, root / 'training_states' / f'{steps}.state')
-    torch.save({'params': {'alpha': alpha.detach(), 'beta': beta.detach()}}, root / 'models' / 'net_g_latest.pth')
-    return alpha.detach()
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
 
-@pytest.mark.parametrize('r', [0.1, 0.5])
-def test_planted_signal_is_recovered(tmp_path, r):
-    alpha = _search_folder(tmp_path, r)
-    row = arch_signal(str(tmp_path))
-    a = row['alpha']
-    assert a['architecture_steps'] == 600 and a['entries_with_gradient'] == 126
-    low, high = a['signal_to_noise_interval']
-    assert low <= r <= high and low <= a['signal_to_noise_per_step'] <= high
-    assert high - low < (0.2 if r == 0.1 else 0.5)  # 126 entries: an interval about 0.15 wide near r = 0.1
-    assert a['abs_max'] == pytest.approx(float(alpha.abs().max()))
-    # Adam's consistent drift, lr * r / sqrt(1 + r^2) a step: the planted alpha's mean displacement lies between the
-    # distances of the interval's ends
-    def distance(x: float) -> float:
-        return 1e-3 * x / math.sqrt(1 + x * x) * 600
-
-    assert a['distance_over_the_search'] == pytest.approx(
-        distance(a['signal_to_noise_per_step']), rel=1e-3)  # r is rounded
-    assert distance(low) <= -float(alpha.mean()) <= distance(high)
-    b = row['beta']
-    assert b['entries_with_gradient'] == 4 and b['signal_to_noise_interval'][0] == 0.0  # noise: no signal excluded
+def write_search(root, logits: list[np.ndarray]) -> None:
+    """A search folder whose validation k has alpha = ``logits[k]`` (its option file beside)."""
+    (root / 'genotypes').mkdir(parents=True)
+    transitions = [[[0.0, 0.5, 0.5], None, None], [[0.0, 0.5, 0.5], [1 / 3] * 3, None]]
+    for it, alpha in zip(ITERS, logits):
+        Genotype.from_search(task='sr', scale=2, num_in_ch=3, num_nodes=3, width_factors=(1, 1.5, 2),
+                             ops=PRIMITIVES, alpha_softmax=_softmax(alpha).tolist(), transitions=transitions,
+                             iteration=it).save(root / 'genotypes' / f'iter_{it}.json')
+    (root / 'search.yml').write_text(yaml.safe_dump({'train': {'total_iter': 1000, 'arch_warmup_ratio': 0.2}}))
 
 
-def test_signal_to_noise_inverts_the_simulation():
-    ratio = simulated_ratio(0.3, 400, BETAS, seed=1)
-    r, floor = signal_to_noise(ratio, 400, BETAS)
-    assert r == pytest.approx(0.3, rel=0.1) and floor < ratio
-    assert signal_to_noise(floor * 0.9, 400, BETAS)[0] == 0.0
+def _walk(rng, drift: np.ndarray, noise: float, decay: float) -> list[np.ndarray]:
+    """Logits at each validation: still before 200, then per validation + drift + noise - decay x logits."""
+    x, out = 1e-3 * rng.standard_normal(SHAPE), []
+    for it in ITERS:
+        if it > 200:
+            x = x + drift + noise * rng.standard_normal(SHAPE) - decay * x
+        out.append(x.copy())
+    return out
+
+
+def test_centered_logits_are_alpha_up_to_a_constant():
+    alpha = np.random.default_rng(0).normal(size=SHAPE)
+    assert np.allclose(centered_logits(_softmax(alpha)), alpha - alpha.mean(-1, keepdims=True))
+
+
+@pytest.mark.parametrize('kind', ['drift', 'walk', 'pulled back'])
+def test_the_halves_tell_drift_walk_and_pull_apart(tmp_path, kind):
+    rng = np.random.default_rng(1)
+    drift = 0.05 * rng.standard_normal(SHAPE) if kind == 'drift' else np.zeros(SHAPE)
+    logits = _walk(rng, drift, noise=0.005 if kind == 'drift' else 0.03, decay=0.9 if kind == 'pulled back' else 0)
+    write_search(tmp_path, logits)
+    course = alpha_course(str(tmp_path))
+    assert course['arch_start'] == 200 and course['halves']['from'] == 200 and course['halves']['to'] == 1000
+    centered = [x - x.mean(-1, keepdims=True) for x in logits]
+    assert course['spread'] == pytest.approx([float(x.std()) for x in centered], abs=1e-5)
+    k = ITERS.index(course['halves']['middle'])
+    expected = np.corrcoef((centered[k] - centered[1]).ravel(), (centered[-1] - centered[k]).ravel())[0, 1]
+    assert course['halves']['correlation'] == pytest.approx(expected, abs=1e-4)
+    assert {'drift': expected > 0.9, 'walk': abs(expected) < 0.2, 'pulled back': expected < -0.3}[kind]
+
+
+def test_searches_that_read_one_signal_agree(tmp_path):
+    rng = np.random.default_rng(2)
+    shared = 0.05 * rng.standard_normal(SHAPE)
+    a, b, c = (_walk(rng, d, 0.02, 0)[-1] for d in (shared, shared, np.zeros(SHAPE)))
+    same = agreement(centered_logits(_softmax(a)), centered_logits(_softmax(b)))
+    low, high = same['no_agreement_interval90']
+    assert same['correlation'] > high and low < 0 < high
+    unrelated = agreement(centered_logits(_softmax(a)), centered_logits(_softmax(c)))
+    assert low - 0.05 < unrelated['correlation'] < high + 0.05
+
+
+def test_command_writes_both_tables(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    for name in ('s1', 's2'):
+        write_search(tmp_path / name, _walk(rng, np.zeros(SHAPE), 0.03, 0.5))
+    out = tmp_path / 'signal.json'
+    assert main([str(tmp_path / 's1'), str(tmp_path / 's2'), '--json', str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert '| s1 | 200 |' in printed and '| s1 / s2 |' in printed
+    data = yaml.safe_load(out.read_text())  # JSON is YAML
+    assert [s['halves']['middle'] for s in data['searches']] == [600, 600] and len(data['agreement']) == 1
+    (tmp_path / 's1' / 'search.yml').unlink()
+    assert main([str(tmp_path / 's1')]) == 2
+    assert 'give --arch-start' in capsys.readouterr().err
