@@ -52,7 +52,7 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 def arch_start_of(experiment: str) -> int:
     """The first architecture step's iteration, from the option file BasicSR copied into the experiment folder."""
-    options = [p for p in glob.glob(os.path.join(experiment, '*.yml'))]
+    options = glob.glob(os.path.join(experiment, '*.yml'))
     if len(options) != 1:
         raise ValueError(f'{experiment}: expected the search\'s one option file (<name>.yml) there, found '
                          f'{len(options)}; give --arch-start')

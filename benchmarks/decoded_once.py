@@ -21,20 +21,19 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
-import multiprocessing
 import os
 import random
 import sys
 import tempfile
 import time
-from concurrent import futures
 from typing import Any
 
 import torch
 
+from hinas_basicsr.research.processes import training_pool
 from hinas_basicsr.research.random_genotype import random_genotype
 from hinas_basicsr.research.search_vs_random import Settings, search_options, space_of, training_options
+from hinas_basicsr.space.genotype import Genotype
 from hinas_basicsr.tools.runners import search_genotype, train_for_budget, write_options
 from hinas_basicsr.utils.fileio import write_json
 
@@ -57,17 +56,12 @@ def run_search(s: Settings, way: str, k: int, log) -> tuple[float, list[dict[str
     best = search_genotype(option, threads=1, log=log)
     seconds = time.perf_counter() - started
     files = sorted(glob.glob(os.path.join(os.path.dirname(best), 'iter_*.json')))
-    return seconds, [json.load(open(f, encoding='utf-8'))['search'] for f in files]
-
-
-def _one_thread() -> None:
-    torch.set_num_threads(1)
+    return seconds, [Genotype.load(f).search for f in files]
 
 
 def run_training(s: Settings, genotype: str, way: str, k: int) -> tuple[float, dict[str, torch.Tensor]]:
     """In a process of its own, as the benchmark trains (LMDB opens an environment once a process)."""
-    with futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'),
-                                     initializer=_one_thread) as pool:
+    with training_pool(1) as pool:
         return pool.submit(_train, s, genotype, way, k).result()
 
 

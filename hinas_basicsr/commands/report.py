@@ -34,9 +34,10 @@ def run(args: argparse.Namespace) -> int:
         arg_checks.output_file(out, '-o', ('.png',))  # as plot-genotype checks its -o
     if args.json:
         arg_checks.output_file(args.json, '--json', ('.json',))
-    states = [end_state(load_search_course(exp)) for exp in args.experiments]  # every folder read before a write
-    for exp, out, state in zip(args.experiments, outs, states):
-        print(f'search report: {save_report(exp, out)}')
+    courses = [load_search_course(exp) for exp in args.experiments]  # every folder read before a write
+    states = [end_state(course) for course in courses]
+    for exp, out, course, state in zip(args.experiments, outs, courses, states):
+        print(f'search report: {save_report(exp, out, course)}')
         print(end_state_line(state))
     if args.json:
         write_json(args.json, states)

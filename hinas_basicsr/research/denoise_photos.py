@@ -33,7 +33,6 @@ import concurrent.futures as futures
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import random
 import shutil
@@ -47,6 +46,7 @@ from typing import Any
 import torch
 
 from hinas_basicsr.prep.common import image_size, list_images
+from hinas_basicsr.research.processes import training_pool
 from hinas_basicsr.research.random_genotype import random_genotype
 from hinas_basicsr.research.search_vs_random import code_commit, search_space
 from hinas_basicsr.space.genotype import Genotype
@@ -217,10 +217,6 @@ def test_options(s: Settings) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- the jobs
-def _one_thread() -> None:
-    torch.set_num_threads(1)
-
-
 def train_and_score(s: Settings, net: str, seed: int, option: str, test_opt: str) -> dict[str, Any]:
     """Train ``net`` with ``seed`` for ``--iters`` iterations and score it on the held-out photos: its entry."""
     commit = code_commit()
@@ -350,8 +346,7 @@ class DenoisePhotos:
         """Run the jobs, at most ``--jobs`` at once (the search counts as one); the found net's wait for it."""
         pending, running = list(jobs), {}
         threads = futures.ThreadPoolExecutor(max_workers=1)
-        pool = futures.ProcessPoolExecutor(max_workers=self.s.jobs, mp_context=multiprocessing.get_context('spawn'),
-                                           initializer=_one_thread if self.s.jobs > 1 else None)
+        pool = training_pool(self.s.jobs, one_thread=self.s.jobs > 1)
         try:
             while pending or running:
                 for job in [j for j in pending if not j.needs_genotype or os.path.isfile(self.genotype)]:
@@ -568,10 +563,9 @@ def time_steps(s: Settings, steps: int, given: Genotype | None) -> dict[str, Any
     if given is None:
         genotype = s.path('stand_in_genotype.json')
         random_genotype(random.Random(STAND_IN_SEED), **search_space(s.search_opt)).save(genotype)
-    context = multiprocessing.get_context('spawn')
     found: dict[str, Any] = {'steps': steps, 'threads': 1, 'given': given is not None,
                              'genotype': genotype if given is not None else os.path.relpath(genotype, s.out)}
-    with futures.ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_one_thread) as pool:
+    with training_pool(1) as pool:
         for net in NETS:
             print(f'Timing {steps} steps of {net} ...', flush=True)
             found[net] = pool.submit(_time_net, s, net, genotype, steps).result()

@@ -49,7 +49,6 @@ from __future__ import annotations
 import concurrent.futures as futures
 import hashlib
 import json
-import multiprocessing
 import os
 import random
 import re
@@ -67,6 +66,7 @@ import torch
 from hinas_basicsr.archs.hinas_supernet_arch import HiNASSupernet
 from hinas_basicsr.prep.benchmarks import build_benchmark_set
 from hinas_basicsr.prep.common import Outputs, image_size, list_images
+from hinas_basicsr.research.processes import training_pool
 from hinas_basicsr.research.random_genotype import random_cell, random_genotype
 from hinas_basicsr.research.remedies import REMEDIES, apply_overrides, flops_target_overrides
 from hinas_basicsr.research.stats import BOOTSTRAP_SEED, LEVEL, REPLICATES, margin_interval, tau_interval
@@ -667,10 +667,6 @@ def train_and_score(s: Settings, name: str, genotype_file: str, test_opt: str, s
     return entry
 
 
-def _one_thread() -> None:
-    torch.set_num_threads(1)
-
-
 def _train_job(s: Settings, name: str, genotype_file: str, test_opt: str, seeds: int,
                previous: dict[str, Any] | None, options: Sequence[str] | None = None) -> dict[str, Any]:
     """:func:`train_and_score` in a worker process (one thread, as set by the pool's initializer)."""
@@ -917,8 +913,7 @@ class Benchmark:
                     self.s, job.name, made[0], test_opt, made[1], self.results['genotypes'].get(job.name)))
             return
         threads = futures.ThreadPoolExecutor(max_workers=max(1, sum(j.kind == 'search' for j in pending)))
-        pool = futures.ProcessPoolExecutor(max_workers=self.s.jobs, mp_context=multiprocessing.get_context('spawn'),
-                                           initializer=_one_thread)
+        pool = training_pool(self.s.jobs)
         running: dict[futures.Future, Job] = {}
         searching = 0
         try:
@@ -1359,9 +1354,7 @@ def rerun_nets(run: str, names: Sequence[str], out: str, tests: Sequence[str] = 
         work[name] = (genotype_file, [m[0] for m in made], all(m[1] for m in made))
     entries: dict[str, Any] = {}
     if s.jobs > 1:  # the run trained each net in a process of its own with one thread
-        with futures.ProcessPoolExecutor(max_workers=min(s.jobs, len(names)),
-                                         mp_context=multiprocessing.get_context('spawn'),
-                                         initializer=_one_thread) as pool:
+        with training_pool(min(s.jobs, len(names))) as pool:
             running = {name: pool.submit(_train_job, s, name, g, test_opt, len(o), None, o)
                        for name, (g, o, _) in work.items()}
             entries = {name: future.result() for name, future in running.items()}

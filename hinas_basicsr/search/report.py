@@ -328,10 +328,11 @@ def report_figure(course: SearchCourse):
     return fig
 
 
-def save_report(experiment: str, out: str | None = None) -> str:
-    """Write ``report.png`` (default: inside ``experiment``) from the search's files; returns its path."""
+def save_report(experiment: str, out: str | None = None, course: SearchCourse | None = None) -> str:
+    """Write ``report.png`` (default: inside ``experiment``) from the search's files, or from their ``course``
+    already read; returns its path."""
     out = out or os.path.join(experiment, 'report.png')
-    course = load_search_course(experiment)  # everything read and checked before anything is written
+    course = course or load_search_course(experiment)  # everything read and checked before anything is written
     plt = _pyplot()
     fig = report_figure(course)
     try:
