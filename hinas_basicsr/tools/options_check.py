@@ -175,8 +175,6 @@ def check_options(path: str, is_train: bool = True, launcher: str = 'none',
         option_rules.scheduler(path, opt)
     scheduler = (opt.get('train') or {}).get('scheduler')
     if is_train and isinstance(scheduler, dict) and 'type' in scheduler:
-        if not isinstance(scheduler['type'], str):
-            raise ValueError(f"{path}: train.scheduler.type: expected a scheduler name, got {scheduler['type']!r:.60}")
         # what the plugin's models fill in: total_iter, and the search model its iterations per pass over the W split
         defaults = {'total_iter': opt['train']['total_iter'],
                     'iters_per_epoch': 1 if opt['model_type'] == 'HiNASSearchModel' else None}
