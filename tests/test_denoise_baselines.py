@@ -3,6 +3,7 @@ with option files on the same data as the HiNAS denoising nets."""
 from __future__ import annotations
 
 import os
+import re
 from copy import deepcopy
 
 import pytest
@@ -99,6 +100,23 @@ def test_ridnet_mean_shift_follows_rgb_mean():
     assert (gray.sub_mean.weight.item(), gray.sub_mean.bias.item()) == pytest.approx((2.0, -0.8))
     with pytest.raises(ValueError, match='rgb_std'):
         build_network({'type': 'RIDNet', 'in_channels': 1, 'mid_channels': 16, 'out_channels': 1, 'rgb_mean': [0.4]})
+
+
+def test_option_check_takes_one_rgb_mean_per_input_channel():
+    """The option check asks a tuple option for as many numbers as its default, except a mean shift's, which may
+    instead give one number per input channel (RIDNet on gray photos: rgb_mean: [0.4369]); two numbers for one
+    channel are refused, in the option check's words."""
+    from hinas_basicsr.tools.options_check import _typed_like_defaults
+
+    ridnet = ARCH_REGISTRY.get('RIDNet')
+    gray = {'in_channels': 1, 'out_channels': 1, 'img_range': 1., 'rgb_std': [1.0]}
+    _typed_like_defaults('o.yml', 'network_g', ridnet, {**gray, 'rgb_mean': [0.4369]})
+    _typed_like_defaults('o.yml', 'network_g', ridnet, {**gray, 'rgb_mean': [0.4, 0.4, 0.4]})
+    with pytest.raises(ValueError, match=re.escape('o.yml: network_g.rgb_mean: expected 3 numbers (its default is '
+                                                   '[0.4488, 0.4371, 0.404]) or 1, one per input channel')):
+        _typed_like_defaults('o.yml', 'network_g', ridnet, {**gray, 'rgb_mean': [0.4, 0.4]})
+    with pytest.raises(ValueError, match='network_g.rgb_mean: expected 3 numbers'):
+        _typed_like_defaults('o.yml', 'network_g', ridnet, {'in_channels': 3, 'rgb_mean': [0.4]})
 
 
 @pytest.mark.slow

@@ -142,3 +142,6 @@ def test_rescale_keeps_a_crop_and_refuses_bad_options(gt_folders):
         make(folder, phase='train', gt_size=48, rescale_prob=1.5)
     with pytest.raises(ValueError, match='rescale_range'):
         make(folder, phase='train', gt_size=48, rescale_prob=0.5, rescale_range=[1.2, 0.8])
+    with pytest.raises(ValueError, match=r'rescale_range: expected \[low, high\] with 0 < low <= high <= 4'):
+        make(folder, phase='train', gt_size=48, rescale_prob=0.5, rescale_range=[0.8, 5])  # 5x: gigabytes a photo
+    make(folder, phase='train', gt_size=48, rescale_prob=0.5, rescale_range=[0.8, 4])

@@ -17,6 +17,8 @@ from torch.utils import data as data
 
 from hinas_basicsr.utils.arg_checks import is_integer, is_number
 
+MAX_RESCALE = 4  # the largest rescale factor: a 1280x800 photo becomes 5120x3200, 200 MB as float32 RGB
+
 
 def noise_key(path: str) -> str:
     """The image key the fixed validation noise is derived from: the LMDB key, or the file name stem."""
@@ -59,8 +61,9 @@ def check_options(opt: dict[str, Any], where: str = 'datasets') -> None:
         raise ValueError(f'{where}.rescale_prob: expected a probability in [0, 1], got {prob!r}')
     low_high = opt.get('rescale_range', (0.8, 1.2))
     if (not isinstance(low_high, (list, tuple)) or len(low_high) != 2 or not all(is_number(f) for f in low_high)
-            or not 0 < low_high[0] <= low_high[1]):
-        raise ValueError(f'{where}.rescale_range: expected [low, high] with 0 < low <= high, got {low_high!r}')
+            or not 0 < low_high[0] <= low_high[1] <= MAX_RESCALE):
+        raise ValueError(f'{where}.rescale_range: expected [low, high] with 0 < low <= high <= {MAX_RESCALE}, got '
+                         f'{low_high!r:.60}')
     for key in ('gray', 'clip', 'use_hflip', 'use_rot'):
         if key in opt and not isinstance(opt[key], bool):
             raise ValueError(f'{where}.{key}: expected true or false, got {opt[key]!r}')

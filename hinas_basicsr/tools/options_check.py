@@ -557,7 +557,8 @@ def module_bound(path: str, key: str, limit: int = MAX_MODULES) -> Iterator[None
 def _typed_like_defaults(path: str, key: str, cls: Any, kwargs: Mapping[str, Any]) -> None:
     """Each option of a BasicSR arch or loss or a torch optimizer is of the kind of its default: a number for a number
     (``num_feat: wide`` failed deep in torch), a bool for a bool, text for text, as many numbers for a tuple of
-    numbers (EDSR's ``rgb_mean``, Adam's ``betas: [0.9]``)."""
+    numbers (Adam's ``betas: [0.9]``, EDSR's ``rgb_mean``), or a number per input channel for a mean shift's (RIDNet's
+    ``rgb_mean`` on gray images)."""
     try:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):
@@ -579,8 +580,12 @@ def _typed_like_defaults(path: str, key: str, cls: Any, kwargs: Mapping[str, Any
         elif isinstance(default, str):
             ok, kind = isinstance(value, str), f'text (its default is {default!r})'
         elif isinstance(default, (tuple, list)) and default and all(map(is_number, default)):
-            ok = isinstance(value, (tuple, list)) and len(value) == len(default) and all(map(is_number, value))
-            kind = f'{len(default)} numbers (its default is {list(default)})'
+            lengths, kind = {len(default)}, f'{len(default)} numbers (its default is {list(default)})'
+            channels = next((kwargs[c] for c in CHANNEL_OPTIONS if c in kwargs), len(default))
+            if name in PER_CHANNEL and is_integer(channels) and channels != len(default):  # RIDNet on gray images
+                lengths.add(channels)
+                kind += f' or {channels}, one per input channel'
+            ok = isinstance(value, (tuple, list)) and len(value) in lengths and all(map(is_number, value))
         else:
             continue
         if not ok:
@@ -588,6 +593,7 @@ def _typed_like_defaults(path: str, key: str, cls: Any, kwargs: Mapping[str, Any
 
 
 CHANNEL_OPTIONS = ('num_in_ch', 'in_channels', 'in_nc')  # how BasicSR's networks name their input channels
+PER_CHANNEL = ('rgb_mean', 'rgb_std')  # a mean shift's: as many numbers as its default, or one per input channel
 
 
 def _data_channels(opt: Mapping[str, Any]) -> tuple[int, str] | None:
