@@ -198,11 +198,13 @@ def test_table_gives_mean_and_std_over_seeds_and_every_seed(tmp_path):
     (['--sigma', 'nan'], '--sigma: expected a noise level in (0, 255]'),
     (['--sigma', '300'], '--sigma: expected a noise level in (0, 255]'),
     (['--sigma', 'x'], "--sigma: invalid float value: 'x'"),
-    (['--iters', '0'], '--iters: expected an integer >= 1, got 0'),
+    (['--iters', '0'], '--iters: expected an integer from 1 to 10,000,000 (each a step of every training), got 0'),
     (['--iters', '2.0'], "--iters: invalid int value: '2.0'"),
-    (['--seeds', '0'], '--seeds: expected an integer >= 1, got 0'),
-    (['--jobs', '0'], '--jobs: expected an integer >= 1, got 0'),
-    (['--latency-runs', '0'], '--latency-runs: expected an integer >= 1, got 0'),
+    (['--seeds', '0'], '--seeds: expected an integer from 1 to 100 (each a training of every net), got 0'),
+    (['--seeds', '101'], '--seeds: expected an integer from 1 to 100'),
+    (['--jobs', '0'], '--jobs: expected an integer from 1 to 1,024 (each a process), got 0'),
+    (['--latency-runs', '0'], '--latency-runs: expected an integer from 1 to 10,000'),
+    (['--latency-runs', '10001'], '--latency-runs: expected an integer from 1 to 10,000'),
     (['--latency-size', '8', '8'], '--latency-size: BM3D needs at least 16x16'),
     (['--latency-size', '4096', '8'], '--latency-size: expected sizes <= 2048'),
     (['--data', 'nowhere'], '--data: nowhere/Photos_train.lmdb is not an LMDB'),
@@ -210,7 +212,9 @@ def test_table_gives_mean_and_std_over_seeds_and_every_seed(tmp_path):
     (['--genotype', 'missing.json'], 'missing.json'),
     (['--search-opt', 'missing.yml'], '--search-opt: missing.yml does not exist'),
     (['--search-opt', 'options/demo/search_sr_x2.yml'], 'not a gray denoising HiNASSupernet'),
-    (['--time-steps', '0'], '--time-steps: expected an integer >= 1, got 0'),
+    (['--time-steps', '0'], '--time-steps: expected an integer from 1 to 1,000 (each a timed step of every net), '
+     'got 0'),
+    (['--time-steps', '1001'], '--time-steps: expected an integer from 1 to 1,000'),
     (['--time-steps', '2', '--iters', '5'], '--iters: not with --time-steps (which plans them)'),
 ])
 def test_bad_arguments_one_line_exit_2_nothing_written(in_tmp, capsys, extra, message):

@@ -48,7 +48,7 @@ import torch
 from hinas_basicsr.prep.common import image_size, list_images
 from hinas_basicsr.research.processes import training_pool
 from hinas_basicsr.research.random_genotype import random_genotype
-from hinas_basicsr.research.search_vs_random import code_commit, search_space
+from hinas_basicsr.research.search_vs_random import MAX_ITERS, MAX_JOBS, MAX_SEEDS, code_commit, search_space
 from hinas_basicsr.space.genotype import Genotype
 from hinas_basicsr.tools.compare import (
     BM3D,
@@ -58,6 +58,7 @@ from hinas_basicsr.tools.compare import (
     ModelSpec,
     bm3d_available,
     bm3d_tensor,
+    check_latency_runs,
     compare,
     count_flops,
     count_params,
@@ -66,7 +67,7 @@ from hinas_basicsr.tools.compare import (
 )
 from hinas_basicsr.tools.networks import load_network
 from hinas_basicsr.tools.runners import search_genotype, train_for_budget, write_options
-from hinas_basicsr.utils.arg_checks import is_number, sizes
+from hinas_basicsr.utils.arg_checks import count, is_number, sizes
 from hinas_basicsr.utils.fileio import atomic_write, write_json, write_text
 from hinas_basicsr.utils.options_file import load_yaml
 
@@ -135,10 +136,11 @@ def check_settings(s: Settings, timing: bool = False) -> Genotype | None:
     Returns the ``--genotype`` given, else None. ``timing``: for ``--time-steps`` (no results to resume)."""
     if not is_number(s.sigma) or not 0 < s.sigma <= 255:
         raise ValueError(f'--sigma: expected a noise level in (0, 255] (0-255 scale), got {s.sigma!r}')
-    for name, value in (('--iters', s.iters), ('--seeds', s.seeds), ('--jobs', s.jobs),
-                        ('--latency-runs', s.latency_runs)):
-        if value < 1:
-            raise ValueError(f'{name}: expected an integer >= 1, got {value}')
+    for option, value, most, what in (('--iters', s.iters, MAX_ITERS, 'each a step of every training'),
+                                      ('--seeds', s.seeds, MAX_SEEDS, 'each a training of every net'),
+                                      ('--jobs', s.jobs, MAX_JOBS, 'each a process')):
+        count(value, option, 1, most, what)
+    check_latency_runs(s.latency_runs)
     sizes(s.latency_size, '--latency-size')
     if min(s.latency_size) < BM3D_LEAST:
         raise ValueError(f'--latency-size: BM3D needs at least {BM3D_LEAST}x{BM3D_LEAST}, got '
