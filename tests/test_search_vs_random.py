@@ -833,3 +833,30 @@ def test_a_remedy_search_keeps_its_search_record_beside_the_genotype(in_tmp, mon
     assert Genotype.load(target) == genotype
     record = json.loads((in_tmp / 'out' / 'genotypes' / 'perturbation.search.json').read_text())
     assert record['format'] == 'hinas-search-record' and record['path_psnr'] == {'0,0': 30.5}
+
+
+@pytest.mark.parametrize('bicubic,drawn', [(39.38, False), (40.80, True)])
+def test_plot_keeps_a_far_baseline_off_the_axis(tmp_path, monkeypatch, bicubic, drawn):
+    """The photo run's nets lie 0.5 dB apart, bicubic 1.3 dB below them: drawn, its line squashed them into the top
+    third of the plot. A baseline further below the points than they are apart is named in the legend instead."""
+    from matplotlib.figure import Figure
+
+    from hinas_basicsr.research.search_vs_random import plot_psnr_vs_flops
+
+    figures = []
+    monkeypatch.setattr(Figure, 'savefig', lambda fig, *args, **kwargs: figures.append(fig))
+    net = {'flops_input': '1x3x128x128'}
+    results = {'settings': {'task': 'sr', 'scale': 2, 'data': 'photos', 'search_opt': 's.yml', 'search_iters': 1500,
+                            'train_iters': 1000},
+               'genotypes': {'random_1': {**net, 'flops': 8.1e9, 'psnr': [40.80, 40.75]},
+                             'random_2': {**net, 'flops': 8.4e9, 'psnr': [41.10, 41.12]},
+                             'found': {**net, 'flops': 8.9e9, 'psnr': [40.64, 40.64]}},
+               'baseline': {'name': 'bicubic', 'psnr': bicubic}}
+    plot_psnr_vs_flops(results, str(tmp_path / 'p.png'))
+    ax = figures[0].axes[0]
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    low, high = ax.get_ylim()
+    if drawn:
+        assert 'bicubic' in labels and low < bicubic < high
+    else:
+        assert 'bicubic: 39.38 dB, below the axis' in labels and low > 40.5
