@@ -171,6 +171,15 @@ RULES = {
     'DnCNN num_conv 17,000,000': _edited(_set(network_g={'type': 'DnCNN', 'num_in_ch': 3, 'num_out_ch': 3,
                                                          'num_conv': 17_000_000}, scale=1), 'o.yml',
                                          'network_g.num_conv: expected an integer from 0 to 4096, got 17000000'),
+    'a checkpoint at every one of 10,000,000 iterations': _edited(
+        lambda opt: (opt['train'].update(total_iter=10_000_000), opt['logger'].update(save_checkpoint_freq=1)),
+        'o.yml', 'o.yml: logger.save_checkpoint_freq: 1 makes 10,000,000 checkpoints over train.total_iter '
+        '10,000,000 (each kept: net_g_<iter>.pth and its training state); at most 1,000'),
+    'a validation every 10 of 1,000,000 iterations': _edited(
+        lambda opt: (opt['train'].update(total_iter=1_000_000), opt['logger'].update(save_checkpoint_freq=10_000),
+                     opt.update(val={
+            'val_freq': 10, 'save_img': False, 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 2}}})),
+        'o.yml', 'o.yml: val.val_freq: 10 makes 100,000 validations', 'at most 10,000'),
     'a loss without a type': _edited(lambda opt: opt['train']['pixel_opt'].pop('type'), 'o.yml',
                                      'missing option train.pixel_opt.type'),
     'a dataset without a type': _edited(lambda opt: opt['datasets']['train'].pop('type'), 'o.yml',

@@ -34,6 +34,10 @@ from hinas_basicsr.utils.checkpoints import check_fits, read_checkpoint, weights
 from hinas_basicsr.utils.options_file import load_yaml
 
 REMEDY_GROUPS = (SELECTION_GROUP, FLOPS_GROUP)  # train's *_opt groups that are no losses (check_remedy_options)
+# a training's checkpoints and validations over train.total_iter: the shipped files make at most 120 of each
+# (BasicSR's EDSR 60); save_checkpoint_freq: 1 kept a 1 MB checkpoint and its training state at every iteration
+MAX_CHECKPOINTS = 1_000
+MAX_VALIDATIONS = 10_000
 
 
 def _check_type(path: str, where: str, spec: Any, registry) -> None:
@@ -93,6 +97,15 @@ def _check_train_types(path: str, opt: Mapping[str, Any]) -> None:
         _check_number(path, f'logger.{key}', logger.get(key), True, 1, required=False)
     if opt.get('val') is not None:
         _check_number(path, 'val.val_freq', _get(opt, path, 'val').get('val_freq'), True, 1, required=False)
+    total = train['total_iter']
+    for where, every, most, what in (
+            ('logger.save_checkpoint_freq', logger.get('save_checkpoint_freq'), MAX_CHECKPOINTS,
+             ('checkpoints', 'each kept: net_g_<iter>.pth and its training state')),
+            ('val.val_freq', (opt.get('val') or {}).get('val_freq'), MAX_VALIDATIONS,
+             ('validations', 'each over the whole val set'))):
+        if every is not None and total // every > most:
+            raise ValueError(f'{path}: {where}: {every} makes {total // every:,} {what[0]} over train.total_iter '
+                             f'{total:,} ({what[1]}); at most {most:,}')
 
 
 def _check_dataset_types(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
