@@ -207,3 +207,23 @@ def test_recommended_searches_are_the_reference_with_the_cost_target(base, recom
         rng, task='sr', scale=net['upscale'], num_in_ch=3, num_nodes=net['num_nodes'], num_layers=net['num_layers'],
         width_factors=tuple(net['width_factors']), ops=tuple(net['ops']))))) / 1e9 for _ in range(draws)]
     assert abs(statistics.median(costs) / target - 1) < 0.02
+
+
+def test_perturbation_on_a_supernet_of_too_many_width_paths_is_refused(tmp_path, capsys):
+    """Selection by perturbation validates every width path one-hot: 12 layers of 3 widths have 33,461 of them
+    (counted by the trellis, listed by valid_paths); 2 layers have 5."""
+    from hinas_basicsr.space.trellis import count_paths, valid_paths
+
+    assert count_paths(12, 3) == 33_461 and count_paths(2, 3) == len(valid_paths(2, 3)) == 5
+    gt, lq = make_subimage_folders(str(tmp_path / 'data'), num_images=5, subs=1, size=16)
+    opt = search_options(gt, lq)
+    opt['train']['selection_opt'] = {'type': 'perturbation'}
+    check_options(write_search_options(str(tmp_path / 'two.yml'), opt))
+    opt['network_g']['num_layers'] = 12
+    path = write_search_options(str(tmp_path / 'bad.yml'), opt)
+    message = (f'{path}: train.selection_opt: type perturbation validates every width path, 33,461 at '
+               'network_g.num_layers 12 of 3 widths; at most 1,000 (type alpha decodes the path from beta)')
+    with pytest.raises(ValueError) as refused:
+        check_options(path)
+    assert str(refused.value) == message
+    assert _refused_before_anything_is_written(tmp_path, capsys, path).endswith(message)

@@ -34,12 +34,13 @@ from torch import nn
 
 from hinas_basicsr.archs.search_cell import buffers_restored
 from hinas_basicsr.space.genotype import Cell, Genotype, decode_cell
-from hinas_basicsr.space.trellis import MOVES, levels_at, node_edges, num_edges, valid_paths
+from hinas_basicsr.space.trellis import MOVES, count_paths, levels_at, node_edges, num_edges, valid_paths
 from hinas_basicsr.utils.options_file import component_options, refuse_replaced_keys
 
 BN_MODES = ('batch', 'calibrate', 'running')
 DEFAULT_CALIB_BATCHES = 8
 SELECTION_GROUP = 'selection_opt'  # train.selection_opt: how the search picks its final genotype
+MAX_JUDGED_PATHS = 1_000  # perturbation's best_widths validates every width path: 12 layers of 3 widths have 33,461
 SELECTION_TYPES = {'alpha': {},  # the reference: the largest alpha and the Viterbi path (the default)
                    'perturbation': {'bn': 'batch', 'calib_batches': DEFAULT_CALIB_BATCHES, 'val_batches': None,
                                     'val_crop': None}}
@@ -67,6 +68,16 @@ def check_selection_options(train_opt: Mapping[str, Any]) -> dict[str, Any]:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
                 raise ValueError(f'train.{SELECTION_GROUP}.{key}: expected an integer >= {low}, got {value!r}')
     return opt
+
+
+def check_judged_paths(num_layers: int, num_levels: int) -> None:
+    """Selection by perturbation picks the width path by validating each one-hot (:meth:`SearchJudge.best_widths`):
+    refuse a supernet of more than ``MAX_JUDGED_PATHS`` paths, before the search spends its hours."""
+    paths = count_paths(num_layers, num_levels)
+    if paths > MAX_JUDGED_PATHS:
+        raise ValueError(f'train.{SELECTION_GROUP}: type perturbation validates every width path, {paths:,} at '
+                         f'network_g.num_layers {num_layers} of {num_levels} widths; at most {MAX_JUDGED_PATHS:,} '
+                         f'(type alpha decodes the path from beta)')
 
 
 class Selection(NamedTuple):

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from hinas_basicsr.archs.hinas_supernet_arch import SEARCH_HEADS
+from hinas_basicsr.archs.hinas_supernet_arch import SEARCH_HEADS, HiNASSupernet
 from hinas_basicsr.compat import latest_state, optimizer_class
 from hinas_basicsr.data import hinas_noisy_dataset, hinas_split_dataset
 from hinas_basicsr.losses import sum_loss
@@ -26,7 +26,7 @@ from hinas_basicsr.models.numerics import check_amp
 from hinas_basicsr.models.search_options import check_search_options
 from hinas_basicsr.prep.common import image_size
 from hinas_basicsr.search.flops_model import FLOPS_GROUP, check_flops_options
-from hinas_basicsr.search.judge import SELECTION_GROUP, check_selection_options
+from hinas_basicsr.search.judge import SELECTION_GROUP, check_judged_paths, check_selection_options
 from hinas_basicsr.space.genotype import resolve_genotype
 from hinas_basicsr.tools import option_rules
 from hinas_basicsr.utils.arg_checks import is_integer, is_number, with_reason
@@ -402,9 +402,16 @@ def check_hinas_networks(opt: Mapping[str, Any], source: str) -> None:
 def check_remedy_options(opt: Mapping[str, Any], source: str) -> None:
     """The search remedies' options (``train.selection_opt``, ``train.flops_opt``, ``network_g.search_head``)."""
 
+    net = opt.get('network_g') or {}
     try:
-        check_selection_options(opt.get('train') or {})
+        selection = check_selection_options(opt.get('train') or {})
         check_flops_options(opt.get('train') or {})
+        if selection['type'] == 'perturbation' and net.get('type') == 'HiNASSupernet':
+            defaults = inspect.signature(HiNASSupernet).parameters
+            layers = net.get('num_layers', defaults['num_layers'].default)
+            widths = net.get('width_factors', defaults['width_factors'].default)
+            if is_integer(layers) and 1 <= layers <= MAX_COUNT and isinstance(widths, (list, tuple)):
+                check_judged_paths(layers, len(widths))  # bad values: the supernet's own check names them
     except ValueError as err:
         raise ValueError(f'{source}: {err}') from None
     head = (opt.get('network_g') or {}).get('search_head', 'reference')
