@@ -81,12 +81,14 @@ def test_the_three_nets_train_alike_and_keep_their_own_recipes(repo):
     train = first['datasets']['train']
     assert (train['batch_size_per_gpu'], train['gt_size'], train['sigma']) == (8, 48, [50])
     assert train['dataroot_gt'] == 'datasets/photos_gray/Photos_train.lmdb'
-    # each keeps its published optimizer, lr and loss: those of the BSD500 files
+    # each keeps its published loss and, but HiNAS, its optimizer and lr: those of the BSD500 files. HiNAS's SGD at
+    # lr 0.05 diverged on the photos from its second step: it trains with DnCNN's Adam 1e-3
     for net, bsd in (('hinas', 'hinas_denoise'), ('dncnn', 'dncnn'), ('ridnet', 'ridnet')):
         published = load_yaml(str(repo / 'options' / f'train_{bsd}_sigma50.yml'))
         assert files[net]['network_g'] == {**published['network_g'], **(
             {'genotype': 'experiments/search_denoise_photos/genotypes/best.json'} if net == 'hinas' else {})}
-        assert files[net]['train']['optim_g'] == published['train']['optim_g']
+        optimizer = files['dncnn' if net == 'hinas' else net]['train']['optim_g']
+        assert files[net]['train']['optim_g'] == (optimizer if net == 'hinas' else published['train']['optim_g'])
         assert files[net]['train']['pixel_opt'] == published['train']['pixel_opt']
         assert files[net]['model_type'] == published['model_type']
         test = load_yaml(str(repo / 'options' / f'test_{bsd}_photos_sigma50.yml'))
