@@ -881,7 +881,7 @@ def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
     import subprocess
     import time
 
-    opt = edsr_options(tmp_path / 'data', total_iter=100000)
+    opt = edsr_options(tmp_path / 'data', total_iter=4000)  # 800 checkpoints: under the option check's 1,000
     # one worker, forked once an epoch of 100 iterations: the signal reaches it in its loop, not while it forks
     opt['datasets']['train'].update(num_worker_per_gpu=1, dataset_enlarge_ratio=100)
     opt['logger'].update(save_checkpoint_freq=5)
