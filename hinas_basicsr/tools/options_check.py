@@ -98,14 +98,14 @@ def _check_train_types(path: str, opt: Mapping[str, Any]) -> None:
     if opt.get('val') is not None:
         _check_number(path, 'val.val_freq', _get(opt, path, 'val').get('val_freq'), True, 1, required=False)
     total = train['total_iter']
-    for where, every, most, what in (
-            ('logger.save_checkpoint_freq', logger.get('save_checkpoint_freq'), MAX_CHECKPOINTS,
-             ('checkpoints', 'each kept: net_g_<iter>.pth and its training state')),
-            ('val.val_freq', (opt.get('val') or {}).get('val_freq'), MAX_VALIDATIONS,
-             ('validations', 'each over the whole val set'))):
+    for where, every, most, things, why in (
+            ('logger.save_checkpoint_freq', logger.get('save_checkpoint_freq'), MAX_CHECKPOINTS, 'checkpoints',
+             'each kept: net_g_<iter>.pth and its training state'),
+            ('val.val_freq', (opt.get('val') or {}).get('val_freq'), MAX_VALIDATIONS, 'validations',
+             'each over the whole val set')):
         if every is not None and total // every > most:
-            raise ValueError(f'{path}: {where}: {every} makes {total // every:,} {what[0]} over train.total_iter '
-                             f'{total:,} ({what[1]}); at most {most:,}')
+            raise ValueError(f'{path}: {where}: {every} makes {total // every:,} {things} over train.total_iter '
+                             f'{total:,} ({why}); at most {most:,}')
 
 
 def _check_dataset_types(path: str, opt: Mapping[str, Any], is_train: bool) -> None:
@@ -414,7 +414,7 @@ def check_remedy_options(opt: Mapping[str, Any], source: str) -> None:
                 check_judged_paths(layers, len(widths))  # bad values: the supernet's own check names them
     except ValueError as err:
         raise ValueError(f'{source}: {err}') from None
-    head = (opt.get('network_g') or {}).get('search_head', 'reference')
+    head = net.get('search_head', 'reference')
     if head not in SEARCH_HEADS:
         raise ValueError(f'{source}: network_g.search_head: {head!r} is not one of {", ".join(SEARCH_HEADS)}')
 # ----------------------------------------------------------------------------- the plugin's components
