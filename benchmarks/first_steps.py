@@ -6,8 +6,18 @@ model's logged losses, the largest absolute weight of ``net_g`` and the learning
 it within a few steps: the loss grows by orders of magnitude and the weights with it. Prints every ``--every``-th
 step (and the first five); writes JSON.
 
+``--sharpness K`` also measures, on the first batch before the first step, the largest eigenvalue of the Hessian of
+the pixel loss (``cri_pix``) with respect to ``net_g``'s parameters (K power iterations of Hessian-vector products;
+BatchNorm in training mode, as the step sees it), and which parameters its eigenvector lies on. Gradient descent
+with momentum mu on a quadratic of curvature lambda is stable only while lr * lambda < 2 * (1 + mu): for SGD the
+script prints that ceiling beside the option file's lr. A recipe whose lr exceeds it diverges from its first steps
+unless the curvature falls first; Adam's steps are scaled per parameter and have no such ceiling.
+
     PYTHONPATH=$PWD python benchmarks/first_steps.py -opt options/train_hinas_denoise_photos_sigma50.yml --steps 80 \
         --force_yml network_g:genotype=docs/denoise_photos/sigma50/found.json --json first_steps.json
+    PYTHONPATH=$PWD python benchmarks/first_steps.py -opt options/train_hinas_denoise_sigma50.yml --steps 1 \
+        --sharpness 20 --force_yml network_g:genotype=docs/denoise_photos/sigma50/found.json \
+        datasets:train:dataroot_gt=datasets/photos_gray/Photos_train.lmdb --json sharpness.json
 """
 from __future__ import annotations
 
@@ -15,7 +25,7 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -27,16 +37,58 @@ from hinas_basicsr.utils.fileio import write_json
 from hinas_basicsr.utils.options_file import load_yaml
 
 MAX_STEPS = 100_000  # a look at the first steps, not a training
+MAX_POWER_ITERATIONS = 1_000  # each costs about three training steps
 
 
-def first_steps(option: str, steps: int, force_yml: list[str] | None = None) -> list[dict[str, Any]]:
-    """One row per step: ``step``, ``lr``, ``max_abs_weight`` and the model's logged losses (``l_pix``, ...)."""
+def top_hessian_eigenvalue(loss: torch.Tensor, params: Sequence[torch.Tensor], iters: int,
+                           seed: int = 0) -> tuple[list[float], list[torch.Tensor]]:
+    """Power iteration on the Hessian of ``loss`` with respect to ``params``: the Rayleigh quotient after each of
+    ``iters`` Hessian-vector products, and the unit vector (one tensor per parameter) of the last quotient. It
+    converges to the eigenvalue of largest magnitude (negative where a negative one dominates)."""
+    grads = torch.autograd.grad(loss, params, create_graph=True)
+    generator = torch.Generator().manual_seed(seed)
+    vector = [torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device) for p in params]
+    quotients: list[float] = []
+    unit: list[torch.Tensor] = []
+    for _ in range(iters):
+        norm = torch.sqrt(sum((v * v).sum() for v in vector))
+        if not (torch.isfinite(norm) and norm > 0):
+            raise ValueError('--sharpness: the Hessian-vector product is not finite or is zero')
+        unit = [v / norm for v in vector]
+        vector = [h.detach() for h in torch.autograd.grad(grads, params, grad_outputs=unit, retain_graph=True)]
+        quotients.append(float(sum((h * v).sum() for h, v in zip(vector, unit))))
+    return quotients, unit
+
+
+def sharpness(model: Any, optim_opt: Mapping[str, Any], iters: int) -> dict[str, Any]:
+    """The top Hessian eigenvalue of the model's pixel loss on its fed batch, the parameters its eigenvector lies on
+    (the largest shares of its squared norm), and for SGD the lr ceiling 2 * (1 + momentum) / eigenvalue."""
+    if getattr(model, 'cri_pix', None) is None:
+        raise ValueError('--sharpness: the model has no pixel loss (train.pixel_opt)')
+    named = [(name, p) for name, p in model.net_g.named_parameters() if p.requires_grad]
+    loss = model.cri_pix(model.net_g(model.lq), model.gt)
+    quotients, vector = top_hessian_eigenvalue(loss, [p for _, p in named], iters)
+    shares = sorted(((float((v * v).sum()), name) for v, (name, _) in zip(vector, named)), reverse=True)
+    result: dict[str, Any] = {'iterations': iters, 'eigenvalue': quotients[-1], 'by_iteration': quotients,
+                              'loss': float(loss.detach()), 'shares': {name: share for share, name in shares[:5]},
+                              'optimizer': optim_opt['type'], 'lr': optim_opt['lr']}
+    if optim_opt['type'] == 'SGD' and quotients[-1] > 0:
+        momentum = float(optim_opt.get('momentum', 0))
+        result.update(momentum=momentum, lr_ceiling=2 * (1 + momentum) / quotients[-1])
+    return result
+
+
+def first_steps(option: str, steps: int, force_yml: list[str] | None = None,
+                sharpness_iters: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One row per step: ``step``, ``lr``, ``max_abs_weight`` and the model's logged losses (``l_pix``, ...); with
+    ``sharpness_iters``, :func:`sharpness` on the first batch before the first step (else None)."""
     from basicsr.data import build_dataloader, build_dataset
     from basicsr.models import build_model
     from basicsr.utils import set_random_seed
 
     opt = load_yaml(option, '-opt')
     option_rules.force_yml(opt, force_yml)
+    measured = None
     with tempfile.TemporaryDirectory() as root:
         train_opt = _training_options(write_options(os.path.join(root, 'options.yml'), opt), root, {})
         set_random_seed(train_opt.get('manual_seed') or 0)
@@ -51,13 +103,15 @@ def first_steps(option: str, steps: int, force_yml: list[str] | None = None) -> 
                 model.update_learning_rate(step, warmup_iter=train_opt['train'].get('warmup_iter', -1))
                 lr = model.get_current_learning_rate()[0]
                 model.feed_data(batch)
+                if step == 1 and sharpness_iters:
+                    measured = sharpness(model, train_opt['train']['optim_g'], sharpness_iters)
                 model.optimize_parameters(step)
                 largest = max(p.detach().abs().max().item() for p in model.net_g.parameters())
                 rows.append({'step': step, 'lr': lr, 'max_abs_weight': largest,
                              **{k: float(v) for k, v in model.get_current_log().items()}})
                 if len(rows) == steps:
                     break
-    return rows
+    return rows, measured
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,22 +120,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--steps', type=int, default=80, help='optimisation steps (default: %(default)s)')
     parser.add_argument('--every', type=int, default=10, help='print every N-th step (default: %(default)s)')
     parser.add_argument('--force_yml', nargs='+', metavar='SECTION:KEY=VALUE', help="as basicsr train's")
+    parser.add_argument('--sharpness', type=int, default=0, metavar='K',
+                        help='measure the top Hessian eigenvalue before the first step, K power iterations '
+                             '(default: 0, off)')
     parser.add_argument('--json', metavar='OUT', help='write the rows here')
     args = parser.parse_args(argv)
     try:
         count(args.steps, '--steps', 1, MAX_STEPS, 'each an optimisation step')
         count(args.every, '--every', 1, MAX_STEPS, 'steps between printed rows')
+        count(args.sharpness, '--sharpness', 0, MAX_POWER_ITERATIONS, 'each a Hessian-vector product')
         torch.set_num_threads(1)
-        rows = first_steps(args.opt, args.steps, args.force_yml)
+        rows, measured = first_steps(args.opt, args.steps, args.force_yml, args.sharpness)
     except (ValueError, OSError) as err:
         print(f'first_steps: error: {err}', file=sys.stderr)
         return 2
+    if measured:
+        path = ' -> '.join(f'{q:.4g}' for q in measured['by_iteration'][-3:])
+        print(f'sharpness before step 1: top Hessian eigenvalue {measured["eigenvalue"]:.4g} (the last power '
+              f'iterations: {path}); its eigenvector lies on '
+              + ', '.join(f'{name} {share:.0%}' for name, share in measured['shares'].items() if share >= 0.01))
+        if 'lr_ceiling' in measured:
+            print(f'SGD with momentum {measured["momentum"]:g} is stable below lr {measured["lr_ceiling"]:.3g}; the '
+                  f'option file\'s lr {measured["lr"]:g} is {measured["lr"] / measured["lr_ceiling"]:.1f}x that')
     for row in rows:
         if row['step'] <= 5 or row['step'] % args.every == 0:
             losses = ', '.join(f'{k} {v:.4g}' for k, v in row.items() if k not in ('step', 'lr', 'max_abs_weight'))
             print(f'step {row["step"]}: lr {row["lr"]:.4g}, {losses}, largest weight {row["max_abs_weight"]:.4g}')
     if args.json:
-        write_json(args.json, {'option': args.opt, 'force_yml': args.force_yml or [], 'rows': rows})
+        write_json(args.json, {'option': args.opt, 'force_yml': args.force_yml or [], 'rows': rows,
+                                'sharpness': measured})
         print(f'Wrote {args.json}')
     return 0
 

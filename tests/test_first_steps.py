@@ -1,11 +1,15 @@
-"""benchmarks/first_steps.py on a tiny EDSR training: one row per step, the forced lr applied, bad input in one line."""
+"""benchmarks/first_steps.py on a tiny EDSR training: one row per step, the forced lr applied, bad input in one line;
+its sharpness against the least-squares curvature computed by LAPACK."""
 from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import first_steps
+import numpy as np
 import pytest
+import torch
 from conftest import edsr_options, write_options
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -29,3 +33,72 @@ def test_bad_input_in_one_line(tmp_path, capsys):
     option = write_options(tmp_path / 'o.yml', edsr_options(tmp_path / 'data'))
     assert first_steps.main(['-opt', str(option), '--steps', '0']) == 2
     assert capsys.readouterr().err.startswith('first_steps: error: --steps: expected an integer from 1 to 100,000')
+
+
+def least_squares(scale: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs with one strong direction (a clear eigengap) and targets, for a linear map without bias."""
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(64, 6, generator=generator, dtype=torch.float64)
+    inputs[:, 0] *= 4 * scale
+    return inputs, torch.randn(64, 1, generator=generator, dtype=torch.float64)
+
+
+def test_power_iteration_finds_the_least_squares_curvature():
+    inputs, targets = least_squares(1.0, 0)
+    weight = torch.zeros(1, 6, dtype=torch.float64, requires_grad=True)
+    loss = ((inputs @ weight.T - targets) ** 2).mean()
+    quotients, (unit,) = first_steps.top_hessian_eigenvalue(loss, [weight], iters=60)
+    # independently: the Hessian of mean((Xw - y)^2) is 2 X^T X / n, its top eigenpair by LAPACK
+    values, vectors = np.linalg.eigh(2 * inputs.numpy().T @ inputs.numpy() / len(inputs))
+    assert quotients[-1] == pytest.approx(values[-1], rel=1e-6)
+    assert abs(float(unit.flatten() @ torch.from_numpy(vectors[:, -1]))) == pytest.approx(1, abs=1e-6)
+    assert len(quotients) == 60 and quotients[0] < quotients[-1]  # a random start sees less than the top
+
+
+class TwoMaps(torch.nn.Module):
+    """The sum of two linear maps of two inputs: a Hessian whose blocks are the inputs' covariances."""
+
+    def __init__(self):
+        super().__init__()
+        self.soft, self.sharp = torch.nn.Linear(6, 1, bias=False), torch.nn.Linear(6, 1, bias=False)
+
+    def forward(self, pair: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return self.soft(pair[0]) + self.sharp(pair[1])
+
+
+def test_sharpness_names_the_sharp_parameter_and_the_sgd_ceiling():
+    soft, _ = least_squares(1.0, 1)
+    sharp, targets = least_squares(3.0, 2)
+    model = SimpleNamespace(net_g=TwoMaps().double(), lq=(soft, sharp), gt=targets, cri_pix=torch.nn.MSELoss())
+    measured = first_steps.sharpness(model, {'type': 'SGD', 'lr': 0.05, 'momentum': 0.9}, iters=80)
+    # the sum of two maps: its Hessian is 2 [Xs Xh]^T [Xs Xh] / n
+    both = np.concatenate([soft.numpy(), sharp.numpy()], axis=1)
+    top = np.linalg.eigvalsh(2 * both.T @ both / len(both))[-1]
+    assert measured['eigenvalue'] == pytest.approx(top, rel=1e-6)
+    assert next(iter(measured['shares'])) == 'sharp.weight' and measured['shares']['sharp.weight'] > 0.95
+    assert measured['lr_ceiling'] == pytest.approx(2 * 1.9 / top, rel=1e-6)
+    adam = first_steps.sharpness(model, {'type': 'Adam', 'lr': 1e-3}, iters=5)
+    assert 'lr_ceiling' not in adam and adam['optimizer'] == 'Adam'
+
+
+def test_measuring_the_sharpness_leaves_the_steps_as_they_were(tmp_path, capsys):
+    opt = edsr_options(tmp_path / 'data')
+    opt['train']['optim_g'] = {'type': 'SGD', 'lr': 0.01, 'momentum': 0.9}
+    option = write_options(tmp_path / 'o.yml', opt)
+    plain, measured = tmp_path / 'plain.json', tmp_path / 'measured.json'
+    assert first_steps.main(['-opt', str(option), '--steps', '3', '--json', str(plain)]) == 0
+    assert first_steps.main(['-opt', str(option), '--steps', '3', '--sharpness', '4', '--json', str(measured)]) == 0
+    printed = capsys.readouterr().out
+    plain_run, measured_run = json.loads(plain.read_text()), json.loads(measured.read_text())
+    assert plain_run['sharpness'] is None
+    assert [r['l_pix'] for r in measured_run['rows']] == [r['l_pix'] for r in plain_run['rows']]
+    found = measured_run['sharpness']
+    assert len(found['by_iteration']) == 4 and found['eigenvalue'] > 0
+    assert found['lr_ceiling'] == pytest.approx(2 * 1.9 / found['eigenvalue'])
+    assert f'stable below lr {found["lr_ceiling"]:.3g}' in printed
+
+
+def test_sharpness_bad_input_in_one_line(tmp_path, capsys):
+    option = write_options(tmp_path / 'o.yml', edsr_options(tmp_path / 'data'))
+    assert first_steps.main(['-opt', str(option), '--sharpness', '-1']) == 2
+    assert capsys.readouterr().err.startswith('first_steps: error: --sharpness: expected an integer from 0 to 1,000')
