@@ -7,8 +7,9 @@ it within a few steps: the loss grows by orders of magnitude and the weights wit
 step (and the first five); writes JSON.
 
 ``--sharpness K`` also measures, on the first batch before the first step, the largest eigenvalue of the Hessian of
-the pixel loss (``cri_pix``) with respect to ``net_g``'s parameters (K power iterations of Hessian-vector products;
-BatchNorm in training mode, as the step sees it), and which parameters its eigenvector lies on. Gradient descent
+the pixel loss (``cri_pix``; a search's ``cri_ssim`` too) with respect to the parameters ``optim_g`` steps (K power
+iterations of Hessian-vector products; BatchNorm in training mode, as the step sees it), and which parameters its
+eigenvector lies on. Each iteration's Rayleigh quotient is at most the top eigenvalue: a lower bound. Gradient descent
 with momentum mu on a quadratic of curvature lambda is stable only while lr * lambda < 2 * (1 + mu): for SGD the
 script prints that ceiling beside the option file's lr. A recipe whose lr exceeds it diverges from its first steps
 unless the curvature falls first; Adam's steps are scaled per parameter and have no such ceiling.
@@ -62,14 +63,24 @@ def top_hessian_eigenvalue(loss: torch.Tensor, params: Sequence[torch.Tensor], i
 
 def sharpness(model: Any, optim_opt: Mapping[str, Any], iters: int) -> dict[str, Any]:
     """The top Hessian eigenvalue of the model's pixel loss on its fed batch, the parameters its eigenvector lies on
-    (the largest shares of its squared norm), and for SGD the lr ceiling 2 * (1 + momentum) / eigenvalue."""
+    (the largest shares of its squared norm), and for SGD the lr ceiling 2 * (1 + momentum) / eigenvalue.
+
+    The loss is ``cri_pix`` plus, for a search, its ``cri_ssim``; a search's parameters are those of its weight
+    optimizer (``weight_parameters()``: alpha and beta left out), as ``optim_g`` steps them."""
     if getattr(model, 'cri_pix', None) is None:
         raise ValueError('--sharpness: the model has no pixel loss (train.pixel_opt)')
-    named = [(name, p) for name, p in model.net_g.named_parameters() if p.requires_grad]
-    loss = model.cri_pix(model.net_g(model.lq), model.gt)
+    weight_parameters = getattr(model.net_g, 'weight_parameters', None)
+    stepped = {id(p) for p in weight_parameters()} if weight_parameters else None
+    named = [(name, p) for name, p in model.net_g.named_parameters()
+             if p.requires_grad and (stepped is None or id(p) in stepped)]
+    output = model.net_g(model.lq)
+    loss = model.cri_pix(output, model.gt)
+    if getattr(model, 'cri_ssim', None) is not None:
+        loss = loss + model.cri_ssim(output, model.gt)
     quotients, vector = top_hessian_eigenvalue(loss, [p for _, p in named], iters)
     shares = sorted(((float((v * v).sum()), name) for v, (name, _) in zip(vector, named)), reverse=True)
     result: dict[str, Any] = {'iterations': iters, 'eigenvalue': quotients[-1], 'by_iteration': quotients,
+                              'parameters': sum(p.numel() for _, p in named),
                               'loss': float(loss.detach()), 'shares': {name: share for share, name in shares[:5]},
                               'optimizer': optim_opt['type'], 'lr': optim_opt['lr']}
     if optim_opt['type'] == 'SGD' and quotients[-1] > 0:

@@ -102,3 +102,24 @@ def test_sharpness_bad_input_in_one_line(tmp_path, capsys):
     option = write_options(tmp_path / 'o.yml', edsr_options(tmp_path / 'data'))
     assert first_steps.main(['-opt', str(option), '--sharpness', '-1']) == 2
     assert capsys.readouterr().err.startswith('first_steps: error: --sharpness: expected an integer from 0 to 1,000')
+
+
+def test_the_sharpness_of_a_search_counts_its_ssim_loss_and_steps_only_the_weights(tmp_path):
+    from search_helpers import build_search_model, make_subimage_folders, search_options
+
+    model = build_search_model(search_options(*make_subimage_folders(str(tmp_path / 'data'))), str(tmp_path / 'exp'))
+    generator = torch.Generator().manual_seed(0)
+    model.feed_data({'lq': torch.rand(2, 3, 8, 8, generator=generator),
+                     'gt': torch.rand(2, 3, 16, 16, generator=generator)})
+    optim = {'type': 'SGD', 'lr': 0.025, 'momentum': 0.9}
+    both = first_steps.sharpness(model, optim, iters=30)
+    weights = {name for name, p in model.net_g.named_parameters()
+               if any(p is w for w in model.net_g.weight_parameters())}
+    assert set(both['shares']) <= weights
+    assert both['parameters'] == sum(p.numel() for p in model.net_g.weight_parameters())
+    assert both['parameters'] + model.net_g.alpha.numel() + model.net_g.beta.numel() == sum(
+        p.numel() for p in model.net_g.parameters())
+    model.cri_ssim = None
+    l1_only = first_steps.sharpness(model, optim, iters=30)
+    assert both['loss'] > l1_only['loss'] > 0  # the search's loss is L1 + its LogSSIM term
+    assert abs(both['eigenvalue'] - l1_only['eigenvalue']) > 1e-3 * abs(both['eigenvalue'])

@@ -76,7 +76,9 @@ def _training_options(option: str, root: str, network_overrides: dict[str, Any])
     opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False)
     opt['num_gpu'] = resolve_num_gpu(opt['num_gpu'], dist=False)[0]  # auto: one GPU, as the search
     for phase, dataset in opt['datasets'].items():
-        dataset.update(phase=phase.split('_')[0], scale=opt['scale'])
+        dataset['phase'] = phase.split('_')[0]
+        if 'scale' in opt:  # as parse_options: a search's option file may leave it out
+            dataset['scale'] = opt['scale']
     opt['path'].update(experiments_root=root, models=os.path.join(root, 'models'), log=root,
                        training_states=os.path.join(root, 'training_states'),
                        visualization=os.path.join(root, 'visualization'))
