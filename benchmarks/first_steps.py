@@ -26,7 +26,7 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -41,12 +41,10 @@ MAX_STEPS = 100_000  # a look at the first steps, not a training
 MAX_POWER_ITERATIONS = 1_000  # each costs about three training steps
 
 
-def top_hessian_eigenvalue(loss: torch.Tensor, params: Sequence[torch.Tensor], iters: int,
-                           seed: int = 0) -> tuple[list[float], list[torch.Tensor]]:
-    """Power iteration on the Hessian of ``loss`` with respect to ``params``: the Rayleigh quotient after each of
-    ``iters`` Hessian-vector products, and the unit vector (one tensor per parameter) of the last quotient. It
-    converges to the eigenvalue of largest magnitude (negative where a negative one dominates)."""
-    grads = torch.autograd.grad(loss, params, create_graph=True)
+def _power_iteration(hvp: Callable[[list[torch.Tensor]], list[torch.Tensor]], params: Sequence[torch.Tensor],
+                     iters: int, seed: int, shift: float) -> tuple[list[float], list[torch.Tensor]]:
+    """Power iteration on H + shift * I, H given by ``hvp``: the quotients of H (the shift taken off) and the unit
+    vector of the last one."""
     generator = torch.Generator().manual_seed(seed)
     vector = [torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device) for p in params]
     quotients: list[float] = []
@@ -56,9 +54,30 @@ def top_hessian_eigenvalue(loss: torch.Tensor, params: Sequence[torch.Tensor], i
         if not (torch.isfinite(norm) and norm > 0):
             raise ValueError('--sharpness: the Hessian-vector product is not finite or is zero')
         unit = [v / norm for v in vector]
-        vector = [h.detach() for h in torch.autograd.grad(grads, params, grad_outputs=unit, retain_graph=True)]
-        quotients.append(float(sum((h * v).sum() for h, v in zip(vector, unit))))
+        products = hvp(unit)
+        quotients.append(float(sum((h * v).sum() for h, v in zip(products, unit))))
+        vector = [h + shift * v for h, v in zip(products, unit)]
     return quotients, unit
+
+
+def top_hessian_eigenvalue(loss: torch.Tensor, params: Sequence[torch.Tensor], iters: int,
+                           seed: int = 0) -> tuple[list[float], list[torch.Tensor], float | None]:
+    """The largest eigenvalue of the Hessian of ``loss`` with respect to ``params`` by power iteration: the Rayleigh
+    quotient after each of ``iters`` Hessian-vector products (each at most the eigenvalue), the unit vector (one
+    tensor per parameter) of the last, and the dominant negative eigenvalue where one outweighs it (else None).
+
+    Power iteration finds the eigenvalue of largest magnitude; where that is negative, a second pass on
+    H + |negative| * I, whose spectrum is shifted to be non-negative, finds the largest."""
+    grads = torch.autograd.grad(loss, params, create_graph=True)
+
+    def hvp(unit: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [h.detach() for h in torch.autograd.grad(grads, params, grad_outputs=unit, retain_graph=True)]
+
+    quotients, unit = _power_iteration(hvp, params, iters, seed, 0.)
+    if quotients[-1] >= 0:
+        return quotients, unit, None
+    quotients_shifted, unit = _power_iteration(hvp, params, iters, seed, -quotients[-1])
+    return quotients_shifted, unit, quotients[-1]
 
 
 def sharpness(model: Any, optim_opt: Mapping[str, Any], iters: int) -> dict[str, Any]:
@@ -77,9 +96,10 @@ def sharpness(model: Any, optim_opt: Mapping[str, Any], iters: int) -> dict[str,
     loss = model.cri_pix(output, model.gt)
     if getattr(model, 'cri_ssim', None) is not None:
         loss = loss + model.cri_ssim(output, model.gt)
-    quotients, vector = top_hessian_eigenvalue(loss, [p for _, p in named], iters)
+    quotients, vector, negative = top_hessian_eigenvalue(loss, [p for _, p in named], iters)
     shares = sorted(((float((v * v).sum()), name) for v, (name, _) in zip(vector, named)), reverse=True)
     result: dict[str, Any] = {'iterations': iters, 'eigenvalue': quotients[-1], 'by_iteration': quotients,
+                              'dominant_negative': negative,
                               'parameters': sum(p.numel() for _, p in named),
                               'loss': float(loss.detach()), 'shares': {name: share for share, name in shares[:5]},
                               'optimizer': optim_opt['type'], 'lr': optim_opt['lr']}
@@ -150,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'sharpness before step 1: top Hessian eigenvalue {measured["eigenvalue"]:.4g} (the last power '
               f'iterations: {path}); its eigenvector lies on '
               + ', '.join(f'{name} {share:.0%}' for name, share in measured['shares'].items() if share >= 0.01))
+        if measured['dominant_negative'] is not None:
+            print(f'(a negative eigenvalue, {measured["dominant_negative"]:.4g}, is larger in magnitude: the top one '
+                  'was found on the Hessian shifted by it)')
         if 'lr_ceiling' in measured:
             print(f'SGD with momentum {measured["momentum"]:g} is stable below lr {measured["lr_ceiling"]:.3g}; the '
                   f'option file\'s lr {measured["lr"]:g} is {measured["lr"] / measured["lr_ceiling"]:.1f}x that')

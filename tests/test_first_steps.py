@@ -47,12 +47,24 @@ def test_power_iteration_finds_the_least_squares_curvature():
     inputs, targets = least_squares(1.0, 0)
     weight = torch.zeros(1, 6, dtype=torch.float64, requires_grad=True)
     loss = ((inputs @ weight.T - targets) ** 2).mean()
-    quotients, (unit,) = first_steps.top_hessian_eigenvalue(loss, [weight], iters=60)
+    quotients, (unit,), negative = first_steps.top_hessian_eigenvalue(loss, [weight], iters=60)
     # independently: the Hessian of mean((Xw - y)^2) is 2 X^T X / n, its top eigenpair by LAPACK
     values, vectors = np.linalg.eigh(2 * inputs.numpy().T @ inputs.numpy() / len(inputs))
     assert quotients[-1] == pytest.approx(values[-1], rel=1e-6)
     assert abs(float(unit.flatten() @ torch.from_numpy(vectors[:, -1]))) == pytest.approx(1, abs=1e-6)
     assert len(quotients) == 60 and quotients[0] < quotients[-1]  # a random start sees less than the top
+    assert negative is None
+
+
+def test_a_dominant_negative_eigenvalue_does_not_hide_the_top_one():
+    rotation, _ = np.linalg.qr(np.random.default_rng(3).standard_normal((4, 4)))
+    hessian = rotation @ np.diag([-5., 2., 1., 0.5]) @ rotation.T
+    weight = torch.ones(4, dtype=torch.float64, requires_grad=True)
+    loss = 0.5 * weight @ torch.from_numpy(hessian) @ weight  # its Hessian is the matrix itself
+    quotients, (unit,), negative = first_steps.top_hessian_eigenvalue(loss, [weight], iters=200)
+    assert negative == pytest.approx(-5, rel=1e-6)
+    assert quotients[-1] == pytest.approx(2, rel=1e-6) and max(quotients) <= 2 + 1e-9  # each a lower bound
+    assert abs(float(unit @ torch.from_numpy(rotation[:, 1]))) == pytest.approx(1, abs=1e-6)
 
 
 class TwoMaps(torch.nn.Module):
