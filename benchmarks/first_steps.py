@@ -39,6 +39,7 @@ from hinas_basicsr.utils.options_file import load_yaml
 
 MAX_STEPS = 100_000  # a look at the first steps, not a training
 MAX_POWER_ITERATIONS = 1_000  # each costs about three training steps
+CONVERGED = 0.01  # the last two power iterations within this fraction of each other
 
 
 def _power_iteration(hvp: Callable[[list[torch.Tensor]], list[torch.Tensor]], params: Sequence[torch.Tensor],
@@ -81,8 +82,9 @@ def top_hessian_eigenvalue(loss: torch.Tensor, params: Sequence[torch.Tensor], i
 
 
 def sharpness(model: Any, optim_opt: Mapping[str, Any], iters: int) -> dict[str, Any]:
-    """The top Hessian eigenvalue of the model's pixel loss on its fed batch, the parameters its eigenvector lies on
-    (the largest shares of its squared norm), and for SGD the lr ceiling 2 * (1 + momentum) / eigenvalue.
+    """The top Hessian eigenvalue of the model's pixel loss on its fed batch (a lower bound, ``converged`` when the last
+    two power iterations agree within 1%), the parameters its eigenvector lies on (the largest shares of its squared
+    norm), and for SGD the lr ceiling 2 * (1 + momentum) / eigenvalue, above which SGD is unstable.
 
     The loss is ``cri_pix`` plus, for a search, its ``cri_ssim``; a search's parameters are those of its weight
     optimizer (``weight_parameters()``: alpha and beta left out), as ``optim_g`` steps them."""
@@ -100,6 +102,8 @@ def sharpness(model: Any, optim_opt: Mapping[str, Any], iters: int) -> dict[str,
     shares = sorted(((float((v * v).sum()), name) for v, (name, _) in zip(vector, named)), reverse=True)
     result: dict[str, Any] = {'iterations': iters, 'eigenvalue': quotients[-1], 'by_iteration': quotients,
                               'dominant_negative': negative,
+                              'converged': len(quotients) > 1 and
+                              abs(quotients[-1] - quotients[-2]) <= CONVERGED * abs(quotients[-1]),
                               'parameters': sum(p.numel() for _, p in named),
                               'loss': float(loss.detach()), 'shares': {name: share for share, name in shares[:5]},
                               'optimizer': optim_opt['type'], 'lr': optim_opt['lr']}
@@ -174,8 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f'(a negative eigenvalue, {measured["dominant_negative"]:.4g}, is larger in magnitude: the top one '
                   'was found on the Hessian shifted by it)')
         if 'lr_ceiling' in measured:
-            print(f'SGD with momentum {measured["momentum"]:g} is stable below lr {measured["lr_ceiling"]:.3g}; the '
-                  f'option file\'s lr {measured["lr"]:g} is {measured["lr"] / measured["lr_ceiling"]:.1f}x that')
+            print(f'SGD with momentum {measured["momentum"]:g} is unstable above lr {measured["lr_ceiling"]:.3g} (the '
+                  f'top eigenvalue is at least the one measured); the option file\'s lr {measured["lr"]:g} is '
+                  f'{measured["lr"] / measured["lr_ceiling"]:.2g}x that')
+        if not measured['converged']:
+            print(f'not converged: the last two power iterations differ by more than {CONVERGED:.0%}; '
+                  'raise --sharpness')
     for row in rows:
         if row['step'] <= 5 or row['step'] % args.every == 0:
             losses = ', '.join(f'{k} {v:.4g}' for k, v in row.items() if k not in ('step', 'lr', 'max_abs_weight'))

@@ -88,7 +88,8 @@ def test_sharpness_names_the_sharp_parameter_and_the_sgd_ceiling():
     top = np.linalg.eigvalsh(2 * both.T @ both / len(both))[-1]
     assert measured['eigenvalue'] == pytest.approx(top, rel=1e-6)
     assert next(iter(measured['shares'])) == 'sharp.weight' and measured['shares']['sharp.weight'] > 0.95
-    assert measured['lr_ceiling'] == pytest.approx(2 * 1.9 / top, rel=1e-6)
+    assert measured['lr_ceiling'] == pytest.approx(2 * 1.9 / top, rel=1e-6) and measured['converged']
+    assert not first_steps.sharpness(model, {'type': 'SGD', 'lr': 0.05}, iters=1)['converged']  # one iterate: unknown
     adam = first_steps.sharpness(model, {'type': 'Adam', 'lr': 1e-3}, iters=5)
     assert 'lr_ceiling' not in adam and adam['optimizer'] == 'Adam'
 
@@ -107,7 +108,11 @@ def test_measuring_the_sharpness_leaves_the_steps_as_they_were(tmp_path, capsys)
     found = measured_run['sharpness']
     assert len(found['by_iteration']) == 4 and found['eigenvalue'] > 0
     assert found['lr_ceiling'] == pytest.approx(2 * 1.9 / found['eigenvalue'])
-    assert f'stable below lr {found["lr_ceiling"]:.3g}' in printed
+    assert f'unstable above lr {found["lr_ceiling"]:.3g}' in printed
+    # 4 iterations: converged or not, as the last two say
+    assert found['converged'] == (abs(found['by_iteration'][-1] - found['by_iteration'][-2])
+                                  <= 0.01 * found['by_iteration'][-1])
+    assert ('not converged' in printed) == (not found['converged'])
 
 
 def test_sharpness_bad_input_in_one_line(tmp_path, capsys):
