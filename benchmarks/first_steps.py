@@ -86,8 +86,9 @@ def sharpness(model: Any, optim_opt: Mapping[str, Any], iters: int) -> dict[str,
     two power iterations agree within 1%), the parameters its eigenvector lies on (the largest shares of its squared
     norm), and for SGD the lr ceiling 2 * (1 + momentum) / eigenvalue, above which SGD is unstable.
 
-    The loss is ``cri_pix`` plus, for a search, its ``cri_ssim``; a search's parameters are those of its weight
-    optimizer (``weight_parameters()``: alpha and beta left out), as ``optim_g`` steps them."""
+    The loss is ``cri_pix``, or for a search the losses of its weight step (``_losses``: ``cri_pix`` + ``cri_ssim``);
+    a search's parameters are those of its weight optimizer (``weight_parameters()``: alpha and beta left out), as
+    ``optim_g`` steps them."""
     if getattr(model, 'cri_pix', None) is None:
         raise ValueError('--sharpness: the model has no pixel loss (train.pixel_opt)')
     weight_parameters = getattr(model.net_g, 'weight_parameters', None)
@@ -95,9 +96,8 @@ def sharpness(model: Any, optim_opt: Mapping[str, Any], iters: int) -> dict[str,
     named = [(name, p) for name, p in model.net_g.named_parameters()
              if p.requires_grad and (stepped is None or id(p) in stepped)]
     output = model.net_g(model.lq)
-    loss = model.cri_pix(output, model.gt)
-    if getattr(model, 'cri_ssim', None) is not None:
-        loss = loss + model.cri_ssim(output, model.gt)
+    search_losses = getattr(model, '_losses', None)  # a search's own sum of its weight step's losses
+    loss = search_losses(output, model.gt)[0] if search_losses else model.cri_pix(output, model.gt)
     quotients, vector, negative = top_hessian_eigenvalue(loss, [p for _, p in named], iters)
     shares = sorted(((float((v * v).sum()), name) for v, (name, _) in zip(vector, named)), reverse=True)
     result: dict[str, Any] = {'iterations': iters, 'eigenvalue': quotients[-1], 'by_iteration': quotients,
