@@ -81,7 +81,7 @@ def test_the_three_nets_train_alike_and_keep_their_own_recipes(repo):
     train = first['datasets']['train']
     assert (train['batch_size_per_gpu'], train['gt_size'], train['sigma']) == (8, 48, [50])
     assert train['dataroot_gt'] == 'datasets/photos_gray/Photos_train.lmdb'
-    # each keeps its published loss and, but HiNAS, its optimizer and lr: those of the BSD500 files. HiNAS's SGD at
+    # each keeps its published loss, and all but HiNAS their optimizer and lr: those of the BSD500 files. HiNAS's SGD at
     # lr 0.05 diverged on the photos from its second step: it trains with DnCNN's Adam 1e-3
     for net, bsd in (('hinas', 'hinas_denoise'), ('dncnn', 'dncnn'), ('ridnet', 'ridnet')):
         published = load_yaml(str(repo / 'options' / f'train_{bsd}_sigma50.yml'))
